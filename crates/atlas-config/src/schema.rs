@@ -1,0 +1,218 @@
+//! The typed configuration every command reads, and the key paths it accepts.
+//!
+//! Every struct rejects unknown keys (`deny_unknown_fields`): a typo in a YAML file, an override or an
+//! environment variable is an error that names the key, never a silently ignored setting.
+
+use std::path::PathBuf;
+
+use atlas_classify::{LinearParams, TfidfParams};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a run, after groups, overrides and environment variables were merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtlasConfig {
+    /// Seed of everything random that is not configured more specifically (sampling, splits of ties …).
+    pub seed: u64,
+    /// Which papers to read and how to turn them into text.
+    pub data: DataConfig,
+    /// What model to train, with its hyper-parameters.
+    pub experiment: ExperimentConfig,
+    /// Where and how the run is recorded.
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+/// The `data` group: input papers and how they are sampled and rendered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A raw file in any ingest format (Kaggle JSON-lines, HF parquet, CSV) or an ingested dataset folder.
+    /// Relative paths are relative to the current directory, not to the config folder.
+    pub input: PathBuf,
+    /// Category names (`taxonomy.tsv`); `None` lets the command pick its default.
+    #[serde(default)]
+    pub taxonomy: Option<PathBuf>,
+    /// Where raw inputs are ingested (and cached for later runs).
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: PathBuf,
+    /// Keep at most this many papers (`None` keeps all).
+    #[serde(default)]
+    pub max_samples: Option<usize>,
+    /// Keep at most this many papers per primary category (`None` keeps all).
+    #[serde(default)]
+    pub max_per_category: Option<usize>,
+    /// How a paper becomes the classifier's input text; `{title}` and `{abstract}` are substituted.
+    #[serde(default = "default_template")]
+    pub template: String,
+}
+
+/// Default of [`DataConfig::cache_dir`].
+pub const DEFAULT_CACHE_DIR: &str = "data/processed";
+
+/// Default of [`DataConfig::template`]: the peer baseline protocol's text (`title [SEP] abstract`).
+pub const DEFAULT_TEMPLATE: &str = "{title} [SEP] {abstract}";
+
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_CACHE_DIR)
+}
+
+fn default_template() -> String {
+    DEFAULT_TEMPLATE.to_string()
+}
+
+/// The `experiment` group: the model family and its hyper-parameters.
+///
+/// Parameter sections belong to the kinds that use them; sections a kind does not use may be omitted from
+/// its experiment file (they default), which is what lets new kinds add their own sections without
+/// touching existing files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Human-readable name, recorded with the run (usually the experiment file's name).
+    pub name: String,
+    /// Which model family to train.
+    pub kind: ExperimentKind,
+    /// TF-IDF vectoriser settings (used by [`ExperimentKind::TfidfLinear`]).
+    #[serde(default)]
+    pub tfidf: TfidfParams,
+    /// Linear model settings (used by [`ExperimentKind::TfidfLinear`]).
+    #[serde(default)]
+    pub linear: LinearParams,
+}
+
+/// Model families. Written in snake_case in YAML (`kind: tfidf_linear`).
+///
+/// Planned: `embedding_lr` and `embedding_mlp` (sentence embeddings + logistic regression / MLP); each will
+/// come with its own parameter section in [`ExperimentConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentKind {
+    /// TF-IDF features and a multinomial linear model.
+    TfidfLinear,
+}
+
+impl ExperimentKind {
+    /// Every kind this build knows.
+    pub const ALL: &'static [ExperimentKind] = &[ExperimentKind::TfidfLinear];
+
+    /// The name used in YAML and in run records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperimentKind::TfidfLinear => "tfidf_linear",
+        }
+    }
+}
+
+impl std::fmt::Display for ExperimentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `run` section: where run folders go and which tracking backend records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Folder that holds the run folders (`<root>/<id>/`).
+    pub root: PathBuf,
+    /// Use exactly this run folder instead of a new one under `root`.
+    pub dir: Option<PathBuf>,
+    /// A name recorded with the run (shown by `runs list`).
+    pub name: Option<String>,
+    /// Tracking backend.
+    pub tracker: TrackerKind,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { root: PathBuf::from("runs"), dir: None, name: None, tracker: TrackerKind::Local }
+    }
+}
+
+/// Tracking backends. Written in snake_case in YAML (`tracker: local`).
+///
+/// Planned: `mlflow` (an MLflow tracking server over its REST API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackerKind {
+    /// Run folders on the local disk.
+    #[default]
+    Local,
+}
+
+/// Every leaf key path of the schema (`data.max_samples`, `experiment.linear.epochs` …), used to suggest
+/// the right spelling of an unknown key that sits at the wrong level.
+///
+/// It is derived from a fully populated value (every `Option` set) rather than written out by hand, so a
+/// field added to the schema can never be missing here: the struct literal below stops compiling first.
+pub fn key_paths() -> Vec<String> {
+    let sample = AtlasConfig {
+        seed: 0,
+        data: DataConfig {
+            input: PathBuf::new(),
+            taxonomy: Some(PathBuf::new()),
+            cache_dir: PathBuf::new(),
+            max_samples: Some(0),
+            max_per_category: Some(0),
+            template: String::new(),
+        },
+        experiment: ExperimentConfig {
+            name: String::new(),
+            kind: ExperimentKind::TfidfLinear,
+            tfidf: TfidfParams { max_features: Some(0), ..TfidfParams::default() },
+            linear: LinearParams::default(),
+        },
+        run: RunConfig {
+            root: PathBuf::new(),
+            dir: Some(PathBuf::new()),
+            name: Some(String::new()),
+            tracker: TrackerKind::Local,
+        },
+    };
+    let mut out = Vec::new();
+    // Serialising plain structs, strings and numbers to a JSON value cannot fail.
+    if let Ok(value) = serde_json::to_value(&sample) {
+        collect_leaves(&value, String::new(), &mut out);
+    }
+    out
+}
+
+fn collect_leaves(value: &serde_json::Value, prefix: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                collect_leaves(v, path, out);
+            }
+        }
+        _ => out.push(prefix),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_cover_nested_and_optional_fields() {
+        let keys = key_paths();
+        for k in ["seed", "data.max_samples", "data.taxonomy", "experiment.linear.epochs", "run.dir"] {
+            assert!(keys.iter().any(|p| p == k), "{k} missing from {keys:?}");
+        }
+        assert!(keys.iter().any(|p| p == "experiment.tfidf.max_features"));
+        assert!(!keys.iter().any(|p| p == "data" || p == "experiment"), "only leaves: {keys:?}");
+    }
+
+    #[test]
+    fn kinds_are_snake_case_in_yaml() {
+        assert_eq!(serde_yaml::to_string(&ExperimentKind::TfidfLinear).unwrap().trim(), "tfidf_linear");
+        assert_eq!(ExperimentKind::TfidfLinear.to_string(), "tfidf_linear");
+        assert_eq!(serde_yaml::from_str::<TrackerKind>("local").unwrap(), TrackerKind::Local);
+        assert!(serde_yaml::from_str::<TrackerKind>("mlflow").is_err());
+        for k in ExperimentKind::ALL {
+            let back: ExperimentKind = serde_yaml::from_str(k.as_str()).unwrap();
+            assert_eq!(back, *k);
+        }
+    }
+}
