@@ -113,6 +113,12 @@ where
         fill(&mut w).map_err(io_err("write", path))?;
         w.flush().map_err(io_err("write", path))?;
     }
+    // Temporary files are created 0600; artifacts are ordinary data files others on the machine may read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err("chmod", path))?;
+    }
     tmp.as_file().sync_all().map_err(io_err("sync", path))?;
     tmp.persist(path)
         .map_err(|e| ArtifactError::Io { op: "rename into", path: path.to_path_buf(), source: e.error })?;
@@ -278,6 +284,11 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        }
     }
 
     #[test]
