@@ -1,0 +1,123 @@
+//! The error type of this crate.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use atlas_artifact::ArtifactError;
+
+/// Errors that stop reading or writing a corpus.
+///
+/// Problems with single records are *not* errors: they are counted in a
+/// [`ReadReport`](crate::ReadReport) and reading goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// An I/O operation on `path` failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "read", "write" …).
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input's format could not be recognised.
+    #[error("{path}: unrecognised input format: {why}")]
+    UnknownFormat {
+        /// The input.
+        path: PathBuf,
+        /// Why detection failed.
+        why: String,
+    },
+    /// A Parquet file could not be read or written.
+    #[error("{path}: parquet: {source}")]
+    Parquet {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or decoding Arrow data failed.
+    #[error("{path}: arrow: {source}")]
+    Arrow {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A CSV input could not be read (header problems; bad rows are skipped and counted instead).
+    #[error("{path}: csv: {source}")]
+    Csv {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: csv::Error,
+    },
+    /// A tabular input (CSV, Parquet) lacks a column this crate needs or has one of the wrong type.
+    #[error("{path}: {what}")]
+    BadSchema {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A line of a JSON-lines input is larger than the reader accepts (the file is probably not
+    /// JSON lines at all).
+    #[error("{path}: line {line} is longer than {limit} bytes; is this really a JSON-lines file?")]
+    LineTooLong {
+        /// The input.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The taxonomy file is malformed.
+    #[error("{path}:{line}: {what}")]
+    BadTaxonomy {
+        /// The taxonomy file.
+        path: PathBuf,
+        /// 1-based line number (0 when the problem is not tied to a line).
+        line: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A dataset folder's manifest metadata or files do not have the expected shape.
+    #[error("{dir}: invalid dataset: {what}")]
+    BadDataset {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The caller passed options that cannot work together.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// An artifact file could not be written or failed verification.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// A worker thread of the reading or writing pipeline died (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CorpusError {
+    /// Closure that wraps an [`io::Error`] with the operation and path, for `map_err`.
+    pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CorpusError + 'a {
+        move |source| CorpusError::Io { op, path: path.to_path_buf(), source }
+    }
+
+    /// Closure that wraps a [`parquet::errors::ParquetError`] with the path, for `map_err`.
+    pub(crate) fn parquet(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> CorpusError + '_ {
+        move |source| CorpusError::Parquet { path: path.to_path_buf(), source }
+    }
+
+    /// Closure that wraps an [`arrow::error::ArrowError`] with the path, for `map_err`.
+    pub(crate) fn arrow(path: &Path) -> impl FnOnce(arrow::error::ArrowError) -> CorpusError + '_ {
+        move |source| CorpusError::Arrow { path: path.to_path_buf(), source }
+    }
+}
