@@ -1,0 +1,165 @@
+//! Command-line definition (clap derive). Every flag documented here shows up in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Classify arXiv papers, measure the models, and keep every run reproducible.
+#[derive(Debug, Parser)]
+#[command(name = "arxiv-atlas", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). `ARXIV_ATLAS_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read raw papers (Kaggle JSON-lines, HF parquet, CSV) into a split Parquet dataset with a report.
+    Ingest(IngestArgs),
+    /// Train a classifier from the configuration (`conf/`), e.g. `train experiment=tfidf_linear data=mini`.
+    Train(TrainArgs),
+    /// Measure a trained model on papers of any ingest format or an ingested dataset.
+    Evaluate(EvaluateArgs),
+    /// Rank categories for one paper or a file of papers.
+    Classify(ClassifyArgs),
+    /// List and compare run folders.
+    Runs(RunsArgs),
+    /// Ingest → train → evaluate the baseline on the bundled data, then classify a sample paper.
+    Quickstart(QuickstartArgs),
+}
+
+/// `arxiv-atlas ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Input files: `.jsonl`/`.json` (plain or gzip), `.parquet` (HF arxiv-papers layout), `.csv`.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder for `train/validation/test.parquet`, `ingest-report.json` and `manifest.json`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many kept papers.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+    /// Keep at most this many papers per primary category.
+    #[arg(long)]
+    pub max_per_category: Option<usize>,
+    /// Category names (`taxonomy.tsv`); default `../shared/data/taxonomy.tsv` when it exists.
+    #[arg(long)]
+    pub taxonomy: Option<PathBuf>,
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `arxiv-atlas train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Config overrides: `group=option` (e.g. `experiment=tfidf_linear`) or `dotted.key=value`
+    /// (e.g. `data.max_samples=20000`, `run.dir=runs/my-run`).
+    pub overrides: Vec<String>,
+    /// Folder with `config.yaml` and group folders (default: `$ARXIV_ATLAS_CONFIG_DIR`, `./conf`, or built in).
+    #[arg(long)]
+    pub config_dir: Option<PathBuf>,
+    /// Print the resolved configuration and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Print the final metrics as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `arxiv-atlas evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// A run folder from `train` (or the model folder inside it).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Papers to evaluate on: any ingest format or an ingested dataset folder.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Use only this split (train, validation, test); without it every record is used.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Print the metrics as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Run folder to write (default: a new folder under `--runs-root`).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Where new run folders go.
+    #[arg(long, default_value = "runs")]
+    pub runs_root: PathBuf,
+    /// Probability threshold for the multi-label metrics (top-1 is always predicted).
+    #[arg(long, default_value_t = 0.2)]
+    pub multilabel_threshold: f32,
+}
+
+/// `arxiv-atlas classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// A run folder from `train` (or the model folder inside it).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Title of one paper.
+    #[arg(long, requires = "abstract_text", conflicts_with = "input")]
+    pub title: Option<String>,
+    /// Abstract of one paper.
+    #[arg(long = "abstract", requires = "title")]
+    pub abstract_text: Option<String>,
+    /// Classify every paper of this file (any ingest format) instead.
+    #[arg(long, requires = "out")]
+    pub input: Option<PathBuf>,
+    /// JSON-lines output for `--input`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// How many categories to list.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `arxiv-atlas runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: RunsCommand,
+    /// Folder that holds the run folders.
+    #[arg(long, default_value = "runs", global = true)]
+    pub root: PathBuf,
+}
+
+/// `arxiv-atlas runs …`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One line per run: id, kind, status, start, duration, key metrics.
+    List,
+    /// Params, metrics and timings of two runs side by side.
+    Compare {
+        /// Run id (under --root) or run folder.
+        a: String,
+        /// Run id (under --root) or run folder.
+        b: String,
+    },
+}
+
+/// `arxiv-atlas quickstart`.
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Raw papers to start from.
+    #[arg(long, default_value = "../shared/data/arxiv-100k.jsonl.gz")]
+    pub input: PathBuf,
+    /// Run folder of the training run (the evaluation run goes next to it).
+    #[arg(long, default_value = "runs/quickstart")]
+    pub run_dir: PathBuf,
+    /// Extra config overrides, as for `train`.
+    pub overrides: Vec<String>,
+}

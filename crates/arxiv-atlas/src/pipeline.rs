@@ -1,0 +1,335 @@
+//! The training and evaluation workflows: config → data → model → metrics → run folder.
+//!
+//! Each step is done by a library crate; this module decides the order, what is recorded in the run, and
+//! where files go.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use atlas_classify::{Classifier, Labels, TfidfLinearModel};
+use atlas_config::{DataConfig, ExperimentKind, ResolvedConfig};
+use atlas_corpus::{Dataset, IngestOptions, Paper, Split};
+use atlas_eval::{EvalInput, EvalOptions, EvalReport};
+use atlas_track::{LocalTracker, Run, RunSpec, RunStatus, Tracker};
+use serde_json::json;
+
+use crate::model_dir::{self, LoadedModel, PipelineMeta};
+
+/// Where `../shared` keeps the taxonomy in this repository's layout; used when no taxonomy is configured.
+pub const DEFAULT_TAXONOMY: &str = "../shared/data/taxonomy.tsv";
+
+/// The configured taxonomy, or the default one when it exists.
+pub fn taxonomy_path(configured: Option<&Path>) -> Option<PathBuf> {
+    match configured {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_TAXONOMY)).filter(|p| p.is_file()),
+    }
+}
+
+/// Opens `data.input` as a dataset: an ingested folder is used as is; a raw file is ingested once into
+/// `data.cache_dir/<name>-<key>` (key = input checksum + ingest options) and reused by later runs.
+pub fn prepare_dataset(data: &DataConfig) -> Result<Dataset> {
+    let input = &data.input;
+    if input.is_dir() {
+        return Dataset::open(input).with_context(|| format!("opening dataset {}", input.display()));
+    }
+    if !input.exists() {
+        anyhow::bail!("data.input {}: no such file or folder", input.display());
+    }
+    let taxonomy = taxonomy_path(data.taxonomy.as_deref());
+    let fingerprint = atlas_corpus::fingerprint_files(std::slice::from_ref(input))?;
+    let key_src = format!(
+        "{fingerprint}|{:?}|{:?}|{:?}",
+        data.max_samples,
+        data.max_per_category,
+        taxonomy.as_ref().map(|p| p.display().to_string())
+    );
+    let key = &atlas_artifact::sha256_bytes(key_src.as_bytes())[..12];
+    let stem = input.file_name().and_then(|s| s.to_str()).unwrap_or("input");
+    let stem = stem.split('.').next().unwrap_or(stem);
+    let dir = data.cache_dir.join(format!("{stem}-{key}"));
+    match Dataset::open(&dir) {
+        Ok(ds) => {
+            tracing::info!("reusing ingested dataset {}", dir.display());
+            return Ok(ds);
+        }
+        Err(e) if dir.exists() => tracing::warn!("re-ingesting {}: {e}", dir.display()),
+        Err(_) => {}
+    }
+    tracing::info!("ingesting {} into {}", input.display(), dir.display());
+    let opts = IngestOptions {
+        max_samples: data.max_samples,
+        max_per_category: data.max_per_category,
+        taxonomy,
+        progress: true,
+    };
+    let report = atlas_corpus::ingest(std::slice::from_ref(input), &dir, &opts)?;
+    crate::output::print_ingest_summary(&report);
+    Dataset::open(&dir).with_context(|| format!("opening the dataset just ingested in {}", dir.display()))
+}
+
+/// Label set of a training split: every primary category seen, sorted by code, named from the dataset.
+pub fn labels_from(train: &[Paper], ds: &Dataset) -> Labels {
+    let mut codes: Vec<String> = train.iter().map(|p| p.primary().to_string()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let names = codes.iter().map(|c| ds.category_name(c).unwrap_or(c).to_string()).collect();
+    Labels { codes, names }
+}
+
+/// Result of a training run.
+pub struct TrainOutcome {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Final metrics logged by the run (validation metrics, timings).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Trains the configured experiment and records everything in a run folder.
+pub fn train(resolved: &ResolvedConfig) -> Result<TrainOutcome> {
+    let cfg = &resolved.config;
+    let spec = RunSpec {
+        kind: "train".into(),
+        name: cfg.run.name.clone().or_else(|| Some(cfg.experiment.name.clone())),
+        root: cfg.run.root.clone(),
+        dir: cfg.run.dir.clone(),
+    };
+    let mut run = LocalTracker.start_run(spec)?;
+    tracing::info!("run {} in {}", run.id(), run.dir().display());
+    let result = train_in_run(resolved, run.as_mut());
+    match result {
+        Ok(metrics) => {
+            let run_dir = run.dir().to_path_buf();
+            run.finish(RunStatus::Finished)?;
+            Ok(TrainOutcome { run_dir, metrics })
+        }
+        Err(e) => {
+            // Keep the original error; a failure to record the failure is only logged.
+            if let Err(fe) = run.finish(RunStatus::Failed) {
+                tracing::warn!("could not mark the run as failed: {fe}");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap<String, f64>> {
+    let cfg = &resolved.config;
+    run.log_config_yaml(&resolved.to_yaml())?;
+    run.log_params(&json!({
+        "seed": cfg.seed,
+        "data": cfg.data,
+        "experiment": cfg.experiment,
+        "groups": resolved.groups,
+        "overrides": resolved.overrides,
+    }))?;
+
+    let t = Instant::now();
+    let ds = prepare_dataset(&cfg.data)?;
+    run.set_data_fingerprint(ds.fingerprint());
+    let train = ds.read(Split::Train)?;
+    let valid = ds.read(Split::Validation)?;
+    run.log_timing("data", t.elapsed().as_secs_f64())?;
+    anyhow::ensure!(!train.is_empty(), "the training split of {} is empty", ds.dir().display());
+    tracing::info!("{} training and {} validation papers", train.len(), valid.len());
+
+    let labels = labels_from(&train, &ds);
+    let index: HashMap<&str, u32> =
+        labels.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let template = &cfg.data.template;
+    let train_texts: Vec<String> = train.iter().map(|p| p.text(template)).collect();
+    let train_y: Vec<u32> = train.iter().map(|p| index[p.primary()]).collect();
+    // Validation papers whose primary category never occurs in training cannot be predicted; they are left
+    // out of early stopping (and counted as errors by `evaluate`).
+    let (valid_texts, valid_y): (Vec<String>, Vec<u32>) =
+        valid.iter().filter_map(|p| index.get(p.primary()).map(|&y| (p.text(template), y))).unzip();
+    let train_refs: Vec<&str> = train_texts.iter().map(String::as_str).collect();
+    let valid_refs: Vec<&str> = valid_texts.iter().map(String::as_str).collect();
+    let valid_arg = (!valid_refs.is_empty()).then_some((valid_refs.as_slice(), valid_y.as_slice()));
+
+    let model_dir = run.artifact_dir().join("model");
+    let mut metrics = BTreeMap::new();
+    match cfg.experiment.kind {
+        ExperimentKind::TfidfLinear => {
+            let mut log_err = None;
+            let (model, report) = TfidfLinearModel::train(
+                &train_refs,
+                &train_y,
+                valid_arg,
+                labels.clone(),
+                &cfg.experiment.tfidf,
+                &cfg.experiment.linear,
+                &mut |e: &atlas_classify::EpochStats| {
+                    let mut m = BTreeMap::from([("train_loss".to_string(), e.train_loss)]);
+                    if let Some(v) = e.valid_loss {
+                        m.insert("valid_loss".into(), v);
+                    }
+                    if let Some(v) = e.valid_accuracy {
+                        m.insert("valid_accuracy".into(), v);
+                    }
+                    if let Err(err) = run.log_metrics(Some(e.epoch as u64), &m) {
+                        log_err.get_or_insert(err);
+                    }
+                },
+            )?;
+            if let Some(err) = log_err {
+                return Err(err.into());
+            }
+            run.log_timing("vectorize", report.vectorize_s)?;
+            run.log_timing("fit", report.fit_s)?;
+            metrics.insert("train_s".into(), report.vectorize_s + report.fit_s);
+            metrics.insert("n_features".into(), report.n_features as f64);
+            metrics.insert("epochs_run".into(), report.epochs_run as f64);
+            metrics.insert("best_epoch".into(), report.best_epoch as f64);
+            let t = Instant::now();
+            model.save(&model_dir)?;
+            run.log_timing("save", t.elapsed().as_secs_f64())?;
+            if !valid.is_empty() {
+                let rep = evaluate_papers(&model, template, &valid, 0.2)?;
+                for (k, v) in summary_numbers(&rep) {
+                    metrics.insert(format!("validation_{k}"), v);
+                }
+            }
+        }
+    }
+    model_dir::write_pipeline_meta(
+        &model_dir,
+        &PipelineMeta {
+            template: template.clone(),
+            experiment: cfg.experiment.name.clone(),
+            run_id: run.id().to_string(),
+        },
+    )?;
+    run.log_metrics(None, &metrics)?;
+    Ok(metrics)
+}
+
+/// Predicts and scores `papers` with `model`.
+pub fn evaluate_papers(
+    model: &dyn Classifier,
+    template: &str,
+    papers: &[Paper],
+    multilabel_threshold: f32,
+) -> Result<EvalReport> {
+    let labels = model.labels();
+    let index: HashMap<&str, u32> =
+        labels.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let texts: Vec<String> = papers.iter().map(|p| p.text(template)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let probs = model.predict_proba(&refs);
+    let y_true: Vec<Option<u32>> = papers.iter().map(|p| index.get(p.primary()).copied()).collect();
+    let true_sets: Vec<Vec<u32>> = papers
+        .iter()
+        .map(|p| p.categories.iter().filter_map(|c| index.get(c.as_str()).copied()).collect())
+        .collect();
+    let input = EvalInput {
+        probs: &probs.data,
+        n_classes: probs.n_classes,
+        y_true: &y_true,
+        true_sets: &true_sets,
+        codes: &labels.codes,
+        names: &labels.names,
+    };
+    let opts = EvalOptions { multilabel_threshold, ..EvalOptions::default() };
+    Ok(atlas_eval::evaluate(&input, &opts)?)
+}
+
+/// The numeric entries of a report's summary.
+pub fn summary_numbers(rep: &EvalReport) -> BTreeMap<String, f64> {
+    let summary = rep.summary();
+    summary
+        .as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x))).collect())
+        .unwrap_or_default()
+}
+
+/// What `evaluate` produced.
+pub struct EvaluateOutcome {
+    /// The evaluation run folder.
+    pub run_dir: PathBuf,
+    /// The report.
+    pub report: EvalReport,
+}
+
+/// Options of [`evaluate`].
+pub struct EvaluateRequest<'a> {
+    /// `--model`.
+    pub model: &'a Path,
+    /// `--input`.
+    pub input: &'a Path,
+    /// `--split`.
+    pub split: Option<Split>,
+    /// `--run-dir`.
+    pub run_dir: Option<PathBuf>,
+    /// `--runs-root`.
+    pub runs_root: PathBuf,
+    /// `--multilabel-threshold`.
+    pub multilabel_threshold: f32,
+}
+
+/// Evaluates a trained model on a file or dataset and records an `evaluate` run with reports and plots.
+pub fn evaluate(req: &EvaluateRequest) -> Result<EvaluateOutcome> {
+    let model = LoadedModel::open(req.model)?;
+    let spec = RunSpec {
+        kind: "evaluate".into(),
+        name: None,
+        root: req.runs_root.clone(),
+        dir: req.run_dir.clone(),
+    };
+    let mut run = LocalTracker.start_run(spec)?;
+    let result = (|| -> Result<EvalReport> {
+        run.log_params(&json!({
+            "model": model.dir,
+            "model_run": model.pipeline.run_id,
+            "experiment": model.pipeline.experiment,
+            "input": req.input,
+            "split": req.split.map(|s| s.to_string()),
+            "multilabel_threshold": req.multilabel_threshold,
+        }))?;
+        let t = Instant::now();
+        let (papers, read_report) = atlas_corpus::load_papers(req.input, req.split)
+            .with_context(|| format!("reading {}", req.input.display()))?;
+        run.log_timing("data", t.elapsed().as_secs_f64())?;
+        anyhow::ensure!(!papers.is_empty(), "no papers to evaluate in {}", req.input.display());
+        if read_report.skipped_total() > 0 {
+            tracing::warn!(
+                "{} input records were skipped (see the report above)",
+                read_report.skipped_total()
+            );
+        }
+        run.set_data_fingerprint(&atlas_corpus::fingerprint_files(std::slice::from_ref(
+            &req.input.to_path_buf(),
+        ))?);
+        let t = Instant::now();
+        let report = evaluate_papers(
+            model.classifier.as_ref(),
+            &model.pipeline.template,
+            &papers,
+            req.multilabel_threshold,
+        )?;
+        run.log_timing("predict", t.elapsed().as_secs_f64())?;
+        let art = run.artifact_dir();
+        std::fs::create_dir_all(&art)?;
+        report.write_per_class_csv(&art.join("per_class.csv"))?;
+        report.write_confusion_csv(&art.join("confusion.csv"))?;
+        report.write_confusion_png(&art.join("confusion.png"))?;
+        atlas_artifact::write_atomic(&art.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+        run.log_metrics(None, &summary_numbers(&report))?;
+        Ok(report)
+    })();
+    match result {
+        Ok(report) => {
+            let run_dir = run.dir().to_path_buf();
+            run.finish(RunStatus::Finished)?;
+            Ok(EvaluateOutcome { run_dir, report })
+        }
+        Err(e) => {
+            if let Err(fe) = run.finish(RunStatus::Failed) {
+                tracing::warn!("could not mark the run as failed: {fe}");
+            }
+            Err(e)
+        }
+    }
+}

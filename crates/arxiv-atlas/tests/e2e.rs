@@ -1,0 +1,232 @@
+//! End-to-end tests of the `arxiv-atlas` binary on the real arXiv sample in `../shared/data`.
+//!
+//! They run the binary as a user would (a fresh process per command, files on disk between steps), so they
+//! catch wiring mistakes that crate-level tests cannot: config resolution, run folders, model hand-over
+//! between `train`, `evaluate` and `classify`, and error reporting.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if p.join("data/arxiv-mini.jsonl.gz").is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipping: ../shared not found (real arXiv data needed for end-to-end tests)");
+        None
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the binary from the repository root (so `conf/` and `../shared` resolve as for a user).
+fn atlas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("ARXIV_ATLAS_LOG", "warn")
+        .output()
+        .expect("the arxiv-atlas binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = atlas(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "arxiv-atlas {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = atlas(args);
+    assert!(!out.status.success(), "arxiv-atlas {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line on stdout");
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+#[test]
+fn ingest_train_evaluate_classify_on_arxiv_mini() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mini = shared.join("data/arxiv-mini.jsonl.gz");
+    let ds = tmp.path().join("dataset");
+
+    // ingest
+    let rep = last_json(&ok(&["ingest", mini.to_str().unwrap(), "--out", ds.to_str().unwrap(), "--json"]));
+    assert_eq!(rep["totals"]["records_kept"], 5000, "{}", rep["totals"]);
+    assert_eq!(
+        rep["written"]["train"].as_u64().unwrap()
+            + rep["written"]["validation"].as_u64().unwrap()
+            + rep["written"]["test"].as_u64().unwrap(),
+        5000
+    );
+    for f in ["train.parquet", "validation.parquet", "test.parquet", "ingest-report.json", "manifest.json"] {
+        assert!(ds.join(f).is_file(), "{f} missing");
+    }
+
+    // train from the ingested folder with dotted overrides
+    let run = tmp.path().join("run");
+    let train = last_json(&ok(&[
+        "train",
+        "experiment=tfidf_linear",
+        &format!("data.input={}", ds.display()),
+        &format!("run.dir={}", run.display()),
+        "--json",
+    ]));
+    assert!(train["validation_accuracy"].as_f64().unwrap() > 0.2, "{train}");
+    for f in
+        ["run.json", "config.resolved.yaml", "params.json", "metrics.jsonl", "artifacts/model/manifest.json"]
+    {
+        assert!(run.join(f).is_file(), "run file {f} missing");
+    }
+    let resolved = std::fs::read_to_string(run.join("config.resolved.yaml")).unwrap();
+    assert!(resolved.contains("tfidf_linear"), "{resolved}");
+
+    // evaluate on the test split. The largest class of arxiv-mini holds ~1.2 % of the papers, so 0.25 is
+    // twenty times the majority-class accuracy; the model measures far above it (see docs/benchmarks.md).
+    let eval_dir = tmp.path().join("eval");
+    let m = last_json(&ok(&[
+        "evaluate",
+        "--model",
+        run.to_str().unwrap(),
+        "--input",
+        ds.to_str().unwrap(),
+        "--split",
+        "test",
+        "--run-dir",
+        eval_dir.to_str().unwrap(),
+        "--json",
+    ]));
+    let n = m["n"].as_u64().unwrap();
+    assert!((400..=600).contains(&n), "test split of 5000 papers should hold ~10 %: {n}");
+    let acc = m["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.25, "accuracy {acc} is too close to chance");
+    assert!(m["top3_accuracy"].as_f64().unwrap() > acc);
+    assert!(m["macro_f1"].as_f64().unwrap() > 0.1);
+    for f in ["confusion.csv", "confusion.png", "per_class.csv", "report.json"] {
+        assert!(eval_dir.join("artifacts").join(f).is_file(), "evaluate artifact {f} missing");
+    }
+
+    // the same evaluation straight from the raw file gives the same numbers (split rule is by id)
+    let raw = last_json(&ok(&[
+        "evaluate",
+        "--model",
+        run.to_str().unwrap(),
+        "--input",
+        mini.to_str().unwrap(),
+        "--split",
+        "test",
+        "--run-dir",
+        tmp.path().join("eval2").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(raw["n"], m["n"]);
+    assert_eq!(raw["accuracy"], m["accuracy"]);
+
+    // classify one paper
+    let c = last_json(&ok(&[
+        "classify",
+        "--model",
+        run.to_str().unwrap(),
+        "--title",
+        "Convergence of stochastic gradient descent for non-convex optimization",
+        "--abstract",
+        "We prove convergence rates of stochastic gradient methods for smooth non-convex objectives and \
+         study the iteration complexity of variance reduction in optimization.",
+        "--top-k",
+        "3",
+        "--json",
+    ]));
+    let probs = c["probabilities"].as_array().unwrap();
+    assert_eq!(probs.len(), 3);
+    assert!(probs[0]["probability"].as_f64().unwrap() >= probs[1]["probability"].as_f64().unwrap());
+    assert!(!probs[0]["name"].as_str().unwrap().is_empty());
+    assert_eq!(c["category"], probs[0]["category"]);
+
+    // batch classify
+    let out = tmp.path().join("pred.jsonl");
+    ok(&[
+        "classify",
+        "--model",
+        run.to_str().unwrap(),
+        "--input",
+        mini.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 5000);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["id"].is_string() && first["probabilities"].as_array().unwrap().len() == 5);
+
+    // runs list / compare see both runs
+    let runs_root = tmp.path().to_str().unwrap();
+    let list = ok(&["runs", "list", "--root", runs_root]);
+    assert!(list.contains("train") && list.contains("evaluate"), "{list}");
+    let cmp =
+        ok(&["runs", "compare", run.to_str().unwrap(), eval_dir.to_str().unwrap(), "--root", runs_root]);
+    assert!(cmp.contains("accuracy"), "{cmp}");
+
+    // a damaged model is refused with a message naming the file
+    let model_dir = run.join("artifacts/model");
+    let victim = std::fs::read_dir(&model_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("a weights file");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+    let err = fails(&["classify", "--model", run.to_str().unwrap(), "--title", "x", "--abstract", "y"]);
+    assert!(err.contains(victim.file_name().unwrap().to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let err = fails(&["train", "data.max_sample=10", "--print-config"]);
+    assert!(err.contains("data.max_sample"), "{err}");
+    let err = fails(&["train", "experiment=nope", "--print-config"]);
+    assert!(err.contains("tfidf_linear"), "available options should be listed: {err}");
+    let err = fails(&["train", "data.max_samples=abc", "--print-config"]);
+    assert!(err.contains("data.max_samples"), "{err}");
+    let cfg = ok(&["train", "data=mini", "experiment.linear.epochs=3", "--print-config"]);
+    assert!(cfg.contains("arxiv-mini"), "{cfg}");
+    assert!(cfg.contains("epochs: 3"), "{cfg}");
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let err = fails(&["classify", "--model", "/nonexistent/run", "--title", "a", "--abstract", "b"]);
+    assert!(err.contains("/nonexistent/run"), "{err}");
+    let err = fails(&["ingest", "/nonexistent/file.jsonl", "--out", "/tmp/never"]);
+    assert!(err.contains("/nonexistent/file.jsonl"), "{err}");
+}
+
+#[test]
+fn quickstart_runs_end_to_end_on_a_small_input() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        "quickstart",
+        "--input",
+        shared.join("data/arxiv-mini.jsonl.gz").to_str().unwrap(),
+        "--run-dir",
+        tmp.path().join("qs").to_str().unwrap(),
+        &format!("data.cache_dir={}", tmp.path().join("cache").display()),
+    ]);
+    assert!(out.contains("accuracy"), "{out}");
+    assert!(out.contains("Attention Is All You Need"), "{out}");
+    assert!(tmp.path().join("qs/artifacts/model/manifest.json").is_file());
+    assert!(tmp.path().join("qs-eval/artifacts/confusion.png").is_file());
+}
