@@ -120,8 +120,11 @@ where
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err("chmod", path))?;
     }
     tmp.as_file().sync_all().map_err(io_err("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| ArtifactError::Io { op: "rename into", path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| ArtifactError::Io {
+        op: "rename into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -195,10 +198,8 @@ impl Manifest {
 
     /// Writes `dir/manifest.json` atomically. Write it last: its presence marks the folder complete.
     pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| ArtifactError::BadManifest {
-            path: dir.join(MANIFEST_FILE),
-            source: e,
-        })?;
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| ArtifactError::BadManifest { path: dir.join(MANIFEST_FILE), source: e })?;
         write_atomic(&dir.join(MANIFEST_FILE), &json)
     }
 
