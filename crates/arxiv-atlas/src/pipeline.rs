@@ -66,7 +66,24 @@ pub fn prepare_dataset(data: &DataConfig) -> Result<Dataset> {
         progress: true,
     };
     let report = atlas_corpus::ingest(std::slice::from_ref(input), &dir, &opts)?;
-    crate::output::print_ingest_summary(&report);
+    // Logged (stderr), not printed: `train --json` keeps stdout for its one JSON object.
+    let w = &report.written;
+    tracing::info!(
+        "ingested {} train / {} validation / {} test papers in {:.1} s ({:.0} MB/s)",
+        w.train,
+        w.validation,
+        w.test,
+        report.elapsed_secs,
+        report.mb_per_sec
+    );
+    for (reason, s) in &report.totals.skipped {
+        tracing::warn!(
+            "skipped {} records: {reason} (first lines {:?}) e.g. {}",
+            s.count,
+            s.first_lines,
+            s.example_message
+        );
+    }
     Dataset::open(&dir).with_context(|| format!("opening the dataset just ingested in {}", dir.display()))
 }
 

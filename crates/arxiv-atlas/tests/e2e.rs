@@ -230,3 +230,22 @@ fn quickstart_runs_end_to_end_on_a_small_input() {
     assert!(tmp.path().join("qs/artifacts/model/manifest.json").is_file());
     assert!(tmp.path().join("qs-eval/artifacts/confusion.png").is_file());
 }
+
+#[test]
+fn train_from_a_raw_file_prints_only_json_on_stdout() {
+    let Some(_) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        "train",
+        "data=mini",
+        "experiment.linear.epochs=1",
+        &format!("data.cache_dir={}", tmp.path().join("cache").display()),
+        &format!("run.dir={}", tmp.path().join("run").display()),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("stdout is exactly one JSON object");
+    assert_eq!(v["epochs_run"], 1.0);
+    // The raw file was ingested into the cache and is reused by the next run.
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("cache")).unwrap().collect();
+    assert_eq!(cached.len(), 1);
+}
