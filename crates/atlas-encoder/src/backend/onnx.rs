@@ -1,0 +1,288 @@
+//! ONNX Runtime backend: runs a graph of the model folder on the CPU, either an `onnx/model*.onnx` file or the
+//! fp32 graph [`crate::backend::onnx_graph`] writes from `model.safetensors` (see [`GraphSource`]).
+//!
+//! The graphs Hugging Face ships (and `shared/bench/export_onnx.py` writes) take `input_ids`, `attention_mask`
+//! and usually `token_type_ids` (int64, `[batch, seq]`) and return `last_hidden_state` `[batch, seq, hidden]`;
+//! pooling and normalisation stay in the shared [`PoolingHead`], exactly as for candle.
+//!
+//! ONNX Runtime is a C++ library loaded at run time (`ort`'s `load-dynamic`), so building this crate needs no
+//! download and no C++ toolchain. The library is found through `ORT_DYLIB_PATH`, else the link that
+//! `scripts/setup-onnxruntime.sh` leaves in `~/.cache/arxiv-atlas/ort/`.
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::TensorRef;
+
+use super::{Backend, Precision};
+use crate::batch::TokenBatch;
+use crate::error::EncoderError;
+use crate::folder::ModelFolder;
+use crate::pooling::{HiddenStates, PoolingHead};
+
+/// Environment variable naming the ONNX Runtime shared library (the variable `ort` itself reads).
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Overrides the folder `scripts/setup-onnxruntime.sh` installs into (default `~/.cache/arxiv-atlas/ort`).
+pub const ORT_HOME_ENV: &str = "ARXIV_ATLAS_ORT_HOME";
+
+/// File name of the int8 graph Hugging Face ships for x86 CPUs (per-channel, reduced-range weights, which
+/// avoid the u8×s8 saturation of AVX2 kernels).
+pub const INT8_GRAPH: &str = "model_qint8_avx2.onnx";
+
+/// File name of the fp32 graph.
+pub const FP32_GRAPH: &str = "model.onnx";
+
+/// Where the ONNX Runtime library is looked for, in order: `$ORT_DYLIB_PATH` when set (and then only there),
+/// else `libonnxruntime.so` in `$ARXIV_ATLAS_ORT_HOME` or `~/.cache/arxiv-atlas/ort` (the setup script's link).
+pub fn ort_library_candidates() -> Vec<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    library_candidates(var(ORT_DYLIB_ENV), var(ORT_HOME_ENV), var("HOME"))
+}
+
+fn library_candidates(
+    dylib: Option<PathBuf>,
+    ort_home: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    if let Some(p) = dylib {
+        return vec![p];
+    }
+    let lib = format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    ort_home
+        .or_else(|| home.map(|h| h.join(".cache/arxiv-atlas/ort")))
+        .map(|d| vec![d.join(lib)])
+        .unwrap_or_default()
+}
+
+/// The ONNX Runtime library to load, or [`EncoderError::OrtLibraryNotFound`] naming where it looked and the
+/// setup script.
+pub fn find_ort_library() -> Result<PathBuf, EncoderError> {
+    first_existing(&ort_library_candidates())
+}
+
+fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, EncoderError> {
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| EncoderError::OrtLibraryNotFound {
+        tried: if candidates.is_empty() {
+            "nowhere: neither ORT_DYLIB_PATH nor HOME is set".to_owned()
+        } else {
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        },
+    })
+}
+
+/// The process-wide ONNX Runtime environment. The shared library can be loaded only once per process, so this
+/// is a global; a failure to *find* the library is not cached (running the setup script then retrying works).
+fn environment() -> Result<&'static Environment, EncoderError> {
+    static ENV: OnceLock<Environment> = OnceLock::new();
+    static INIT: Mutex<()> = Mutex::new(());
+    if let Some(env) = ENV.get() {
+        return Ok(env);
+    }
+    let lib = find_ort_library()?;
+    // Serialise initialisation: two threads loading the library at once would race inside `ort`.
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(env) = ENV.get() {
+        return Ok(env);
+    }
+    let env = ort::init_from(&lib)
+        .map_err(|e| onnx_err(format!("loading {}", lib.display()), e))?
+        .with_name("atlas-encoder")
+        .build()
+        .map_err(|e| onnx_err("creating the environment", e))?;
+    tracing::debug!(library = %lib.display(), "ONNX Runtime loaded");
+    Ok(ENV.get_or_init(|| env))
+}
+
+fn onnx_err(context: impl Into<String>, e: impl Display) -> EncoderError {
+    EncoderError::Onnx { context: context.into(), message: e.to_string() }
+}
+
+/// Where the ONNX graph comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphSource {
+    /// A graph file of the model folder.
+    File(PathBuf),
+    /// An fp32 graph written in memory from the folder's `model.safetensors`.
+    FromSafetensors,
+}
+
+/// An ONNX Runtime session over one graph of the model folder.
+pub struct OnnxBackend {
+    /// `Session::run` takes `&mut self` (ONNX Runtime allocators are not thread-safe); requests are serialised
+    /// here and each run uses all intra-op threads, which is what a CPU-bound server wants anyway.
+    session: Mutex<Session>,
+    has_token_type_ids: bool,
+    output: String,
+    name: String,
+}
+
+impl std::fmt::Debug for OnnxBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxBackend")
+            .field("name", &self.name)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxBackend {
+    /// Which graph runs for `precision`: `file_override` (a file inside `onnx/`) if given; for int8
+    /// `onnx/model_qint8_avx2.onnx`; for fp32 `onnx/model.onnx` if the folder ships one, else a graph written
+    /// from `model.safetensors` (see [`crate::backend::onnx_graph`]).
+    pub fn graph_source(
+        folder: &ModelFolder,
+        precision: Precision,
+        file_override: Option<&str>,
+    ) -> Result<GraphSource, EncoderError> {
+        match (precision, file_override) {
+            (_, Some(file)) => folder.onnx_path(file).map(GraphSource::File),
+            (Precision::Int8, None) => folder.onnx_path(INT8_GRAPH).map(GraphSource::File),
+            (Precision::Fp32, None) => match folder.onnx_path(FP32_GRAPH) {
+                Ok(path) => Ok(GraphSource::File(path)),
+                Err(_) => folder.safetensors_path().map(|_| GraphSource::FromSafetensors),
+            },
+        }
+    }
+
+    /// Opens `source` with `threads` intra-op threads (0 = ONNX Runtime's default, one per physical core).
+    /// `precision` is the one the graph was chosen for (it only names the backend).
+    pub fn load(
+        folder: &ModelFolder,
+        source: &GraphSource,
+        precision: Precision,
+        threads: usize,
+    ) -> Result<Self, EncoderError> {
+        let env = environment()?;
+        let origin = match source {
+            GraphSource::File(path) => path.display().to_string(),
+            GraphSource::FromSafetensors => "graph written from model.safetensors".to_owned(),
+        };
+        let ctx = |what: &str| format!("{what} ({origin})");
+        let mut builder = Session::builder(env)
+            .map_err(|e| onnx_err(ctx("creating a session"), e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| onnx_err(ctx("setting the optimisation level"), e))?
+            // One graph at a time: the parallelism is inside the matmuls.
+            .with_inter_threads(1)
+            .map_err(|e| onnx_err(ctx("setting inter-op threads"), e))?;
+        if threads > 0 {
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(|e| onnx_err(ctx(&format!("setting {threads} intra-op threads")), e))?;
+        }
+        let (session, label) = match source {
+            GraphSource::File(path) => {
+                let session =
+                    builder.commit_from_file(path).map_err(|e| onnx_err(ctx("loading the graph"), e))?;
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                (session, file)
+            }
+            GraphSource::FromSafetensors => {
+                let graph = crate::backend::onnx_graph::bert_graph(folder)?;
+                let session =
+                    builder.commit_from_memory(&graph).map_err(|e| onnx_err(ctx("loading the graph"), e))?;
+                (session, "from model.safetensors".to_owned())
+            }
+        };
+        let name = format!("onnx {precision} cpu ({label})");
+
+        let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        for required in ["input_ids", "attention_mask"] {
+            if !inputs.contains(&required) {
+                return Err(onnx_err(
+                    ctx("checking the graph"),
+                    format!("input `{required}` missing (graph inputs: {inputs:?})"),
+                ));
+            }
+        }
+        if let Some(extra) =
+            inputs.iter().find(|n| !matches!(**n, "input_ids" | "attention_mask" | "token_type_ids"))
+        {
+            return Err(onnx_err(ctx("checking the graph"), format!("unexpected input `{extra}`")));
+        }
+        let has_token_type_ids = inputs.contains(&"token_type_ids");
+        let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        let output = ["last_hidden_state", "token_embeddings"]
+            .into_iter()
+            .find(|n| outputs.contains(n))
+            .or(outputs.first().copied())
+            .ok_or_else(|| onnx_err(ctx("checking the graph"), "the graph has no output"))?
+            .to_owned();
+        Ok(Self { session: Mutex::new(session), has_token_type_ids, output, name })
+    }
+}
+
+impl Backend for OnnxBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn embed_batch(&self, batch: &TokenBatch, head: &PoolingHead) -> Result<Vec<f32>, EncoderError> {
+        let (rows, seq) = (batch.rows(), batch.seq_len());
+        let shape = [rows as i64, seq as i64];
+        // The graphs take int64; the conversion is a few KB per batch, nothing next to the forward pass.
+        let widen = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<i64>>();
+        let (ids, mask) = (widen(batch.input_ids()), widen(batch.attention_mask()));
+        let types = if self.has_token_type_ids { widen(batch.token_type_ids()) } else { Vec::new() };
+        fn tensor(shape: [i64; 2], data: &[i64]) -> Result<SessionInputValue<'_>, EncoderError> {
+            TensorRef::from_array_view((shape, data))
+                .map(Into::into)
+                .map_err(|e| onnx_err("building inputs", e))
+        }
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![
+            ("input_ids".into(), tensor(shape, &ids)?),
+            ("attention_mask".into(), tensor(shape, &mask)?),
+        ];
+        if self.has_token_type_ids {
+            inputs.push(("token_type_ids".into(), tensor(shape, &types)?));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = session.run(inputs).map_err(|e| onnx_err("running the graph", e))?;
+        let value = outputs
+            .get(&self.output)
+            .ok_or_else(|| onnx_err("reading outputs", format!("no output `{}`", self.output)))?;
+        let (out_shape, data) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| onnx_err(format!("reading `{}`", self.output), e))?;
+        if **out_shape != [rows as i64, seq as i64, head.dim as i64] {
+            return Err(onnx_err(
+                format!("reading `{}`", self.output),
+                format!("shape {out_shape:?}, expected [{rows}, {seq}, {}]", head.dim),
+            ));
+        }
+        head.apply(HiddenStates { data, seq_len: seq, lengths: batch.lengths() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_lookup_order_and_error() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(library_candidates(p("/x/lib.so"), p("/o"), p("/h")), vec![PathBuf::from("/x/lib.so")]);
+        assert_eq!(library_candidates(None, p("/o"), p("/h")), vec![PathBuf::from("/o/libonnxruntime.so")]);
+        assert_eq!(
+            library_candidates(None, None, p("/h")),
+            vec![PathBuf::from("/h/.cache/arxiv-atlas/ort/libonnxruntime.so")]
+        );
+        assert!(library_candidates(None, None, None).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("libonnxruntime.so");
+        let err = first_existing(std::slice::from_ref(&missing)).unwrap_err().to_string();
+        assert!(
+            err.contains("scripts/setup-onnxruntime.sh") && err.contains(&*missing.to_string_lossy()),
+            "{err}"
+        );
+        std::fs::write(&missing, b"").unwrap();
+        assert_eq!(first_existing(std::slice::from_ref(&missing)).unwrap(), missing);
+        assert!(first_existing(&[]).unwrap_err().to_string().contains("neither ORT_DYLIB_PATH nor HOME"));
+    }
+}

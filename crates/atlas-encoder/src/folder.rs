@@ -1,0 +1,651 @@
+//! A sentence-transformers model folder: which files exist, what they say, and a stable hash of them.
+//!
+//! The layout is the one `SentenceTransformer.save()` writes and Hugging Face model repos ship:
+//! `config.json` (the BERT hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline: Transformer,
+//! Pooling, optional Normalize), `sentence_bert_config.json` (`max_seq_length`), `<pooling dir>/config.json`,
+//! `model.safetensors`, and optionally `onnx/model*.onnx`. Parsing follows sentence-transformers' own rules so
+//! that a folder produces the same embedding function here as in Python; anything we cannot reproduce exactly
+//! (an unknown module, another architecture) is refused rather than silently approximated.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::error::EncoderError;
+use crate::pooling::Pooling;
+
+/// Environment variable naming the default model folder.
+pub const MODEL_DIR_ENV: &str = "ARXIV_ATLAS_MODEL_DIR";
+
+/// The folder used when [`MODEL_DIR_ENV`] is unset, relative to the working directory (the repository root).
+pub const FALLBACK_MODEL_DIR: &str = "../shared/models/all-MiniLM-L6-v2";
+
+/// Where the ONNX graphs live inside a model folder (the Hugging Face convention).
+const ONNX_DIR: &str = "onnx";
+
+/// The model folder to use when the user names none: `$ARXIV_ATLAS_MODEL_DIR` if set (even if it does not exist,
+/// so that opening it reports the typo), else [`FALLBACK_MODEL_DIR`] if that folder exists.
+pub fn default_model_dir() -> Option<PathBuf> {
+    match std::env::var_os(MODEL_DIR_ENV) {
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => Some(PathBuf::from(FALLBACK_MODEL_DIR)).filter(|p| p.is_dir()),
+    }
+}
+
+/// The BERT hyper-parameters this crate needs from `config.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BertConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width of the hidden states (the embedding dimension before pooling).
+    pub hidden_size: usize,
+    /// Number of transformer layers.
+    pub num_hidden_layers: usize,
+    /// Number of attention heads.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Longest sequence the position embeddings cover.
+    pub max_position_embeddings: usize,
+    /// Number of token types (segments).
+    #[serde(default = "default_type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// Id of the padding token.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Activation of the feed-forward layer (`gelu` is the exact erf form).
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: String,
+    /// Epsilon of the layer norms.
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// `bert` for the models this crate runs.
+    #[serde(default)]
+    pub model_type: Option<String>,
+    /// Only `absolute` is supported.
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+fn default_type_vocab_size() -> usize {
+    2
+}
+fn default_hidden_act() -> String {
+    "gelu".to_owned()
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-12
+}
+
+impl BertConfig {
+    /// Floating-point operations of one forward pass over a sequence of `len` tokens, counting matrix products
+    /// only (2 FLOPs per multiply-add): per layer and token the Q, K, V and output projections (4·h²), the
+    /// feed-forward pair (2·h·i), and attention scores plus their weighted sum (2·len·h).
+    /// Embedding lookups, layer norms, softmax and GELU are a few percent and are left out.
+    pub fn forward_flops(&self, len: usize) -> f64 {
+        let (h, i, l, n) = (
+            self.hidden_size as f64,
+            self.intermediate_size as f64,
+            self.num_hidden_layers as f64,
+            len as f64,
+        );
+        2.0 * l * n * (4.0 * h * h + 2.0 * h * i + 2.0 * n * h)
+    }
+}
+
+/// One entry of `modules.json`.
+#[derive(Debug, Deserialize)]
+struct ModuleEntry {
+    #[serde(default)]
+    idx: Option<usize>,
+    #[serde(default)]
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `sentence_bert_config.json`.
+#[derive(Debug, Default, Deserialize)]
+struct SentenceBertConfig {
+    #[serde(default)]
+    max_seq_length: Option<usize>,
+    #[serde(default)]
+    do_lower_case: bool,
+}
+
+/// `1_Pooling/config.json` (older files use the boolean flags, newer ones may carry `pooling_mode`).
+#[derive(Debug, Default, Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    word_embedding_dimension: Option<usize>,
+    #[serde(default)]
+    pooling_mode: Option<String>,
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+    #[serde(default)]
+    pooling_mode_weightedmean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_lasttoken: bool,
+}
+
+/// `tokenizer_config.json`, read only for `model_max_length` when no `sentence_bert_config.json` exists.
+#[derive(Debug, Default, Deserialize)]
+struct TokenizerConfig {
+    #[serde(default)]
+    model_max_length: Option<f64>,
+}
+
+/// A parsed sentence-transformers model folder.
+#[derive(Debug)]
+pub struct ModelFolder {
+    dir: PathBuf,
+    config: BertConfig,
+    config_json: serde_json::Value,
+    max_seq_length: usize,
+    do_lower_case: bool,
+    pooling: Pooling,
+    normalize: bool,
+    /// Files that define the embedding function, relative to `dir`, hashed by [`ModelFolder::model_hash`].
+    hashed_files: Vec<String>,
+    hash: OnceLock<String>,
+}
+
+impl ModelFolder {
+    /// Parses the folder's configuration files. Weights are not read here (see the backends), so this is cheap.
+    pub fn open(dir: &Path) -> Result<Self, EncoderError> {
+        if !dir.is_dir() {
+            return Err(EncoderError::MissingFile {
+                path: dir.to_path_buf(),
+                why: "the model folder does not exist or is not a directory",
+            });
+        }
+        let config_path = require(dir, "config.json", "BERT hyper-parameters")?;
+        let config_json: serde_json::Value = read_json(&config_path)?;
+        let config: BertConfig = serde_json::from_value(config_json.clone())
+            .map_err(|source| EncoderError::Json { path: config_path.clone(), source })?;
+        check_architecture(dir, &config)?;
+        require(dir, "tokenizer.json", "the tokenizer (a Hugging Face fast-tokenizer file)")?;
+
+        let mut hashed_files = vec!["config.json".to_owned(), "tokenizer.json".to_owned()];
+        let modules = read_modules(dir)?;
+        // sentence-transformers keeps the Transformer module's settings next to its weights (path "" for the
+        // usual layout); without modules.json the folder is a plain Hugging Face model.
+        let transformer_dir = match &modules {
+            Some(m) => m.transformer_path.clone(),
+            None => String::new(),
+        };
+        let sbert_rel = join_rel(&transformer_dir, "sentence_bert_config.json");
+        let sbert_path = dir.join(&sbert_rel);
+        let sbert: SentenceBertConfig = if sbert_path.is_file() {
+            hashed_files.push(sbert_rel);
+            read_json(&sbert_path)?
+        } else {
+            SentenceBertConfig::default()
+        };
+        let max_seq_length = resolve_max_seq_length(dir, &config, &sbert, &sbert_path)?;
+
+        let (pooling, normalize) = match &modules {
+            Some(m) => {
+                hashed_files.push("modules.json".to_owned());
+                let pooling_rel = join_rel(&m.pooling_path, "config.json");
+                let pooling_path =
+                    require(dir, &pooling_rel, "the Pooling module's settings named by modules.json")?;
+                hashed_files.push(pooling_rel);
+                let pooling_config: PoolingConfig = read_json(&pooling_path)?;
+                (parse_pooling(&pooling_path, &pooling_config, config.hidden_size)?, m.normalize)
+            }
+            // What SentenceTransformer does for a folder without modules.json: mean pooling, no normalisation.
+            None => (Pooling::Mean, false),
+        };
+        if dir.join("model.safetensors").is_file() {
+            hashed_files.push("model.safetensors".to_owned());
+        }
+        hashed_files.sort();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            config_json,
+            max_seq_length,
+            do_lower_case: sbert.do_lower_case,
+            pooling,
+            normalize,
+            hashed_files,
+            hash: OnceLock::new(),
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The BERT hyper-parameters.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// `config.json` as parsed JSON (backends that build their own config from it use this).
+    pub fn config_json(&self) -> &serde_json::Value {
+        &self.config_json
+    }
+
+    /// Longest input in tokens, `[CLS]` and `[SEP]` included; longer texts are truncated.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// Whether texts are lower-cased before tokenizing (`do_lower_case` of `sentence_bert_config.json`).
+    pub fn do_lower_case(&self) -> bool {
+        self.do_lower_case
+    }
+
+    /// How token states become one vector.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Whether embeddings are L2-normalised (a `Normalize` module in `modules.json`).
+    pub fn normalize(&self) -> bool {
+        self.normalize
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    /// `tokenizer.json`.
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
+    }
+
+    /// `model.safetensors`, or an error naming it when the folder has none.
+    pub fn safetensors_path(&self) -> Result<PathBuf, EncoderError> {
+        require(&self.dir, "model.safetensors", "the fp32 weights the candle backend loads")
+    }
+
+    /// The ONNX graph inside `onnx/` with the given file name, or an error naming it.
+    pub fn onnx_path(&self, file_name: &str) -> Result<PathBuf, EncoderError> {
+        require(&self.dir, &join_rel(ONNX_DIR, file_name), "the ONNX graph the ONNX Runtime backend loads")
+    }
+
+    /// A stable identifier of the embedding function this folder defines: SHA-256 over the SHA-256 of each of
+    /// `config.json`, `tokenizer.json`, `modules.json`, `sentence_bert_config.json`, the pooling config and
+    /// `model.safetensors` (those present). Caches and vector indexes key on it, so re-downloading the same
+    /// model keeps them valid while any change to weights, vocabulary or pooling invalidates them.
+    ///
+    /// Hashing reads the weights once (about 0.2 s for 90 MB); the result is memoised.
+    pub fn model_hash(&self) -> Result<&str, EncoderError> {
+        if let Some(h) = self.hash.get() {
+            return Ok(h);
+        }
+        let h = hash_files(&self.dir, &self.hashed_files, &[])?;
+        Ok(self.hash.get_or_init(|| h))
+    }
+
+    /// The files covered by [`ModelFolder::model_hash`], relative to the folder.
+    pub fn hashed_files(&self) -> &[String] {
+        &self.hashed_files
+    }
+}
+
+/// SHA-256 over a manifest of `name sha256` lines for `files` (relative to `dir`) and `extra` (`name`, value)
+/// pairs. The `v1` header lets a future change of scheme never collide with today's hashes.
+pub(crate) fn hash_files(
+    dir: &Path,
+    files: &[String],
+    extra: &[(&str, &str)],
+) -> Result<String, EncoderError> {
+    let mut manifest = String::from("atlas-encoder model hash v1\n");
+    for rel in files {
+        let (sha, _size) = atlas_artifact::sha256_file(&dir.join(rel))?;
+        manifest.push_str(&format!("{rel} {sha}\n"));
+    }
+    for (k, v) in extra {
+        manifest.push_str(&format!("{k} {v}\n"));
+    }
+    Ok(atlas_artifact::sha256_bytes(manifest.as_bytes()))
+}
+
+/// What `modules.json` says.
+struct Modules {
+    transformer_path: String,
+    pooling_path: String,
+    normalize: bool,
+}
+
+fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
+    let path = dir.join("modules.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut entries: Vec<ModuleEntry> = read_json(&path)?;
+    entries.sort_by_key(|e| e.idx.unwrap_or(usize::MAX));
+    let unsupported = |message: String| EncoderError::Unsupported { dir: dir.to_path_buf(), message };
+    let mut transformer_path = None;
+    let mut pooling_path = None;
+    let mut normalize = false;
+    for (pos, e) in entries.iter().enumerate() {
+        // Module types are Python class paths; match on the class name so that forks that re-export the
+        // standard modules under another package still load.
+        let class = e.kind.rsplit('.').next().unwrap_or(&e.kind);
+        match class {
+            "Transformer" if pos == 0 => transformer_path = Some(e.path.clone()),
+            "Pooling" if transformer_path.is_some() && pooling_path.is_none() => {
+                pooling_path = Some(e.path.clone())
+            }
+            "Normalize" if pooling_path.is_some() => normalize = true,
+            _ => {
+                return Err(unsupported(format!(
+                    "modules.json: module #{pos} `{}` is not supported here (this crate runs \
+                     Transformer -> Pooling [-> Normalize] pipelines)",
+                    e.kind
+                )))
+            }
+        }
+    }
+    let transformer_path = transformer_path
+        .ok_or_else(|| unsupported("modules.json: the first module must be a Transformer".to_owned()))?;
+    let pooling_path = pooling_path.ok_or_else(|| {
+        unsupported(
+            "modules.json: no Pooling module, so the model yields token vectors, not one per text".into(),
+        )
+    })?;
+    Ok(Some(Modules { transformer_path, pooling_path, normalize }))
+}
+
+fn check_architecture(dir: &Path, config: &BertConfig) -> Result<(), EncoderError> {
+    let unsupported = |message: String| EncoderError::Unsupported { dir: dir.to_path_buf(), message };
+    match config.model_type.as_deref() {
+        Some("bert") | None => {}
+        Some(other) => {
+            return Err(unsupported(format!(
+                "config.json: model_type `{other}`; only `bert` is supported (RoBERTa-style models offset \
+                 position ids and would give silently different embeddings)"
+            )))
+        }
+    }
+    if let Some(p) = config.position_embedding_type.as_deref() {
+        if p != "absolute" {
+            return Err(unsupported(format!("config.json: position_embedding_type `{p}` (only `absolute`)")));
+        }
+    }
+    if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        return Err(EncoderError::InvalidConfig {
+            path: dir.join("config.json"),
+            message: format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                config.hidden_size, config.num_attention_heads
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// sentence-transformers' rule: `max_seq_length` from sentence_bert_config.json, else the tokenizer's
+/// `model_max_length` capped by the position embeddings. Never more than the position embeddings cover.
+fn resolve_max_seq_length(
+    dir: &Path,
+    config: &BertConfig,
+    sbert: &SentenceBertConfig,
+    sbert_path: &Path,
+) -> Result<usize, EncoderError> {
+    let limit = config.max_position_embeddings;
+    match sbert.max_seq_length {
+        Some(0) => Err(EncoderError::InvalidConfig {
+            path: sbert_path.to_path_buf(),
+            message: "max_seq_length is 0".to_owned(),
+        }),
+        Some(n) if n > limit => Err(EncoderError::InvalidConfig {
+            path: sbert_path.to_path_buf(),
+            message: format!("max_seq_length {n} exceeds max_position_embeddings {limit} of config.json"),
+        }),
+        Some(n) => Ok(n),
+        None => {
+            let tc_path = dir.join("tokenizer_config.json");
+            let tc: TokenizerConfig =
+                if tc_path.is_file() { read_json(&tc_path)? } else { Default::default() };
+            // Tokenizers without a limit store a huge sentinel (1e30); treat anything absurd as "none".
+            let from_tokenizer = tc.model_max_length.filter(|m| (1.0..1e9).contains(m)).map(|m| m as usize);
+            Ok(from_tokenizer.map_or(limit, |m| m.min(limit)))
+        }
+    }
+}
+
+fn parse_pooling(path: &Path, c: &PoolingConfig, hidden: usize) -> Result<Pooling, EncoderError> {
+    let invalid = |message: String| EncoderError::InvalidConfig { path: path.to_path_buf(), message };
+    if let Some(d) = c.word_embedding_dimension {
+        if d != hidden {
+            return Err(invalid(format!("word_embedding_dimension {d} differs from hidden_size {hidden}")));
+        }
+    }
+    if let Some(mode) = c.pooling_mode.as_deref() {
+        return match mode {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            "max" => Ok(Pooling::Max),
+            "mean_sqrt_len_tokens" => Ok(Pooling::MeanSqrtLen),
+            other => Err(invalid(format!("pooling_mode `{other}` is not supported (mean, cls, max)"))),
+        };
+    }
+    if c.pooling_mode_weightedmean_tokens || c.pooling_mode_lasttoken {
+        return Err(invalid(
+            "weighted-mean and last-token pooling are not supported (mean, cls, max)".into(),
+        ));
+    }
+    let modes = [
+        (c.pooling_mode_mean_tokens, Pooling::Mean),
+        (c.pooling_mode_cls_token, Pooling::Cls),
+        (c.pooling_mode_max_tokens, Pooling::Max),
+        (c.pooling_mode_mean_sqrt_len_tokens, Pooling::MeanSqrtLen),
+    ];
+    let on: Vec<Pooling> = modes.iter().filter(|(flag, _)| *flag).map(|(_, p)| *p).collect();
+    match on.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(invalid("no pooling mode is switched on".to_owned())),
+        // sentence-transformers would concatenate the vectors; no model we target does that.
+        several => Err(invalid(format!("several pooling modes are on ({several:?}); only one is supported"))),
+    }
+}
+
+/// `dir/rel`, or an error that names the file and why it is needed.
+fn require(dir: &Path, rel: &str, why: &'static str) -> Result<PathBuf, EncoderError> {
+    let path = dir.join(rel);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(EncoderError::MissingFile { path, why })
+    }
+}
+
+/// Joins a module path from modules.json ("" for the folder itself) and a file name, with `/` separators so
+/// that the result is also a stable name inside the model hash.
+fn join_rel(dir: &str, file: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        file.to_owned()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EncoderError> {
+    let bytes = fs::read(path).map_err(|source| EncoderError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_slice(&bytes).map_err(|source| EncoderError::Json { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
+        "num_attention_heads":2,"intermediate_size":16,"max_position_embeddings":64,"hidden_act":"gelu",
+        "hidden_dropout_prob":0.1,"type_vocab_size":2,"initializer_range":0.02,"layer_norm_eps":1e-12,
+        "pad_token_id":0}"#;
+    const MODULES_NORM: &str = r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+        {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+        {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#;
+    const MODULES_PLAIN: &str = r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+        {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#;
+
+    fn pooling_json(cls: bool, mean: bool, max: bool) -> String {
+        format!(
+            r#"{{"word_embedding_dimension":8,"pooling_mode_cls_token":{cls},"pooling_mode_mean_tokens":{mean},
+            "pooling_mode_max_tokens":{max},"pooling_mode_mean_sqrt_len_tokens":false}}"#
+        )
+    }
+
+    /// Writes a minimal folder; `skip` names files to leave out.
+    fn folder(modules: Option<&str>, pooling: &str, sbert: Option<&str>, skip: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let mut files: Vec<(&str, String)> = vec![
+            ("config.json", CONFIG.to_owned()),
+            ("tokenizer.json", "{}".to_owned()),
+            ("1_Pooling/config.json", pooling.to_owned()),
+            ("model.safetensors", "not really weights".to_owned()),
+        ];
+        if let Some(m) = modules {
+            files.push(("modules.json", m.to_owned()));
+        }
+        if let Some(s) = sbert {
+            files.push(("sentence_bert_config.json", s.to_owned()));
+        }
+        for (name, text) in files {
+            if skip.contains(&name) {
+                continue;
+            }
+            let p = d.path().join(name);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn parses_each_pooling_mode() {
+        for (cls, mean, max, want) in [
+            (false, true, false, Pooling::Mean),
+            (true, false, false, Pooling::Cls),
+            (false, false, true, Pooling::Max),
+        ] {
+            let d = folder(Some(MODULES_NORM), &pooling_json(cls, mean, max), None, &[]);
+            let f = ModelFolder::open(d.path()).unwrap();
+            assert_eq!(f.pooling(), want);
+            assert!(f.normalize());
+        }
+    }
+
+    #[test]
+    fn pooling_mode_string_is_understood() {
+        let d = folder(Some(MODULES_PLAIN), r#"{"pooling_mode":"cls"}"#, None, &[]);
+        assert_eq!(ModelFolder::open(d.path()).unwrap().pooling(), Pooling::Cls);
+    }
+
+    #[test]
+    fn no_normalize_module_means_no_normalisation() {
+        let d = folder(Some(MODULES_PLAIN), &pooling_json(false, true, false), None, &[]);
+        let f = ModelFolder::open(d.path()).unwrap();
+        assert!(!f.normalize());
+        assert_eq!(f.pooling(), Pooling::Mean);
+    }
+
+    #[test]
+    fn plain_huggingface_folder_gets_mean_pooling_without_normalisation() {
+        let d = folder(None, &pooling_json(true, false, false), None, &[]);
+        let f = ModelFolder::open(d.path()).unwrap();
+        assert_eq!(f.pooling(), Pooling::Mean);
+        assert!(!f.normalize());
+        // No sentence_bert_config.json and no tokenizer_config.json: the position embeddings are the limit.
+        assert_eq!(f.max_seq_length(), 64);
+    }
+
+    #[test]
+    fn max_seq_length_and_lowercasing_come_from_sentence_bert_config() {
+        let sbert = r#"{"max_seq_length": 32, "do_lower_case": true}"#;
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), Some(sbert), &[]);
+        let f = ModelFolder::open(d.path()).unwrap();
+        assert_eq!(f.max_seq_length(), 32);
+        assert!(f.do_lower_case());
+        let too_long = r#"{"max_seq_length": 65}"#;
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), Some(too_long), &[]);
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("exceeds max_position_embeddings 64"), "{err}");
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        for (skip, needle) in [
+            ("config.json", "config.json: missing"),
+            ("tokenizer.json", "tokenizer.json: missing"),
+            ("1_Pooling/config.json", "1_Pooling/config.json: missing"),
+        ] {
+            let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &[skip]);
+            let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{skip}: {err}");
+        }
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &["model.safetensors"]);
+        let f = ModelFolder::open(d.path()).unwrap();
+        let err = f.safetensors_path().unwrap_err().to_string();
+        assert!(err.contains("model.safetensors: missing"), "{err}");
+        let err = f.onnx_path("model.onnx").unwrap_err().to_string();
+        assert!(err.contains("onnx/model.onnx: missing"), "{err}");
+        let err = ModelFolder::open(&d.path().join("nope")).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_reproduce() {
+        let dense = r#"[{"idx":0,"path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+            {"idx":2,"path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#;
+        let d = folder(Some(dense), &pooling_json(false, true, false), None, &[]);
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("sentence_transformers.models.Dense"), "{err}");
+
+        let d = folder(Some(MODULES_NORM), &pooling_json(true, true, false), None, &[]);
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("several pooling modes"), "{err}");
+
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, false, false), None, &[]);
+        assert!(ModelFolder::open(d.path()).unwrap_err().to_string().contains("no pooling mode"));
+
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &[]);
+        fs::write(d.path().join("config.json"), CONFIG.replace("\"bert\"", "\"roberta\"")).unwrap();
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("model_type `roberta`"), "{err}");
+
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &[]);
+        fs::write(d.path().join("config.json"), "{not json").unwrap();
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn model_hash_is_stable_and_tracks_weights_and_pooling() {
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &[]);
+        let h1 = ModelFolder::open(d.path()).unwrap().model_hash().unwrap().to_owned();
+        assert_eq!(h1.len(), 64);
+        assert_eq!(ModelFolder::open(d.path()).unwrap().model_hash().unwrap(), h1);
+        fs::write(d.path().join("model.safetensors"), "other weights").unwrap();
+        let h2 = ModelFolder::open(d.path()).unwrap().model_hash().unwrap().to_owned();
+        assert_ne!(h1, h2);
+        fs::write(d.path().join("1_Pooling/config.json"), pooling_json(false, false, true)).unwrap();
+        let h3 = ModelFolder::open(d.path()).unwrap().model_hash().unwrap().to_owned();
+        assert_ne!(h2, h3);
+    }
+
+    #[test]
+    fn flops_formula_matches_hand_count() {
+        let c: BertConfig = serde_json::from_str(CONFIG).unwrap();
+        // h=8, i=16, 1 layer, 4 tokens: 2*4*(4*64 + 2*8*16 + 2*4*8) = 8*(256+256+64) = 4608
+        assert_eq!(c.forward_flops(4), 4608.0);
+    }
+}

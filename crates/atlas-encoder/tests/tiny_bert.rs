@@ -1,0 +1,161 @@
+//! Backend agreement on tiny random BERTs written by the test itself (no `../shared` needed): the ONNX graph the
+//! crate writes from `model.safetensors` must compute what candle's `BertModel` computes, for each supported
+//! activation, for f32 and f16 weight files, and for checkpoints whose tensors carry a `bert.` prefix.
+//! Skips when the ONNX Runtime library is absent.
+
+#![cfg(feature = "onnx")]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use atlas_encoder::backend::candle::CandleBackend;
+use atlas_encoder::backend::onnx::{find_ort_library, GraphSource, OnnxBackend};
+use atlas_encoder::{cosine, Backend, DeviceSpec, ModelFolder, Pooling, PoolingHead, Precision, TokenBatch};
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+
+const HIDDEN: usize = 16;
+const HEADS: usize = 4;
+const INTER: usize = 32;
+const LAYERS: usize = 2;
+const VOCAB: usize = 50;
+const MAX_POS: usize = 40;
+
+/// Deterministic pseudo-random weights in [-0.5, 0.5) (a 64-bit LCG; quality is irrelevant here).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.next()).collect()
+    }
+}
+
+fn tensors(seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut rng = Lcg(seed);
+    let mut t = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>, rng: &mut Lcg, kind: &str| {
+        let n = shape.iter().product();
+        let data = match kind {
+            // LayerNorm gains near 1 so that activations stay in a realistic range.
+            "gain" => rng.vec(n).into_iter().map(|x| 1.0 + 0.2 * x).collect(),
+            _ => rng.vec(n),
+        };
+        t.push((name, shape, data));
+    };
+    add("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], &mut rng, "w");
+    add("embeddings.position_embeddings.weight".into(), vec![MAX_POS, HIDDEN], &mut rng, "w");
+    add("embeddings.token_type_embeddings.weight".into(), vec![2, HIDDEN], &mut rng, "w");
+    add("embeddings.LayerNorm.weight".into(), vec![HIDDEN], &mut rng, "gain");
+    add("embeddings.LayerNorm.bias".into(), vec![HIDDEN], &mut rng, "w");
+    for l in 0..LAYERS {
+        let p = format!("encoder.layer.{l}.");
+        for (name, out, inp) in [
+            ("attention.self.query", HIDDEN, HIDDEN),
+            ("attention.self.key", HIDDEN, HIDDEN),
+            ("attention.self.value", HIDDEN, HIDDEN),
+            ("attention.output.dense", HIDDEN, HIDDEN),
+            ("intermediate.dense", INTER, HIDDEN),
+            ("output.dense", HIDDEN, INTER),
+        ] {
+            add(format!("{p}{name}.weight"), vec![out, inp], &mut rng, "w");
+            add(format!("{p}{name}.bias"), vec![out], &mut rng, "w");
+        }
+        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            add(format!("{p}{ln}.weight"), vec![HIDDEN], &mut rng, "gain");
+            add(format!("{p}{ln}.bias"), vec![HIDDEN], &mut rng, "w");
+        }
+    }
+    t
+}
+
+/// Writes a sentence-transformers folder around random weights.
+fn write_folder(dir: &Path, act: &str, prefix: &str, f16: bool, pooling: &str) {
+    let config = format!(
+        r#"{{"model_type":"bert","vocab_size":{VOCAB},"hidden_size":{HIDDEN},"num_hidden_layers":{LAYERS},
+        "num_attention_heads":{HEADS},"intermediate_size":{INTER},"max_position_embeddings":{MAX_POS},
+        "hidden_act":"{act}","hidden_dropout_prob":0.1,"type_vocab_size":2,"initializer_range":0.02,
+        "layer_norm_eps":1e-12,"pad_token_id":0}}"#
+    );
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
+    std::fs::write(
+        dir.join("modules.json"),
+        r#"[{"idx":0,"path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    std::fs::write(dir.join("1_Pooling/config.json"), format!(r#"{{"pooling_mode":"{pooling}"}}"#)).unwrap();
+
+    let t = tensors(42);
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
+        .into_iter()
+        .map(|(name, shape, data)| {
+            let raw = if f16 {
+                data.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
+            } else {
+                data.iter().flat_map(|x| x.to_le_bytes()).collect()
+            };
+            (format!("{prefix}{name}"), shape, raw)
+        })
+        .collect();
+    let dtype = if f16 { Dtype::F16 } else { Dtype::F32 };
+    let views: HashMap<String, TensorView<'_>> = bytes
+        .iter()
+        .map(|(n, s, raw)| (n.clone(), TensorView::new(dtype, s.clone(), raw).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(&views, None, &dir.join("model.safetensors")).unwrap();
+}
+
+fn batch() -> TokenBatch {
+    // Mixed lengths, so masking of padded keys matters; ids stay inside the tiny vocabulary.
+    let rows: [&[u32]; 3] = [&[1, 5, 9, 13, 17, 21, 25, 2], &[1, 7, 2], &[1, 30, 31, 32, 33, 2]];
+    TokenBatch::new(&rows, 0).unwrap()
+}
+
+#[test]
+fn onnx_graph_from_safetensors_matches_candle() {
+    if let Err(e) = find_ort_library() {
+        eprintln!("skipping: {e}");
+        return;
+    }
+    for (act, prefix, f16, pooling) in [
+        ("gelu", "", false, "mean"),
+        ("gelu_new", "", false, "max"),
+        ("relu", "bert.", false, "cls"),
+        ("gelu", "bert.", true, "mean"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_folder(dir.path(), act, prefix, f16, pooling);
+        let folder = ModelFolder::open(dir.path()).unwrap();
+        let head = PoolingHead { pooling: folder.pooling(), normalize: false, dim: HIDDEN };
+        let expected = match pooling {
+            "mean" => Pooling::Mean,
+            "max" => Pooling::Max,
+            _ => Pooling::Cls,
+        };
+        assert_eq!(folder.pooling(), expected);
+        let candle = CandleBackend::load(&folder, Precision::Fp32, DeviceSpec::Cpu, 1).unwrap();
+        let source = OnnxBackend::graph_source(&folder, Precision::Fp32, None).unwrap();
+        assert_eq!(source, GraphSource::FromSafetensors);
+        let onnx = OnnxBackend::load(&folder, &source, Precision::Fp32, 1).unwrap();
+        let b = batch();
+        let (a, o) = (candle.embed_batch(&b, &head).unwrap(), onnx.embed_batch(&b, &head).unwrap());
+        assert_eq!((a.len(), o.len()), (3 * HIDDEN, 3 * HIDDEN));
+        for (row, (x, y)) in a.chunks_exact(HIDDEN).zip(o.chunks_exact(HIDDEN)).enumerate() {
+            let c = cosine(x, y);
+            let max_diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+            assert!(
+                c > 0.99999 && max_diff < 1e-4,
+                "{act} {prefix:?} f16={f16} {pooling} row {row}: cos {c}, max diff {max_diff}"
+            );
+        }
+        // Each row alone (no padding) gives what it gave inside the padded batch.
+        let lone = TokenBatch::new(&[&[1, 7, 2]], 0).unwrap();
+        let alone = onnx.embed_batch(&lone, &head).unwrap();
+        assert!(cosine(&alone, &o[HIDDEN..2 * HIDDEN]) > 0.99999, "{act}: padding leaked into row 1");
+    }
+}
