@@ -12,6 +12,11 @@ fi
 
 step() { printf '\n== %s\n' "$*"; }
 
+# The encoder's ONNX backend loads ONNX Runtime at run time; install it (idempotent, from PyPI) so its
+# parity and end-to-end tests run instead of skipping.
+step "onnxruntime"
+bash scripts/setup-onnxruntime.sh
+
 step "format"
 cargo fmt --all -- --check
 step "lint"

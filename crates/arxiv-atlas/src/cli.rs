@@ -33,6 +33,98 @@ pub enum Command {
     Runs(RunsArgs),
     /// Ingest → train → evaluate the baseline on the bundled data, then classify a sample paper.
     Quickstart(QuickstartArgs),
+    /// Embed papers with a sentence-transformer into an embedding set (chunked, cached, resumable).
+    Embed(EmbedArgs),
+    /// Measure speed (see `bench embed --help`).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Which sentence-transformer to run, and how.
+#[derive(Debug, Clone, Args)]
+pub struct EncoderArgs {
+    /// Model folder in the sentence-transformers layout (default: `$ARXIV_ATLAS_MODEL_DIR`, else
+    /// `../shared/models/all-MiniLM-L6-v2` when present).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Engine: auto (ONNX Runtime on CPU when installed, else candle), candle, onnx.
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// Weight precision: fp32 (exact) or int8 (ONNX, quantized graph from the model's `onnx/` folder).
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
+    /// Device for the candle backend: cpu or cuda:N (needs a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Compute threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Texts per batch (texts are sorted by length first, so padding stays small).
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Input text template.
+    #[arg(long, default_value = "{title} [SEP] {abstract}")]
+    pub template: String,
+}
+
+/// `arxiv-atlas embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Papers: any ingest format or an ingested dataset folder.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output embedding set folder (re-running resumes an interrupted run).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only this split (train, validation, test).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Papers per chunk: the unit that is saved and resumed.
+    #[arg(long, default_value_t = 2048)]
+    pub chunk_size: usize,
+    /// Stop after this many new chunks (a time-boxed run); the same command later resumes.
+    #[arg(long)]
+    pub max_chunks: Option<usize>,
+    /// Do not read or fill the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Cache folder (default `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+/// `arxiv-atlas bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Encoder throughput (texts/s, tokens/s), single-text latency and GFLOP/s against the CPU's peak.
+    Embed(BenchEmbedArgs),
+}
+
+/// `arxiv-atlas bench embed`.
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// Papers to take texts from.
+    #[arg(long, default_value = "../shared/data/arxiv-mini.jsonl.gz")]
+    pub input: PathBuf,
+    /// Use the first N papers.
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
+    /// Timed passes over all texts (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Texts timed one at a time for latency.
+    #[arg(long, default_value_t = 200)]
+    pub latency_texts: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
 }
 
 /// `arxiv-atlas ingest`.

@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Classify(a) => classify(a),
         Command::Runs(a) => runs(a),
         Command::Quickstart(a) => quickstart(a),
+        Command::Embed(a) => crate::encoding::embed(a),
+        Command::Bench(crate::cli::BenchCommand::Embed(a)) => crate::encoding::bench_embed(a),
     }
 }
 

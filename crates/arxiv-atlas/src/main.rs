@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod encoding;
 mod model_dir;
 mod output;
 mod pipeline;

@@ -249,3 +249,104 @@ fn train_from_a_raw_file_prints_only_json_on_stdout() {
     let cached: Vec<_> = std::fs::read_dir(tmp.path().join("cache")).unwrap().collect();
     assert_eq!(cached.len(), 1);
 }
+
+fn onnx_runtime_installed() -> bool {
+    let ok = atlas_encoder::encoder::onnx_runtime_available();
+    if !ok {
+        eprintln!("skipping: ONNX Runtime library not installed (bash scripts/setup-onnxruntime.sh)");
+    }
+    ok
+}
+
+#[test]
+fn embed_resumes_after_an_interruption_and_reuses_the_cache() {
+    let Some(shared) = shared() else { return };
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = shared.join("data/kaggle-format-200.json");
+    let out = tmp.path().join("emb");
+    let cache = tmp.path().join("cache");
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "embed",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--precision",
+            "int8",
+            "--chunk-size",
+            "50",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| last_json(&ok(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+
+    // A time-boxed first run stops after 2 of 4 chunks, as a killed run would.
+    let r1 = run(args(&out, &["--max-chunks", "2"]));
+    assert_eq!(r1["complete"], false);
+    assert_eq!(r1["counts"]["embedded"], 100);
+    assert!(!out.join("manifest.json").exists());
+    // The second run resumes: only the 100 missing papers are embedded.
+    let r2 = run(args(&out, &[]));
+    assert_eq!(r2["complete"], true);
+    assert_eq!(r2["resumed_chunks"], 2);
+    assert_eq!(r2["counts"]["embedded"], 100);
+    let set = atlas_embed::EmbeddingSet::open(&out).unwrap();
+    assert_eq!(set.ids.len(), 200);
+    assert_eq!(set.meta.dim, 384);
+    assert!(set.meta.normalized);
+    let norm: f32 = set.row(0).iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-3, "rows are unit vectors: {norm}");
+    // Same model and input again: nothing to do.
+    assert_eq!(run(args(&out, &[]))["up_to_date"], true);
+    // Another output folder: everything comes from the cache, bit for bit the same vectors.
+    let out2 = tmp.path().join("emb2");
+    let r3 = run(args(&out2, &[]));
+    assert_eq!(r3["counts"]["from_cache"], 200);
+    assert_eq!(r3["counts"]["embedded"], 0);
+    let set2 = atlas_embed::EmbeddingSet::open(&out2).unwrap();
+    assert_eq!(set2.ids, set.ids);
+    assert_eq!(set2.vectors, set.vectors);
+    // A damaged set is refused.
+    let vec_file = out2.join("embeddings.safetensors");
+    let mut bytes = std::fs::read(&vec_file).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x55;
+    std::fs::write(&vec_file, bytes).unwrap();
+    assert!(atlas_embed::EmbeddingSet::open(&out2).is_err());
+}
+
+#[test]
+fn bench_embed_reports_the_issue_keys() {
+    let Some(_) = shared() else { return };
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let v = last_json(&ok(&[
+        "bench",
+        "embed",
+        "--limit",
+        "40",
+        "--repeats",
+        "1",
+        "--latency-texts",
+        "5",
+        "--precision",
+        "int8",
+        "--json",
+    ]));
+    for k in ["texts_per_s", "tokens_per_s", "latency_p50_ms", "latency_p95_ms", "gflops"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
+    }
+    assert_eq!(v["texts"], 40);
+}

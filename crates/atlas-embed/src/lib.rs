@@ -1,0 +1,65 @@
+//! Embedding papers at scale: the `embed` command's engine and the embedding cache.
+//!
+//! - [`cache`]: vectors keyed by (vector space, text hash) in SQLite, so nothing is embedded twice;
+//! - [`job`]: chunked, resumable embedding of a whole input into an embedding set;
+//! - [`set`]: the embedding-set folder format (safetensors matrix + ids + checksummed manifest).
+
+pub mod cache;
+pub mod job;
+pub mod set;
+
+use std::path::{Path, PathBuf};
+
+pub use cache::{default_cache_dir, text_key, EmbeddingCache};
+pub use job::{embed_file, embed_texts_cached, paper_text, EmbedCounts, EmbedFileOptions, EmbedFileReport};
+pub use set::{EmbeddingSet, SetMeta};
+
+/// Errors of embedding runs, sets and the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// File-system error.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The encoder failed.
+    #[error(transparent)]
+    Encoder(#[from] atlas_encoder::EncoderError),
+    /// Reading the input failed.
+    #[error(transparent)]
+    Corpus(#[from] atlas_corpus::CorpusError),
+    /// Writing or verifying an artifact failed.
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifact::ArtifactError),
+    /// The embedding cache failed.
+    #[error("embedding cache {path}: {message}")]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// An embedding set (or its resume state) is malformed.
+    #[error("{path}: {message}")]
+    BadSet {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The output folder belongs to another run.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl EmbedError {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+        EmbedError::Io { op, path: path.to_path_buf(), source }
+    }
+}
