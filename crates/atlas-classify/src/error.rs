@@ -50,6 +50,17 @@ pub enum ClassifyError {
         /// The kinds this build knows, comma separated.
         known: String,
     },
+    /// The folder holds an embedding classifier head, which classifies embeddings, not text.
+    #[error(
+        "{dir} holds an embedding classifier (`{kind}`): load it with DenseHead::load and pair it with its \
+         encoder"
+    )]
+    NeedsEncoder {
+        /// The folder.
+        dir: PathBuf,
+        /// The kind named by its manifest.
+        kind: String,
+    },
     /// The worker thread pool could not be started.
     #[error("cannot start the worker thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

@@ -3,11 +3,16 @@
 //! The first classifier is [`TfidfLinearModel`]: TF-IDF features of word uni- and bigrams
 //! ([`TfidfVectorizer`], scikit-learn compatible) feeding a multinomial logistic regression
 //! ([`SoftmaxRegression`]) trained with a deterministic, multi-threaded sparse mini-batch optimiser.
-//! Every classifier implements [`Classifier`], and [`load_classifier`] opens any classifier folder by the
+//! Every text classifier implements [`Classifier`], and [`load_classifier`] opens any such folder by the
 //! kind its manifest names.
+//!
+//! The second family is [`DenseHead`]: a logistic regression or a one-hidden-layer perceptron on frozen
+//! sentence embeddings. A head classifies embeddings, not text, so the caller pairs it with its encoder;
+//! [`model_kind`] tells which family a folder holds.
 
 #![warn(missing_docs)]
 
+pub mod dense;
 pub mod error;
 mod kernels;
 pub mod labels;
@@ -15,6 +20,7 @@ pub mod model;
 pub mod params;
 pub mod softmax;
 pub mod sparse;
+pub mod synthetic;
 mod tensors;
 pub mod tfidf;
 pub mod tokenize;
@@ -25,10 +31,11 @@ use std::path::Path;
 use atlas_artifact::{ArtifactError, MANIFEST_FILE};
 use serde::Deserialize;
 
+pub use dense::{DenseHead, HeadParams};
 pub use error::ClassifyError;
 pub use labels::{Labels, Probabilities};
 pub use model::{TfidfLinearModel, TrainReport};
-pub use params::{LinearParams, TfidfParams};
+pub use params::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, LrSolver, TfidfParams};
 pub use softmax::SoftmaxRegression;
 pub use sparse::CsrMatrix;
 pub use tfidf::TfidfVectorizer;
@@ -44,11 +51,12 @@ pub trait Classifier: Send + Sync {
     fn predict_proba(&self, texts: &[&str]) -> Probabilities;
 }
 
-/// Every classifier kind [`load_classifier`] can open.
-const KNOWN_KINDS: &[&str] = &[TfidfLinearModel::KIND];
+/// Every classifier kind of this crate, text classifiers and embedding heads.
+const ALL_KINDS: &[&str] = &[TfidfLinearModel::KIND, DenseHead::KIND_LR, DenseHead::KIND_MLP];
 
-/// Opens a classifier folder of any known kind (dispatching on its manifest's `kind`), verifying checksums.
-pub fn load_classifier(dir: &Path) -> Result<Box<dyn Classifier>, ClassifyError> {
+/// The kind named by the manifest of the folder `dir` (e.g. `arxiv-atlas/tfidf-linear` or
+/// `arxiv-atlas/embedding-lr`), without verifying any checksum: for choosing how to load it.
+pub fn model_kind(dir: &Path) -> Result<String, ClassifyError> {
     #[derive(Deserialize)]
     struct KindOnly {
         kind: String,
@@ -59,17 +67,27 @@ pub fn load_classifier(dir: &Path) -> Result<Box<dyn Classifier>, ClassifyError>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ArtifactError::MissingManifest {
                 dir: dir.to_path_buf(),
-                expected: KNOWN_KINDS.join("` or `"),
+                expected: ALL_KINDS.join("` or `"),
             }
             .into())
         }
         Err(source) => return Err(ClassifyError::Io { op: "read", path, source }),
     };
-    let kind = serde_json::from_slice::<KindOnly>(&raw)
+    Ok(serde_json::from_slice::<KindOnly>(&raw)
         .map_err(|source| ArtifactError::BadManifest { path, source })?
-        .kind;
+        .kind)
+}
+
+/// Opens a text classifier folder of any known kind (dispatching on its manifest's `kind`), verifying
+/// checksums. Embedding heads are refused with [`ClassifyError::NeedsEncoder`]: open them with
+/// [`DenseHead::load`] and pair them with their encoder.
+pub fn load_classifier(dir: &Path) -> Result<Box<dyn Classifier>, ClassifyError> {
+    let kind = model_kind(dir)?;
     match kind.as_str() {
         TfidfLinearModel::KIND => Ok(Box::new(TfidfLinearModel::load(dir)?)),
-        _ => Err(ClassifyError::UnknownKind { dir: dir.to_path_buf(), kind, known: KNOWN_KINDS.join(", ") }),
+        DenseHead::KIND_LR | DenseHead::KIND_MLP => {
+            Err(ClassifyError::NeedsEncoder { dir: dir.to_path_buf(), kind })
+        }
+        _ => Err(ClassifyError::UnknownKind { dir: dir.to_path_buf(), kind, known: ALL_KINDS.join(", ") }),
     }
 }

@@ -36,13 +36,14 @@ const SEQUENTIAL_BELOW: usize = 8;
 /// What training did and how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
-    /// Seconds spent fitting the vectoriser and transforming the training (and validation) texts.
+    /// Seconds spent fitting the vectoriser and transforming the training (and validation) texts (0 for
+    /// the embedding heads of [`crate::DenseHead`], whose caller embeds the texts).
     pub vectorize_s: f64,
     /// Seconds spent fitting the linear model (all epochs, validation passes included).
     pub fit_s: f64,
-    /// Number of TF-IDF features.
+    /// Number of input features: TF-IDF terms, or the embedding dimension of a [`crate::DenseHead`].
     pub n_features: usize,
-    /// Epochs run.
+    /// Epochs run (L-BFGS iterations for an L-BFGS-fitted head).
     pub epochs_run: usize,
     /// Epoch whose weights were kept (lowest validation loss; the last epoch without validation data).
     pub best_epoch: usize,
@@ -69,7 +70,7 @@ pub struct TfidfLinearModel {
     linear: LinearParams,
 }
 
-fn check_labels(labels: &Labels) -> Result<(), ClassifyError> {
+pub(crate) fn check_labels(labels: &Labels) -> Result<(), ClassifyError> {
     if labels.codes.is_empty() {
         return Err(ClassifyError::InvalidData("the label set is empty".into()));
     }

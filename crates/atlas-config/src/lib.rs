@@ -37,8 +37,8 @@ pub use args::{ENV_PREFIX, RESERVED_ENV_VARS};
 pub use error::ConfigError;
 pub use resolve::{load, ResolvedConfig};
 pub use schema::{
-    key_paths, AtlasConfig, DataConfig, ExperimentConfig, ExperimentKind, RunConfig, TrackerKind,
-    DEFAULT_CACHE_DIR, DEFAULT_TEMPLATE,
+    key_paths, AtlasConfig, DataConfig, EncoderConfig, ExperimentConfig, ExperimentKind, RunConfig,
+    TrackerKind, DEFAULT_CACHE_DIR, DEFAULT_TEMPLATE,
 };
 pub use source::{default_source, ConfigSource, CONFIG_DIR_ENV, PRIMARY_FILE};
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use atlas_classify::{LinearParams, TfidfParams};
+use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of a run, after groups, overrides and environment variables were merged.
@@ -79,27 +79,75 @@ pub struct ExperimentConfig {
     /// Linear model settings (used by [`ExperimentKind::TfidfLinear`]).
     #[serde(default)]
     pub linear: LinearParams,
+    /// The sentence-transformer that embeds papers (used by the embedding kinds).
+    #[serde(default)]
+    pub encoder: EncoderConfig,
+    /// Logistic regression on embeddings (used by [`ExperimentKind::EmbeddingLr`]).
+    #[serde(default)]
+    pub lr: EmbeddingLrParams,
+    /// One-hidden-layer network on embeddings (used by [`ExperimentKind::EmbeddingMlp`]).
+    #[serde(default)]
+    pub mlp: EmbeddingMlpParams,
+}
+
+/// Which sentence-transformer embeds the papers of an embedding experiment, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderConfig {
+    /// Model folder (sentence-transformers layout); `None` = `$ARXIV_ATLAS_MODEL_DIR`, else the bundled MiniLM.
+    pub model_dir: Option<PathBuf>,
+    /// Engine: `auto`, `candle` or `onnx`.
+    pub backend: String,
+    /// `fp32` (exact) or `int8`.
+    pub precision: String,
+    /// Device of the candle backend: `cpu` or `cuda:N`.
+    pub device: String,
+    /// Compute threads (0 = all cores).
+    pub threads: usize,
+    /// Texts per batch.
+    pub batch_size: usize,
+    /// Embedding cache folder; `None` = `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            model_dir: None,
+            backend: "auto".into(),
+            precision: "fp32".into(),
+            device: "cpu".into(),
+            threads: 0,
+            batch_size: 32,
+            cache_dir: None,
+        }
+    }
 }
 
 /// Model families. Written in snake_case in YAML (`kind: tfidf_linear`).
 ///
-/// Planned: `embedding_lr` and `embedding_mlp` (sentence embeddings + logistic regression / MLP); each will
-/// come with its own parameter section in [`ExperimentConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentKind {
     /// TF-IDF features and a multinomial linear model.
     TfidfLinear,
+    /// Frozen sentence embeddings and multinomial logistic regression.
+    EmbeddingLr,
+    /// Frozen sentence embeddings and a one-hidden-layer network.
+    EmbeddingMlp,
 }
 
 impl ExperimentKind {
     /// Every kind this build knows.
-    pub const ALL: &'static [ExperimentKind] = &[ExperimentKind::TfidfLinear];
+    pub const ALL: &'static [ExperimentKind] =
+        &[ExperimentKind::TfidfLinear, ExperimentKind::EmbeddingLr, ExperimentKind::EmbeddingMlp];
 
     /// The name used in YAML and in run records.
     pub fn as_str(self) -> &'static str {
         match self {
             ExperimentKind::TfidfLinear => "tfidf_linear",
+            ExperimentKind::EmbeddingLr => "embedding_lr",
+            ExperimentKind::EmbeddingMlp => "embedding_mlp",
         }
     }
 }
@@ -162,6 +210,13 @@ pub fn key_paths() -> Vec<String> {
             kind: ExperimentKind::TfidfLinear,
             tfidf: TfidfParams { max_features: Some(0), ..TfidfParams::default() },
             linear: LinearParams::default(),
+            encoder: EncoderConfig {
+                model_dir: Some(PathBuf::new()),
+                cache_dir: Some(PathBuf::new()),
+                ..EncoderConfig::default()
+            },
+            lr: EmbeddingLrParams::default(),
+            mlp: EmbeddingMlpParams::default(),
         },
         run: RunConfig {
             root: PathBuf::new(),

@@ -19,6 +19,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("config.yaml", include_str!("../../../conf/config.yaml")),
     ("data/arxiv100k.yaml", include_str!("../../../conf/data/arxiv100k.yaml")),
     ("data/mini.yaml", include_str!("../../../conf/data/mini.yaml")),
+    ("experiment/embedding_lr.yaml", include_str!("../../../conf/experiment/embedding_lr.yaml")),
+    ("experiment/embedding_mlp.yaml", include_str!("../../../conf/experiment/embedding_mlp.yaml")),
     ("experiment/tfidf_linear.yaml", include_str!("../../../conf/experiment/tfidf_linear.yaml")),
 ];
 

@@ -173,7 +173,10 @@ fn bad_value_names_key_and_type() {
 fn unknown_group_option_lists_available() {
     let src = ConfigSource::Dir(PathBuf::from("../../conf"));
     let err = load(&src, &args(&["experiment=foo"]), &[]).unwrap_err().to_string();
-    assert_eq!(err, "experiment=foo: no ../../conf/experiment/foo.yaml; available: tfidf_linear");
+    assert_eq!(
+        err,
+        "experiment=foo: no ../../conf/experiment/foo.yaml; available: embedding_lr, embedding_mlp, tfidf_linear"
+    );
 
     let err = load(&ConfigSource::Embedded, &args(&["data=huge"]), &[]).unwrap_err().to_string();
     assert_eq!(err, "data=huge: no conf/data/huge.yaml (built in); available: arxiv100k, mini");
