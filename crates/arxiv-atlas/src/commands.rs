@@ -117,9 +117,8 @@ fn classify(a: ClassifyArgs) -> Result<()> {
                 bail!("--title and --abstract are both empty");
             }
             let texts = model.texts_for(std::iter::once(&paper));
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let probs = model.classifier.predict_proba(&refs);
-            let ranked = output::ranked(model.classifier.labels(), probs.row(0), a.top_k);
+            let probs = model.predictor.predict(&texts)?;
+            let ranked = output::ranked(model.predictor.labels(), probs.row(0), a.top_k);
             if a.json {
                 println!("{}", output::classification_json(None, &ranked));
             } else {
@@ -133,11 +132,10 @@ fn classify(a: ClassifyArgs) -> Result<()> {
                 output::print_read_report(&report);
             }
             let texts = model.texts_for(papers.iter());
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let probs = model.classifier.predict_proba(&refs);
+            let probs = model.predictor.predict(&texts)?;
             atlas_artifact::write_atomic_with(out, |w| {
                 for (i, p) in papers.iter().enumerate() {
-                    let ranked = output::ranked(model.classifier.labels(), probs.row(i), a.top_k);
+                    let ranked = output::ranked(model.predictor.labels(), probs.row(i), a.top_k);
                     writeln!(w, "{}", output::classification_json(Some(&p.id), &ranked))?;
                 }
                 Ok(())
@@ -215,9 +213,8 @@ fn quickstart(a: QuickstartArgs) -> Result<()> {
     let model = LoadedModel::open(&trained.run_dir)?;
     let paper = Paper::from_text(SAMPLE_TITLE, SAMPLE_ABSTRACT);
     let texts = model.texts_for(std::iter::once(&paper));
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let probs = model.classifier.predict_proba(&refs);
-    output::print_ranked(&output::ranked(model.classifier.labels(), probs.row(0), 5));
+    let probs = model.predictor.predict(&texts)?;
+    output::print_ranked(&output::ranked(model.predictor.labels(), probs.row(0), 5));
     println!(
         "\nmodel: {}\nevaluation: {}\nnext: arxiv-atlas classify --model {} --title ... --abstract ...",
         trained.run_dir.display(),

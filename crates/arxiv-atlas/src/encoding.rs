@@ -22,19 +22,55 @@ pub fn model_dir(arg: Option<&PathBuf>) -> Result<PathBuf> {
 
 /// Loads the encoder the flags describe.
 pub fn load_encoder(a: &EncoderArgs) -> Result<Encoder> {
-    let dir = model_dir(a.model_dir.as_ref())?;
-    let opts = EncoderOptions {
-        backend: BackendKind::from_str(&a.backend)
-            .map_err(|e| anyhow::anyhow!("--backend {}: {e}", a.backend))?,
-        precision: Precision::from_str(&a.precision)
-            .map_err(|e| anyhow::anyhow!("--precision {}: {e}", a.precision))?,
+    let cfg = atlas_config::EncoderConfig {
+        model_dir: a.model_dir.clone(),
+        backend: a.backend.clone(),
+        precision: a.precision.clone(),
+        device: a.device.clone(),
         threads: a.threads,
-        limits: BatchLimits { max_batch_size: a.batch_size, ..BatchLimits::default() },
-        device: DeviceSpec::from_str(&a.device).map_err(|e| anyhow::anyhow!("--device {}: {e}", a.device))?,
+        batch_size: a.batch_size,
+        cache_dir: None,
+    };
+    encoder_from_config(&cfg, &a.template)
+}
+
+/// Loads the encoder of an experiment's `encoder` section, rendering papers with `template`.
+pub fn encoder_from_config(c: &atlas_config::EncoderConfig, template: &str) -> Result<Encoder> {
+    let dir = model_dir(c.model_dir.as_ref())?;
+    let opts = EncoderOptions {
+        backend: BackendKind::from_str(&c.backend)
+            .map_err(|e| anyhow::anyhow!("backend {}: {e}", c.backend))?,
+        precision: Precision::from_str(&c.precision)
+            .map_err(|e| anyhow::anyhow!("precision {}: {e}", c.precision))?,
+        threads: c.threads,
+        limits: BatchLimits { max_batch_size: c.batch_size, ..BatchLimits::default() },
+        device: DeviceSpec::from_str(&c.device).map_err(|e| anyhow::anyhow!("device {}: {e}", c.device))?,
         onnx_file: None,
-        template: TextTemplate::parse(&a.template)?,
+        template: TextTemplate::parse(template)?,
     };
     Encoder::load(&dir, &opts).with_context(|| format!("loading the encoder from {}", dir.display()))
+}
+
+/// Opens the embedding cache of `encoder` (in `dir`, else the default cache folder).
+pub fn open_cache(encoder: &Encoder, dir: Option<&PathBuf>) -> Result<EmbeddingCache> {
+    let dir = dir.cloned().unwrap_or_else(atlas_embed::default_cache_dir);
+    Ok(EmbeddingCache::open(&dir, encoder.embedding_id()?, encoder.dim())?)
+}
+
+/// What an embedding classifier records about its encoder, so it can be rebuilt (and checked) at load time.
+pub fn encoder_meta(c: &atlas_config::EncoderConfig, encoder: &Encoder) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "model_dir": encoder.folder().dir(),
+        "model_hash": encoder.model_hash()?,
+        "embedding_id": encoder.embedding_id()?,
+        "backend": c.backend,
+        "precision": c.precision,
+        "device": c.device,
+        "threads": c.threads,
+        "batch_size": c.batch_size,
+        "template": encoder.template().as_str(),
+        "dim": encoder.dim(),
+    }))
 }
 
 /// `arxiv-atlas embed`.
@@ -46,12 +82,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         .as_deref()
         .map(|s| atlas_corpus::Split::from_str(s).map_err(|e| anyhow::anyhow!("--split {s}: {e}")))
         .transpose()?;
-    let mut cache = if a.no_cache {
-        None
-    } else {
-        let dir = a.cache_dir.clone().unwrap_or_else(atlas_embed::default_cache_dir);
-        Some(EmbeddingCache::open(&dir, encoder.embedding_id()?, encoder.dim())?)
-    };
+    let mut cache = if a.no_cache { None } else { Some(open_cache(&encoder, a.cache_dir.as_ref())?) };
     let opts =
         EmbedFileOptions { chunk_size: a.chunk_size, progress: !a.json, split, max_chunks: a.max_chunks };
     let report = atlas_embed::embed_file(&encoder, cache.as_mut(), &a.input, &a.out, &opts)?;

@@ -7,9 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
 use anyhow::{bail, Context, Result};
 use atlas_artifact::{write_atomic, Manifest, MANIFEST_FILE};
-use atlas_classify::Classifier;
+use atlas_classify::{Classifier, DenseHead, Labels, Probabilities};
+use atlas_embed::EmbeddingCache;
+use atlas_encoder::Encoder;
 use serde::{Deserialize, Serialize};
 
 /// Name of the inference-pipeline description inside a model folder.
@@ -59,36 +63,137 @@ pub fn write_pipeline_meta(model_dir: &Path, meta: &PipelineMeta) -> Result<()> 
     Ok(())
 }
 
-/// A loaded model: the classifier and the pipeline that feeds it.
+/// Turns texts into class probabilities, whatever the model family.
+pub enum Predictor {
+    /// A classifier that reads text itself (TF-IDF).
+    Text(Box<dyn Classifier>),
+    /// A head on frozen sentence embeddings; texts go through the encoder (and its cache) first.
+    Embedding {
+        /// The encoder the head was trained on (checked by embedding id at load).
+        encoder: Box<Encoder>,
+        /// The classifier head.
+        head: Box<DenseHead>,
+        /// Vectors of texts seen before.
+        cache: Option<Mutex<EmbeddingCache>>,
+    },
+}
+
+impl Predictor {
+    /// The label set.
+    pub fn labels(&self) -> &Labels {
+        match self {
+            Predictor::Text(c) => c.labels(),
+            Predictor::Embedding { head, .. } => head.labels(),
+        }
+    }
+
+    /// Model kind (`arxiv-atlas/tfidf-linear`, `arxiv-atlas/embedding-lr` …).
+    pub fn kind(&self) -> &str {
+        match self {
+            Predictor::Text(c) => c.kind(),
+            Predictor::Embedding { head, .. } => head.kind(),
+        }
+    }
+
+    /// Probabilities of every class for each text.
+    pub fn predict(&self, texts: &[String]) -> Result<Probabilities> {
+        match self {
+            Predictor::Text(c) => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                Ok(c.predict_proba(&refs))
+            }
+            Predictor::Embedding { encoder, head, cache } => {
+                let mut guard = match cache {
+                    Some(m) => Some(m.lock().map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))?),
+                    None => None,
+                };
+                let pb = (texts.len() > 1000)
+                    .then(|| atlas_embed::job::progress_bar(texts.len() as u64, "embedding"));
+                let (x, _) =
+                    atlas_embed::embed_texts_cached(encoder, guard.as_deref_mut(), texts, 1024, pb.as_ref())?;
+                if let Some(pb) = pb {
+                    pb.finish_and_clear();
+                }
+                Ok(head.predict_proba_dense(&x))
+            }
+        }
+    }
+}
+
+/// A loaded model: the predictor and the pipeline that feeds it.
 pub struct LoadedModel {
     /// Where it was loaded from.
     pub dir: PathBuf,
-    /// The classifier (checksums verified on load).
-    pub classifier: Box<dyn Classifier>,
+    /// The model (checksums verified on load).
+    pub predictor: Predictor,
     /// Template and provenance.
     pub pipeline: PipelineMeta,
+}
+
+/// Rebuilds the encoder an embedding head was trained with, and checks it produces the same vector space.
+fn load_embedding_predictor(dir: &Path) -> Result<Predictor> {
+    let (head, meta) =
+        DenseHead::load(dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+    let s = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let cfg = atlas_config::EncoderConfig {
+        // ARXIV_ATLAS_MODEL_DIR / --model-dir style relocation: the recorded folder is used when it exists.
+        model_dir: s("model_dir").map(PathBuf::from).filter(|p| p.exists()),
+        backend: s("backend").unwrap_or_else(|| "auto".into()),
+        precision: s("precision").unwrap_or_else(|| "fp32".into()),
+        device: s("device").unwrap_or_else(|| "cpu".into()),
+        threads: meta.get("threads").and_then(|v| v.as_u64()).unwrap_or(0) as usize,
+        batch_size: meta.get("batch_size").and_then(|v| v.as_u64()).unwrap_or(32) as usize,
+        cache_dir: None,
+    };
+    let template = s("template").unwrap_or_else(|| atlas_corpus::DEFAULT_TEMPLATE.to_string());
+    let encoder = crate::encoding::encoder_from_config(&cfg, &template)?;
+    let want = s("embedding_id").unwrap_or_default();
+    let got = encoder.embedding_id()?.to_string();
+    if want != got {
+        bail!(
+            "{}: the model was trained on embeddings {want}, but the encoder in {} produces {got} \
+             (another model, precision or template); set ARXIV_ATLAS_MODEL_DIR to the original model folder",
+            dir.display(),
+            encoder.folder().dir().display()
+        );
+    }
+    let cache = match crate::encoding::open_cache(&encoder, None) {
+        Ok(c) => Some(Mutex::new(c)),
+        Err(e) => {
+            tracing::warn!("embedding cache unavailable, embedding without it: {e:#}");
+            None
+        }
+    };
+    Ok(Predictor::Embedding { encoder: Box::new(encoder), head: Box::new(head), cache })
 }
 
 impl LoadedModel {
     /// Opens `--model` (run folder or model folder), verifying every checksum.
     pub fn open(path: &Path) -> Result<Self> {
         let dir = resolve(path)?;
-        let classifier = atlas_classify::load_classifier(&dir)
-            .with_context(|| format!("loading the model in {}", dir.display()))?;
+        let kind = atlas_classify::model_kind(&dir)?;
+        let predictor = if kind.starts_with("arxiv-atlas/embedding-") {
+            load_embedding_predictor(&dir)?
+        } else {
+            Predictor::Text(
+                atlas_classify::load_classifier(&dir)
+                    .with_context(|| format!("loading the model in {}", dir.display()))?,
+            )
+        };
         let pipeline: PipelineMeta = match std::fs::read(dir.join(PIPELINE_FILE)) {
             Ok(raw) => serde_json::from_slice(&raw)
                 .with_context(|| format!("parsing {}", dir.join(PIPELINE_FILE).display()))?,
             // A model folder written by the library alone (no pipeline.json) uses the default template.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PipelineMeta {
                 template: atlas_corpus::DEFAULT_TEMPLATE.to_string(),
-                experiment: classifier.kind().to_string(),
+                experiment: predictor.kind().to_string(),
                 run_id: String::new(),
             },
             Err(e) => {
                 return Err(e).with_context(|| format!("reading {}", dir.join(PIPELINE_FILE).display()))
             }
         };
-        Ok(LoadedModel { dir, classifier, pipeline })
+        Ok(LoadedModel { dir, predictor, pipeline })
     }
 
     /// Class probabilities for papers given as (title, abstract) text.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use atlas_classify::{Classifier, Labels, TfidfLinearModel};
+use atlas_classify::{Classifier, Labels, Probabilities, TfidfLinearModel};
 use atlas_config::{DataConfig, ExperimentKind, ResolvedConfig};
 use atlas_corpus::{Dataset, IngestOptions, Paper, Split};
 use atlas_eval::{EvalInput, EvalOptions, EvalReport};
@@ -167,10 +167,23 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
     let valid_arg = (!valid_refs.is_empty()).then_some((valid_refs.as_slice(), valid_y.as_slice()));
 
     let model_dir = run.artifact_dir().join("model");
-    let mut metrics = BTreeMap::new();
-    match cfg.experiment.kind {
+    let mut metrics: BTreeMap<String, f64> = BTreeMap::new();
+    let mut log_err = None;
+    let mut observer = |e: &atlas_classify::EpochStats| {
+        let mut m = BTreeMap::from([("train_loss".to_string(), e.train_loss)]);
+        if let Some(v) = e.valid_loss {
+            m.insert("valid_loss".into(), v);
+        }
+        if let Some(v) = e.valid_accuracy {
+            m.insert("valid_accuracy".into(), v);
+        }
+        if let Err(err) = run.log_metrics(Some(e.epoch as u64), &m) {
+            log_err.get_or_insert(err);
+        }
+    };
+    let kind = cfg.experiment.kind;
+    let validation_probs = match kind {
         ExperimentKind::TfidfLinear => {
-            let mut log_err = None;
             let (model, report) = TfidfLinearModel::train(
                 &train_refs,
                 &train_y,
@@ -178,37 +191,99 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
                 labels.clone(),
                 &cfg.experiment.tfidf,
                 &cfg.experiment.linear,
-                &mut |e: &atlas_classify::EpochStats| {
-                    let mut m = BTreeMap::from([("train_loss".to_string(), e.train_loss)]);
-                    if let Some(v) = e.valid_loss {
-                        m.insert("valid_loss".into(), v);
-                    }
-                    if let Some(v) = e.valid_accuracy {
-                        m.insert("valid_accuracy".into(), v);
-                    }
-                    if let Err(err) = run.log_metrics(Some(e.epoch as u64), &m) {
-                        log_err.get_or_insert(err);
-                    }
-                },
+                &mut observer,
             )?;
-            if let Some(err) = log_err {
-                return Err(err.into());
-            }
-            run.log_timing("vectorize", report.vectorize_s)?;
-            run.log_timing("fit", report.fit_s)?;
+            metrics.insert("vectorize_s".into(), report.vectorize_s);
+            metrics.insert("fit_s".into(), report.fit_s);
             metrics.insert("train_s".into(), report.vectorize_s + report.fit_s);
             metrics.insert("n_features".into(), report.n_features as f64);
             metrics.insert("epochs_run".into(), report.epochs_run as f64);
             metrics.insert("best_epoch".into(), report.best_epoch as f64);
-            let t = Instant::now();
             model.save(&model_dir)?;
-            run.log_timing("save", t.elapsed().as_secs_f64())?;
-            if !valid.is_empty() {
-                let rep = evaluate_papers(&model, template, &valid, 0.2)?;
-                for (k, v) in summary_numbers(&rep) {
-                    metrics.insert(format!("validation_{k}"), v);
+            (!valid.is_empty()).then(|| {
+                model.predict_proba(
+                    &valid
+                        .iter()
+                        .map(|p| p.text(template))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
+            })
+        }
+        ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp => {
+            let enc_cfg = &cfg.experiment.encoder;
+            let encoder = crate::encoding::encoder_from_config(enc_cfg, template)?;
+            let mut cache = crate::encoding::open_cache(&encoder, enc_cfg.cache_dir.as_ref())?;
+            tracing::info!(
+                "encoder {} (dim {}), cache {}",
+                encoder.backend_name(),
+                encoder.dim(),
+                cache.path().display()
+            );
+            let all_valid: Vec<String> = valid.iter().map(|p| p.text(template)).collect();
+            let t = Instant::now();
+            let pb =
+                atlas_embed::job::progress_bar((train_texts.len() + all_valid.len()) as u64, "embedding");
+            let (xtr, ctr) =
+                atlas_embed::embed_texts_cached(&encoder, Some(&mut cache), &train_texts, 1024, Some(&pb))?;
+            let (xva_all, cva) =
+                atlas_embed::embed_texts_cached(&encoder, Some(&mut cache), &all_valid, 1024, Some(&pb))?;
+            pb.finish_and_clear();
+            let embed_s = t.elapsed().as_secs_f64();
+            metrics.insert("embed_s".into(), embed_s);
+            metrics.insert("embedded_texts".into(), (ctr.embedded + cva.embedded) as f64);
+            metrics.insert("cached_texts".into(), (ctr.from_cache + cva.from_cache) as f64);
+            let dim = encoder.dim();
+            // Rows of the validation papers whose label the model knows (the early-stopping set).
+            let mut xva = Vec::with_capacity(valid_y.len() * dim);
+            for (i, p) in valid.iter().enumerate() {
+                if index.contains_key(p.primary()) {
+                    xva.extend_from_slice(&xva_all[i * dim..(i + 1) * dim]);
                 }
             }
+            let valid_dense = (!valid_y.is_empty()).then_some((xva.as_slice(), valid_y.as_slice()));
+            let (head, report) = match kind {
+                ExperimentKind::EmbeddingLr => atlas_classify::DenseHead::train_lr(
+                    &xtr,
+                    dim,
+                    &train_y,
+                    valid_dense,
+                    labels.clone(),
+                    &cfg.experiment.lr,
+                    &mut observer,
+                )?,
+                _ => atlas_classify::DenseHead::train_mlp(
+                    &xtr,
+                    dim,
+                    &train_y,
+                    valid_dense,
+                    labels.clone(),
+                    &cfg.experiment.mlp,
+                    &mut observer,
+                )?,
+            };
+            metrics.insert("fit_s".into(), report.fit_s);
+            metrics.insert("train_s".into(), report.fit_s);
+            metrics.insert("epochs_run".into(), report.epochs_run as f64);
+            metrics.insert("best_epoch".into(), report.best_epoch as f64);
+            head.save(&model_dir, &crate::encoding::encoder_meta(enc_cfg, &encoder)?)?;
+            (!valid.is_empty()).then(|| head.predict_proba_dense(&xva_all))
+        }
+    };
+    if let Some(err) = log_err {
+        return Err(err.into());
+    }
+    for (k, v) in &metrics {
+        if k.ends_with("_s") {
+            run.log_timing(k.trim_end_matches("_s"), *v)?;
+        }
+    }
+    if let Some(probs) = validation_probs {
+        let rep = evaluate_probs(&labels, &probs, &valid, 0.2)?;
+        for (k, v) in summary_numbers(&rep) {
+            metrics.insert(format!("validation_{k}"), v);
         }
     }
     model_dir::write_pipeline_meta(
@@ -225,17 +300,24 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
 
 /// Predicts and scores `papers` with `model`.
 pub fn evaluate_papers(
-    model: &dyn Classifier,
-    template: &str,
+    model: &LoadedModel,
     papers: &[Paper],
     multilabel_threshold: f32,
 ) -> Result<EvalReport> {
-    let labels = model.labels();
+    let texts = model.texts_for(papers.iter());
+    let probs = model.predictor.predict(&texts)?;
+    evaluate_probs(model.predictor.labels(), &probs, papers, multilabel_threshold)
+}
+
+/// Scores predicted probabilities (one row per paper) against the papers' categories.
+pub fn evaluate_probs(
+    labels: &Labels,
+    probs: &Probabilities,
+    papers: &[Paper],
+    multilabel_threshold: f32,
+) -> Result<EvalReport> {
     let index: HashMap<&str, u32> =
         labels.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
-    let texts: Vec<String> = papers.iter().map(|p| p.text(template)).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let probs = model.predict_proba(&refs);
     let y_true: Vec<Option<u32>> = papers.iter().map(|p| index.get(p.primary()).copied()).collect();
     let true_sets: Vec<Vec<u32>> = papers
         .iter()
@@ -320,12 +402,7 @@ pub fn evaluate(req: &EvaluateRequest) -> Result<EvaluateOutcome> {
             &req.input.to_path_buf(),
         ))?);
         let t = Instant::now();
-        let report = evaluate_papers(
-            model.classifier.as_ref(),
-            &model.pipeline.template,
-            &papers,
-            req.multilabel_threshold,
-        )?;
+        let report = evaluate_papers(&model, &papers, req.multilabel_threshold)?;
         run.log_timing("predict", t.elapsed().as_secs_f64())?;
         let art = run.artifact_dir();
         std::fs::create_dir_all(&art)?;

@@ -350,3 +350,60 @@ fn bench_embed_reports_the_issue_keys() {
     }
     assert_eq!(v["texts"], 40);
 }
+
+#[test]
+fn embedding_classifier_trains_evaluates_and_classifies() {
+    let Some(_) = shared() else { return };
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let cache = tmp.path().join("emb-cache");
+    let data_cache = tmp.path().join("data");
+    // 1,500 papers keep the test short (int8 encoder: ~1,400 texts to embed).
+    let train = last_json(&ok(&[
+        "train",
+        "experiment=embedding_lr",
+        "data=mini",
+        "data.max_samples=1500",
+        &format!("data.cache_dir={}", data_cache.display()),
+        "experiment.encoder.precision=int8",
+        &format!("experiment.encoder.cache_dir={}", cache.display()),
+        &format!("run.dir={}", run.display()),
+        "--json",
+    ]));
+    // ~150 classes with ~9 training papers each: chance is under 1 %; the head measures ~0.35.
+    let acc = train["validation_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.15, "validation accuracy {acc}: {train}");
+    assert!(train["embedded_texts"].as_f64().unwrap() > 1000.0);
+    let manifest = std::fs::read_to_string(run.join("artifacts/model/manifest.json")).unwrap();
+    assert!(manifest.contains("embedding_id"), "the head records its encoder: {manifest}");
+
+    // A second training run on the same data embeds nothing: every vector comes from the cache.
+    let again = last_json(&ok(&[
+        "train",
+        "experiment=embedding_lr",
+        "data=mini",
+        "data.max_samples=1500",
+        &format!("data.cache_dir={}", data_cache.display()),
+        "experiment.encoder.precision=int8",
+        &format!("experiment.encoder.cache_dir={}", cache.display()),
+        &format!("run.dir={}", tmp.path().join("run2").display()),
+        "--json",
+    ]));
+    assert_eq!(again["embedded_texts"], 0.0, "{again}");
+
+    // classify loads the encoder the head was trained with.
+    let c = last_json(&ok(&[
+        "classify",
+        "--model",
+        run.to_str().unwrap(),
+        "--title",
+        "Lattice QCD calculation of the nucleon axial charge",
+        "--abstract",
+        "We compute the axial charge of the nucleon in lattice QCD with dynamical quarks at the physical pion mass.",
+        "--json",
+    ]));
+    assert_eq!(c["probabilities"].as_array().unwrap().len(), 5);
+}

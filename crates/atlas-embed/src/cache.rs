@@ -49,6 +49,9 @@ impl EmbeddingCache {
         let path = dir.join(format!("{short}.sqlite"));
         let sql = |e: rusqlite::Error| EmbedError::Cache { path: path.clone(), message: e.to_string() };
         let conn = Connection::open(&path).map_err(sql)?;
+        // Several processes may share a cache (an `embed` run beside a training run): wait for a writer
+        // instead of failing with "database is locked".
+        conn.busy_timeout(std::time::Duration::from_secs(60)).map_err(sql)?;
         // WAL: readers do not block the writer; NORMAL sync is durable enough for a cache (a lost last
         // transaction only means re-embedding one chunk).
         conn.execute_batch(

@@ -67,7 +67,7 @@ pub fn write_vectors<'a>(
     .to_string();
     // The safetensors header is padded with spaces to a multiple of 8 bytes so the data is aligned.
     let mut header = header.into_bytes();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut written = 0usize;
