@@ -182,6 +182,8 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
         }
     };
     let kind = cfg.experiment.kind;
+    // Every validation paper (also those of classes unseen in training) for the validation metrics.
+    let all_valid: Vec<String> = valid.iter().map(|p| p.text(template)).collect();
     let validation_probs = match kind {
         ExperimentKind::TfidfLinear => {
             let (model, report) = TfidfLinearModel::train(
@@ -200,17 +202,8 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
             metrics.insert("epochs_run".into(), report.epochs_run as f64);
             metrics.insert("best_epoch".into(), report.best_epoch as f64);
             model.save(&model_dir)?;
-            (!valid.is_empty()).then(|| {
-                model.predict_proba(
-                    &valid
-                        .iter()
-                        .map(|p| p.text(template))
-                        .collect::<Vec<_>>()
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>(),
-                )
-            })
+            let refs: Vec<&str> = all_valid.iter().map(String::as_str).collect();
+            (!valid.is_empty()).then(|| model.predict_proba(&refs))
         }
         ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp => {
             let enc_cfg = &cfg.experiment.encoder;
@@ -222,7 +215,6 @@ fn train_in_run(resolved: &ResolvedConfig, run: &mut dyn Run) -> Result<BTreeMap
                 encoder.dim(),
                 cache.path().display()
             );
-            let all_valid: Vec<String> = valid.iter().map(|p| p.text(template)).collect();
             let t = Instant::now();
             let pb =
                 atlas_embed::job::progress_bar((train_texts.len() + all_valid.len()) as u64, "embedding");
