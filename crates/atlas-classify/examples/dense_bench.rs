@@ -4,14 +4,16 @@
 //!
 //! ```text
 //! cargo run --release -p atlas-classify --example dense_bench -- lr|mlp [--planted SCALE] [--train N]
-//!     [--test] [key=value …]
+//!     [--test] [--dump DIR] [key=value …]
 //! ```
 //!
 //! The default problem is `ClusterSpec::arxiv_like()` (384 dimensions, 172 classes) with 80,281 training,
 //! 9,845 validation and 9,874 test rows, the sizes of the arxiv-100k splits. `--planted SCALE` uses a
 //! planted logistic model instead and also prints its Bayes accuracy. `key=value` overrides a field of
 //! `EmbeddingLrParams` (prefix `lr.`), `EmbeddingMlpParams` (prefix `mlp.`) or `ClusterSpec` (prefix
-//! `spec.`, numbers only), e.g. `lr.solver=adam`, `mlp.hidden=1024`, `spec.noise=2.0`.
+//! `spec.`, numbers only), e.g. `lr.solver=adam`, `mlp.hidden=1024`, `spec.noise=2.0`. `--dump DIR` also
+//! writes the three splits as raw little-endian files (`train.x.f32`, `train.y.u32`, …; read them with
+//! `numpy.fromfile`) to compare other implementations on the same data.
 
 use std::error::Error;
 use std::time::Instant;
@@ -96,12 +98,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("usage: dense_bench lr|mlp [--planted SCALE] [--train N] [--test] [key=value …]")?;
     let (mut lr, mut mlp, mut spec) =
         (EmbeddingLrParams::default(), EmbeddingMlpParams::default(), ClusterSpec::arxiv_like());
-    let (mut planted, mut n_train, mut show_test) = (None, 80_281usize, false);
+    let (mut planted, mut n_train, mut show_test, mut dump) = (None, 80_281usize, false, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--planted" => planted = Some(args.next().ok_or("--planted needs a scale")?.parse::<f32>()?),
             "--train" => n_train = args.next().ok_or("--train needs a count")?.parse()?,
             "--test" => show_test = true,
+            "--dump" => dump = Some(std::path::PathBuf::from(args.next().ok_or("--dump needs a folder")?)),
             kv => {
                 let (key, value) =
                     kv.split_once('=').ok_or_else(|| format!("expected key=value, got {kv}"))?;
@@ -132,6 +135,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         "generated {n_train} + {n_valid} + {n_test} rows of {dim} dims, {k} classes in {:.1}s",
         t.elapsed().as_secs_f64()
     );
+    if let Some(dir) = &dump {
+        std::fs::create_dir_all(dir)?;
+        for (name, (x, y)) in [("train", &train), ("valid", &valid), ("test", &test)] {
+            let xb: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(dir.join(format!("{name}.x.f32")), xb)?;
+            let yb: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(dir.join(format!("{name}.y.u32")), yb)?;
+        }
+        eprintln!("wrote the splits to {} ({dim} values per row)", dir.display());
+    }
     let labels = Labels {
         codes: (0..k).map(|c| format!("c{c}")).collect(),
         names: (0..k).map(|c| format!("class {c}")).collect(),

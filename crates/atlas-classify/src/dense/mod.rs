@@ -13,9 +13,10 @@
 //! are combined in a fixed order, and the matrix products give the same result however their rows are
 //! split (module `matmul`).
 //!
-//! Measured on the synthetic arXiv-like problem of `examples/dense_bench.rs` (80k × 384, 172 classes), the
-//! logistic regression reached validation accuracy 0.512 with L-BFGS (the optimum of the penalised
-//! objective, 48 iterations) and 0.509 with Adam (27 epochs, decaying step) in comparable time.
+//! Measured on the synthetic arXiv-like problem of `examples/dense_bench.rs` (80k × 384, 172 classes, 2
+//! cores, idle machine), the logistic regression with `C = 16` reached validation accuracy 0.512 with
+//! L-BFGS (48 iterations, 5.7 s) and 0.509 with Adam (42 epochs, 9.0 s); scikit-learn's
+//! `LogisticRegression(lbfgs, C=16)` on the same data reached 0.510 in 69 s.
 
 mod adam;
 mod fit;
