@@ -97,6 +97,9 @@ pub struct EmbeddingLrParams {
     /// Inverse strength of the L2 penalty, as scikit-learn's `C`: the objective is
     /// `C · Σ cross-entropy + ½‖W‖²` on the raw embeddings (biases are not penalised), whatever
     /// `standardize` says, so a value carries over from scikit-learn's `LogisticRegression(C=…)`.
+    /// The default 4 was the best of {1, 2, 4, 8, 16} on validation on real MiniLM embeddings of
+    /// arxiv-100k (36k training papers): loss 1.796 and accuracy 0.490 against 1.809 / 0.479 for the
+    /// peer's 16.
     pub c: f64,
     /// Most L-BFGS iterations (solver `lbfgs`) or epochs (solver `adam`).
     pub max_iter: usize,
@@ -130,7 +133,7 @@ impl Default for EmbeddingLrParams {
     fn default() -> Self {
         EmbeddingLrParams {
             solver: LrSolver::Lbfgs,
-            c: 16.0,
+            c: 4.0,
             max_iter: 300,
             tol: 1e-4,
             patience: 20,
@@ -155,6 +158,9 @@ pub struct EmbeddingMlpParams {
     /// AdamW step size.
     pub learning_rate: f64,
     /// AdamW decoupled weight decay (per step, scaled by the learning rate; biases are not decayed).
+    /// Strong decay paid off on real MiniLM embeddings of arxiv-100k (36k training papers, validation
+    /// loss / accuracy): 0.05 → 1.805 / 0.492, 0.2 → 1.766 / 0.498, 0.5 → 1.733 / 0.500,
+    /// 1.0 → 1.729 / 0.503.
     pub weight_decay: f64,
     /// Examples per mini-batch.
     pub batch_size: usize,
@@ -179,7 +185,7 @@ impl Default for EmbeddingMlpParams {
             hidden: 512,
             dropout: 0.5,
             learning_rate: 2e-3,
-            weight_decay: 0.2,
+            weight_decay: 0.5,
             batch_size: 256,
             max_epochs: 60,
             patience: 5,

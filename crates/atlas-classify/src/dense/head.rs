@@ -609,6 +609,29 @@ mod tests {
     }
 
     #[test]
+    fn near_constant_dimensions_do_not_stall_the_logistic_regression() {
+        // The int8 MiniLM encoder gives a few dimensions that are constant up to 1e-8 (see
+        // `dense::scaler`); standardising them to unit variance once left L-BFGS stuck at its starting
+        // point on real embeddings. Reproduce that pattern on separable clusters with few rows per class.
+        let (dim, k) = (24, 12);
+        let p = ClusterProblem::new(ClusterSpec::separable(dim, k), 4);
+        let (mut x, y) = p.sample(600, 1);
+        let (mut vx, vy) = p.sample(300, 2);
+        for (i, row) in x.chunks_exact_mut(dim).chain(vx.chunks_exact_mut(dim)).enumerate() {
+            let t = i as f32;
+            row[3] = -4.2e-8 + (t * 0.7).sin() * 7e-9;
+            row[7] = (t * 1.3).cos() * 2e-33;
+            row[11] = 0.0;
+        }
+        let (m, r) =
+            DenseHead::train_lr(&x, dim, &y, Some((&vx, &vy)), labels(k), &lr_params(), &mut nop()).unwrap();
+        let (first, last) = (r.history[0].train_loss, r.history[r.epochs_run - 1].train_loss);
+        assert!(last < 0.5 * first, "training loss went from {first} to {last} in {} steps", r.epochs_run);
+        let acc = accuracy(&m.predict_proba_dense(&vx), &vy);
+        assert!(acc >= 0.97, "validation accuracy {acc}");
+    }
+
+    #[test]
     fn training_is_deterministic_across_thread_counts() {
         let (dim, k) = (24, 6);
         let p = ClusterProblem::new(

@@ -16,7 +16,9 @@
 //! Measured on the synthetic arXiv-like problem of `examples/dense_bench.rs` (80k × 384, 172 classes, 2
 //! cores, idle machine), the logistic regression with `C = 16` reached validation accuracy 0.512 with
 //! L-BFGS (48 iterations, 5.7 s) and 0.509 with Adam (42 epochs, 9.0 s); scikit-learn's
-//! `LogisticRegression(lbfgs, C=16)` on the same data reached 0.510 in 69 s.
+//! `LogisticRegression(lbfgs, C=16)` on the same data reached 0.510 in 69 s. On real MiniLM embeddings
+//! of arxiv-100k (36k training papers, `C = 4`) the two solvers tied (0.490 and 0.494 validation
+//! accuracy) and the perceptron reached 0.500.
 
 mod adam;
 mod fit;

@@ -5,6 +5,15 @@
 //! Training on `(x − mean) / std` and folding the affine map into the first layer afterwards
 //! ([`Standardizer::fold`]) gives the optimiser a well-conditioned problem while the saved model still
 //! takes raw embeddings.
+//!
+//! Dimensions without real spread must not be blown up to unit variance. The int8-quantised MiniLM
+//! encoder gives a few dimensions that are constant up to 1e-8 (on arxiv-mini: dimensions 127 and 223 at
+//! ±1e-33, dimension 319 at −4.2e-8 ± 6.9e-9). Scaling dimension 319 by 1 / 6.9e-9 turned quantisation
+//! noise into a unit-variance feature and, since the logistic regression's L2 penalty is on the
+//! raw-input weights (`W[d] / std_d`), gave the objective a curvature 10¹² times the others along it:
+//! L-BFGS could not move. The variance used for scaling is therefore floored at [`VARIANCE_FLOOR`] times
+//! the median variance, which leaves ordinary dimensions (within a factor of ~3 of the median) scaled
+//! as before to within 2%, and leaves near-constant ones at about their raw size.
 
 use rayon::prelude::*;
 
@@ -12,7 +21,10 @@ use rayon::prelude::*;
 /// count).
 const MOMENT_BLOCK: usize = 4096;
 
-/// Mean and inverse standard deviation of every input dimension.
+/// The variance a dimension is scaled by is at least this fraction of the median variance.
+const VARIANCE_FLOOR: f64 = 0.01;
+
+/// Mean and inverse (floored) standard deviation of every input dimension.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Standardizer {
     mean: Vec<f32>,
@@ -20,8 +32,9 @@ pub(crate) struct Standardizer {
 }
 
 impl Standardizer {
-    /// The moments of the rows of `x` (`dim` values per row; at least one row). A dimension without
-    /// spread keeps scale 1 (it only loses its mean), instead of being divided by zero.
+    /// The moments of the rows of `x` (`dim` values per row; at least one row). Each dimension is scaled
+    /// by `1 / √(variance + floor)` with `floor` = [`VARIANCE_FLOOR`] × the median variance (see the
+    /// module documentation); if every dimension is constant, nothing is scaled.
     pub(crate) fn fit(x: &[f32], dim: usize) -> Self {
         let n = x.len() / dim;
         // Block-wise sums in f64, combined in block order: exact enough for 10⁵ rows and deterministic.
@@ -60,16 +73,13 @@ impl Standardizer {
             }
             count = total;
         }
-        let inv_std = m2
+        let var: Vec<f64> = m2.iter().map(|&m| m / count.max(1.0)).collect();
+        let mut sorted = var.clone();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let floor = VARIANCE_FLOOR * sorted[sorted.len() / 2];
+        let inv_std = var
             .iter()
-            .map(|&m| {
-                let std = (m / count.max(1.0)).sqrt();
-                if std > 1e-12 {
-                    (1.0 / std) as f32
-                } else {
-                    1.0
-                }
-            })
+            .map(|&v| if floor > 0.0 && floor.is_finite() { (1.0 / (v + floor).sqrt()) as f32 } else { 1.0 })
             .collect();
         Standardizer { mean: mean.into_iter().map(|m| m as f32).collect(), inv_std }
     }
@@ -129,11 +139,25 @@ mod tests {
             let mean = col.iter().sum::<f64>() / n as f64;
             let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
             assert!((f64::from(s.mean[d]) - mean).abs() < 1e-4, "mean of dim {d}");
-            assert!((f64::from(s.inv_std[d]) - 1.0 / var.sqrt()).abs() < 1e-5, "scale of dim {d}");
+            // The three dimensions have the same spread, so the floor is 1% of each one's variance.
+            assert!((f64::from(s.inv_std[d]) - 1.0 / (1.01 * var).sqrt()).abs() < 1e-5, "scale of dim {d}");
         }
-        // A constant dimension keeps scale 1.
+        // All dimensions constant: nothing to scale by.
         let c = Standardizer::fit(&[2.0, 2.0, 2.0], 1);
         assert_eq!((c.mean[0], c.inv_std[0]), (2.0, 1.0));
+        // A dimension constant up to 1e-8 next to ordinary ones stays at about its raw size instead of
+        // being scaled to unit variance (the int8 MiniLM pattern).
+        let rows = 1000;
+        let y: Vec<f32> = (0..rows)
+            .flat_map(|i| {
+                let t = i as f32;
+                [(t * 0.37).sin() * 0.05, (t * 0.11).cos() * 0.05, -4.2e-8 + (t * 0.7).sin() * 7e-9]
+            })
+            .collect();
+        let tiny = Standardizer::fit(&y, 3);
+        assert!(tiny.inv_std[0] > 20.0 && tiny.inv_std[1] > 20.0, "{:?}", tiny.inv_std);
+        // 1 / √(0.01 · 0.00125) ≈ 283: the quantisation noise (7e-9) stays around 2e-6 after scaling.
+        assert!(tiny.inv_std[2] < 300.0, "{:?}", tiny.inv_std);
 
         // (x̃ · W + b) equals (x · W' + b') after folding.
         let w = [0.5f32, -1.0, 2.0, 0.25, -0.75, 1.5]; // 3 × 2
