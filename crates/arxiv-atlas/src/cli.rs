@@ -43,8 +43,9 @@ pub enum Command {
 /// Which sentence-transformer to run, and how.
 #[derive(Debug, Clone, Args)]
 pub struct EncoderArgs {
-    /// Model folder in the sentence-transformers layout (default: `$ARXIV_ATLAS_MODEL_DIR`, else
-    /// `../shared/models/all-MiniLM-L6-v2` when present).
+    /// Model folder in the sentence-transformers layout, or a Hugging Face id (`owner/name[@revision]`,
+    /// fetched into the HF cache; `HF_HUB_OFFLINE=1` reads the cache only). Default: `$ARXIV_ATLAS_MODEL_DIR`,
+    /// else `../shared/models/all-MiniLM-L6-v2` when present.
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
     /// Engine: auto (ONNX Runtime on CPU when installed, else candle), candle, onnx.

@@ -9,15 +9,28 @@ use atlas_encoder::{BackendKind, BatchLimits, DeviceSpec, Encoder, EncoderOption
 
 use crate::cli::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
 
-/// The model folder: `--model-dir`, else `$ARXIV_ATLAS_MODEL_DIR`, else the bundled MiniLM when present.
-pub fn model_dir(arg: Option<&PathBuf>) -> Result<PathBuf> {
-    if let Some(d) = arg {
-        return Ok(d.clone());
-    }
-    atlas_encoder::default_model_dir().context(
-        "no model folder: pass --model-dir DIR (a sentence-transformers folder such as all-MiniLM-L6-v2) \
-         or set ARXIV_ATLAS_MODEL_DIR",
-    )
+/// The model folder: `--model-dir` (a folder, or a Hugging Face id such as
+/// `sentence-transformers/all-MiniLM-L6-v2` fetched into / read from the HF cache), else
+/// `$ARXIV_ATLAS_MODEL_DIR`, else the bundled MiniLM when present.
+pub fn model_dir(arg: Option<&PathBuf>, with_int8: bool) -> Result<PathBuf> {
+    let Some(d) = arg else {
+        return atlas_encoder::default_model_dir().context(
+            "no model folder: pass --model-dir DIR (a sentence-transformers folder such as all-MiniLM-L6-v2, \
+             or a Hugging Face id) or set ARXIV_ATLAS_MODEL_DIR",
+        );
+    };
+    let spec = atlas_encoder::ModelRef::parse(&d.to_string_lossy());
+    let hub = matches!(spec, atlas_encoder::ModelRef::Hub { .. });
+    atlas_encoder::resolve_model(&spec, with_int8).with_context(|| {
+        if hub {
+            format!(
+                "--model-dir {}: not a local folder, and not available as a Hugging Face model",
+                d.display()
+            )
+        } else {
+            format!("--model-dir {}", d.display())
+        }
+    })
 }
 
 /// Loads the encoder the flags describe.
@@ -36,7 +49,7 @@ pub fn load_encoder(a: &EncoderArgs) -> Result<Encoder> {
 
 /// Loads the encoder of an experiment's `encoder` section, rendering papers with `template`.
 pub fn encoder_from_config(c: &atlas_config::EncoderConfig, template: &str) -> Result<Encoder> {
-    let dir = model_dir(c.model_dir.as_ref())?;
+    let dir = model_dir(c.model_dir.as_ref(), c.precision.eq_ignore_ascii_case("int8"))?;
     let opts = EncoderOptions {
         backend: BackendKind::from_str(&c.backend)
             .map_err(|e| anyhow::anyhow!("backend {}: {e}", c.backend))?,

@@ -42,6 +42,14 @@ pub enum EncoderError {
         /// What is wrong with it.
         message: String,
     },
+    /// A model named by a Hugging Face id could not be fetched or found in the local Hugging Face cache.
+    #[error("Hugging Face model {repo}: {message}")]
+    Hub {
+        /// The repo id.
+        repo: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The folder holds a model this crate cannot run faithfully (another architecture, an extra module …).
     #[error("unsupported model in {dir}: {message}")]
     Unsupported {

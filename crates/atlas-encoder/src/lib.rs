@@ -31,6 +31,8 @@ pub mod bench;
 pub mod encoder;
 pub mod error;
 pub mod folder;
+#[cfg(feature = "hf-hub")]
+pub mod hub;
 pub mod pooling;
 pub mod template;
 pub mod tokenize;
@@ -41,6 +43,8 @@ pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
 pub use encoder::{Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;
 pub use folder::{default_model_dir, BertConfig, ModelFolder};
+#[cfg(feature = "hf-hub")]
+pub use hub::{resolve_model, ModelRef};
 pub use pooling::{HiddenStates, Pooling, PoolingHead};
 pub use template::{TextTemplate, PAPER_TEMPLATE};
 pub use tokenize::TextTokenizer;
