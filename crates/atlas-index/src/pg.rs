@@ -259,7 +259,7 @@ impl PgIndex {
             .get(0);
         info.count = count as usize;
         let relation_bytes: i64 = client
-            .query_one("SELECT pg_total_relation_size($1::regclass)", &[&format!("{p}_papers")])
+            .query_one("SELECT pg_total_relation_size($1::text::regclass)", &[&format!("{p}_papers")])
             .map_err(pg_err("measure table"))?
             .get(0);
         let params = PgParams { m: stored.m, ef_construction: stored.ef_construction, ..params.clone() };

@@ -345,3 +345,82 @@ fn evaluation_and_benchmark_run_on_an_index() {
     assert_eq!(b.recall_at_k, Some(1.0));
     assert!(b.qps_1t > 0.0 && b.batch_qps > 0.0 && b.n_queries == 20);
 }
+
+/// The test database, or `None` after saying why the test is skipped.
+fn database_url() -> Option<String> {
+    match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            println!("skipped: set ARXIV_ATLAS_TEST_DATABASE_URL (scripts/postgres.sh start)");
+            None
+        }
+    }
+}
+
+/// Drops the test's tables even when an assertion fails.
+struct DropTables<'a>(&'a str, String);
+
+impl Drop for DropTables<'_> {
+    fn drop(&mut self) {
+        let _ = PgIndex::drop_tables(self.0, &self.1);
+    }
+}
+
+#[test]
+fn postgres_round_trip() {
+    let Some(url) = database_url() else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("t{}_{nanos}", std::process::id());
+    let _cleanup = DropTables(&url, prefix.clone());
+    let dim = 16;
+    let (papers, vectors) = corpus(600, dim, 21);
+    let params = PgParams { prefix: prefix.clone(), m: 16, ef_construction: 64, ef_search: 64, pool_size: 4 };
+    let pg = PgIndex::build(&url, &space(dim), &papers[..500], &vectors[..500 * dim], &params).unwrap();
+    assert_eq!(pg.info().count, 500);
+    assert_eq!(pg.info().backend, "postgres");
+    let exact = ExactIndex::build(&space(dim), &papers[..500], &vectors[..500 * dim], ExactParams::default())
+        .unwrap();
+
+    // Unfiltered: near-exact ranking and the same cosine scores.
+    let qs = queries(40, dim, 22);
+    let a = pg.search_batch(&qs, 10, &Filter::default()).unwrap();
+    let e = exact.search_batch(&qs, 10, &Filter::default()).unwrap();
+    let recall = recall_at_k(&a, &e, 10);
+    assert!(recall >= 0.95, "pgvector recall@10 {recall}");
+    assert!((a[0][0].score - e[0][0].score).abs() < 1e-4 || a[0][0].paper.id != e[0][0].paper.id);
+
+    // Filters return min(k, #matching), down to the 6 rare papers and to none.
+    for (f, k) in [
+        (Filter { categories: Some(vec!["hep-th".into()]), years: Some(1995..=2015) }, 10),
+        (Filter { categories: Some(vec!["rare.XX".into()]), years: None }, 10),
+        (Filter { categories: Some(vec!["nothing".into()]), years: None }, 10),
+    ] {
+        let matching = papers[..500].iter().filter(|p| f.matches(p)).count();
+        for q in qs.chunks_exact(dim).take(5) {
+            let hits = pg.search(q, k, &f).unwrap();
+            assert_eq!(hits.len(), k.min(matching), "{f:?}");
+            assert!(hits.iter().all(|h| f.matches(&h.paper)));
+            assert_eq!(ids(&hits), ids(&exact.search(q, k, &f).unwrap()), "{f:?}");
+        }
+    }
+
+    // Metadata and vectors come back as stored.
+    assert_eq!(pg.paper("p7").unwrap(), exact.paper("p7").unwrap());
+    let (v, w) = (pg.vector("p7").unwrap().unwrap(), exact.vector("p7").unwrap().unwrap());
+    assert!(v.iter().zip(&w).all(|(x, y)| (x - y).abs() < 1e-6));
+    assert_eq!(pg.paper("nope").unwrap(), None);
+    assert_eq!(pg.primary_counts().unwrap(), exact.primary_counts().unwrap());
+
+    // The same prefix cannot be built twice; opening it again finds the index and checks nothing else.
+    assert!(PgIndex::build(&url, &space(dim), &papers[..10], &vectors[..10 * dim], &params).is_err());
+    let mut reopened = PgIndex::open(&url, &params).unwrap();
+    assert_eq!(reopened.info(), pg.info());
+    assert!(check_embedding_id(reopened.info(), "another-space").is_err());
+
+    // Adding without a rebuild: 450..600, the first 50 already stored.
+    let report = reopened.add(&papers[450..600], &vectors[450 * dim..600 * dim]).unwrap();
+    assert_eq!((report.added, report.skipped.len(), report.count), (100, 50, 600));
+    let hits = reopened.search(&vectors[555 * dim..556 * dim], 1, &Filter::default()).unwrap();
+    assert_eq!(hits[0].paper.id, "p555");
+    assert_eq!(PgIndex::open(&url, &params).unwrap().info().count, 600);
+}
