@@ -5,9 +5,36 @@
 //! ([`PaperMeta`]). The trait is object-safe so the binary and the HTTP server can hold any backend as
 //! `Arc<dyn VectorIndex>`.
 
+#![warn(missing_docs)]
+
+mod bench;
+mod exact;
+mod hnsw;
+mod kernel;
+mod metrics;
+mod params;
+mod pg;
+mod rows;
+pub mod store;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+pub use bench::{bench_search, BenchOptions, SearchBench};
+pub use exact::{ExactIndex, QUERY_BLOCK};
+pub use hnsw::UsearchIndex;
+pub use metrics::{evaluate_retrieval, recall_at_k, retrieval_metrics, RetrievalMetrics, METRIC_DEPTH};
+pub use params::{ExactParams, HnswParams, IndexParams, PgParams, Scalar, Storage, VectorSpace};
+pub use pg::{PgIndex, MIGRATIONS};
+pub use store::{INDEX_FORMAT_VERSION, INDEX_KIND};
+pub use table::MAX_AUTHORS;
 
 /// What a search hit shows about a paper (enough to render a result without the dataset).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +124,91 @@ pub enum IndexError {
         /// Offered width.
         got: usize,
     },
+    /// The index folder failed verification (missing manifest, wrong kind, newer format, damaged file).
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifact::ArtifactError),
+    /// An I/O operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The folder passed its checksums but its contents are inconsistent (or it was written by a bug).
+    #[error("{path}: {message}")]
+    BadIndex {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The query encoder lives in another vector space than the index.
+    #[error(
+        "the query encoder has embedding id `{query}` but the index was built with `{index}`: \
+         vectors from different encoders (or precisions, or templates) are not comparable; \
+         embed the query with the index's encoder or rebuild the index"
+    )]
+    EmbeddingMismatch {
+        /// The index's embedding id.
+        index: String,
+        /// The query encoder's embedding id.
+        query: String,
+    },
+    /// Inputs that cannot make an index (bad parameters, duplicate ids, length mismatches …).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The usearch engine reported an error.
+    #[error("usearch {op}: {message}")]
+    Usearch {
+        /// What was being done.
+        op: &'static str,
+        /// usearch's message.
+        message: String,
+    },
+    /// PostgreSQL reported an error.
+    #[error("postgres: {op}: {source}")]
+    Postgres {
+        /// What was being done.
+        op: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// This backend cannot do what was asked.
+    #[error("the `{backend}` backend does not support {what}")]
+    Unsupported {
+        /// Backend name.
+        backend: String,
+        /// The operation.
+        what: &'static str,
+    },
+}
+
+impl IndexError {
+    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        IndexError::Io { op, path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn bad(path: &std::path::Path, message: impl Into<String>) -> Self {
+        IndexError::BadIndex { path: path.to_path_buf(), message: message.into() }
+    }
+}
+
+/// Refuses a query encoder whose vector space differs from the index's: compares `query_embedding_id` with
+/// [`IndexInfo::embedding_id`] and names both in the error.
+pub fn check_embedding_id(info: &IndexInfo, query_embedding_id: &str) -> Result<(), IndexError> {
+    if info.embedding_id == query_embedding_id {
+        Ok(())
+    } else {
+        Err(IndexError::EmbeddingMismatch {
+            index: info.embedding_id.clone(),
+            query: query_embedding_id.to_string(),
+        })
+    }
 }
 
 /// A searchable set of paper vectors with their metadata.
@@ -113,4 +225,172 @@ pub trait VectorIndex: Send + Sync {
 
     /// The stored vector of one paper (for "papers like this one").
     fn vector(&self, id: &str) -> Result<Option<Vec<f32>>, IndexError>;
+
+    /// [`VectorIndex::search`] for many queries (`queries` row-major, `info().dim` wide), on all rayon threads.
+    /// Backends override it when they can share work between queries (the exact scan does).
+    fn search_batch(&self, queries: &[f32], k: usize, filter: &Filter) -> Result<Vec<Vec<Hit>>, IndexError> {
+        use rayon::prelude::*;
+        let dim = self.info().dim;
+        check_batch(queries, dim)?;
+        queries.par_chunks(dim).map(|q| self.search(q, k, filter)).collect()
+    }
+
+    /// How many stored papers have each primary category (the first one): the denominators of nDCG's ideal
+    /// ranking in [`evaluate_retrieval`].
+    /// The default says the backend cannot (so implementations written before this method still compile).
+    fn primary_counts(&self) -> Result<HashMap<String, usize>, IndexError> {
+        Err(IndexError::Unsupported { backend: self.info().backend.clone(), what: "counting categories" })
+    }
+
+    /// Approximate resident memory of the loaded index in bytes (vectors, graph, metadata), when known.
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Checks that `queries` holds whole rows of width `dim`.
+pub(crate) fn check_batch(queries: &[f32], dim: usize) -> Result<(), IndexError> {
+    if dim == 0 || !queries.len().is_multiple_of(dim) {
+        return Err(IndexError::Invalid(format!(
+            "{} floats is not a whole number of {dim}-wide query vectors",
+            queries.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What [`add_to_index`] (or a backend's `add`) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddReport {
+    /// Papers inserted.
+    pub added: usize,
+    /// Ids not inserted because the index (or an earlier row of the same call) already had them.
+    pub skipped: Vec<String>,
+    /// Papers stored afterwards.
+    pub count: usize,
+}
+
+/// What [`build_index`] produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// The written index.
+    pub info: IndexInfo,
+    /// Its parameters.
+    pub params: IndexParams,
+    /// Seconds spent building the structure in memory (graph insertion for usearch), without writing.
+    pub build_seconds: f64,
+    /// Seconds spent writing and sealing the folder.
+    pub write_seconds: f64,
+    /// Estimated resident memory of the loaded index.
+    pub memory_bytes: u64,
+    /// Bytes of the data files on disk.
+    pub disk_bytes: u64,
+}
+
+/// Builds an index of `papers` (row `i` of `vectors`, row-major and `space.dim` wide, belongs to `papers[i]`)
+/// and writes it into `out_dir` atomically (see [`store`]). Rebuilding into a folder that already holds an
+/// index replaces it; a folder holding another kind of artifact is refused.
+pub fn build_index(
+    space: &VectorSpace,
+    papers: &[PaperMeta],
+    vectors: &[f32],
+    params: &IndexParams,
+    out_dir: &Path,
+) -> Result<BuildReport, IndexError> {
+    params.validate()?;
+    // Refuse a foreign folder before spending minutes on a graph.
+    store::next_generation(out_dir)?;
+    let t = Instant::now();
+    let (info, memory_bytes, write_seconds) = match params {
+        IndexParams::Exact(p) => {
+            let index = ExactIndex::build(space, papers, vectors, p.clone())?;
+            let built = Instant::now();
+            index.save(out_dir)?;
+            (index.info().clone(), index.memory_bytes().unwrap_or(0), built.elapsed().as_secs_f64())
+        }
+        IndexParams::Usearch(p) => {
+            let index = UsearchIndex::build(space, papers, vectors, p.clone())?;
+            let built = Instant::now();
+            index.save(out_dir)?;
+            (index.info().clone(), index.memory_bytes().unwrap_or(0), built.elapsed().as_secs_f64())
+        }
+    };
+    let build_seconds = t.elapsed().as_secs_f64() - write_seconds;
+    let meta = store::open_manifest(out_dir)?;
+    let mut disk_bytes = 0;
+    for name in meta.files.values() {
+        disk_bytes +=
+            std::fs::metadata(out_dir.join(name)).map_err(|e| IndexError::io("stat", out_dir, e))?.len();
+    }
+    Ok(BuildReport { info, params: params.clone(), build_seconds, write_seconds, memory_bytes, disk_bytes })
+}
+
+/// An opened on-disk index of either backend, when the caller needs more than the trait (adding, `ef`).
+#[derive(Debug)]
+pub enum OnDiskIndex {
+    /// Brute force.
+    Exact(ExactIndex),
+    /// HNSW graph.
+    Usearch(UsearchIndex),
+}
+
+impl OnDiskIndex {
+    /// Opens `dir`: verifies the manifest kind, format version and every checksum, then loads the backend
+    /// the manifest names.
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        let meta = store::open_manifest(dir)?;
+        match meta.params {
+            IndexParams::Exact(_) => Ok(OnDiskIndex::Exact(ExactIndex::from_meta(dir, meta)?)),
+            IndexParams::Usearch(_) => Ok(OnDiskIndex::Usearch(UsearchIndex::from_meta(dir, meta)?)),
+        }
+    }
+
+    /// The index as a trait object.
+    pub fn as_dyn(&self) -> &dyn VectorIndex {
+        match self {
+            OnDiskIndex::Exact(i) => i,
+            OnDiskIndex::Usearch(i) => i,
+        }
+    }
+
+    /// Into a trait object (what a server holds).
+    pub fn into_dyn(self) -> Box<dyn VectorIndex> {
+        match self {
+            OnDiskIndex::Exact(i) => Box::new(i),
+            OnDiskIndex::Usearch(i) => Box::new(i),
+        }
+    }
+
+    /// Adds the papers not stored yet, in memory (see [`add_to_index`] for the on-disk version).
+    pub fn add(&mut self, papers: &[PaperMeta], vectors: &[f32]) -> Result<AddReport, IndexError> {
+        match self {
+            OnDiskIndex::Exact(i) => i.add(papers, vectors),
+            OnDiskIndex::Usearch(i) => i.add(papers, vectors),
+        }
+    }
+
+    /// Writes the index as a new generation of `dir` and re-seals its manifest.
+    pub fn save(&self, dir: &Path) -> Result<(), IndexError> {
+        match self {
+            OnDiskIndex::Exact(i) => i.save(dir),
+            OnDiskIndex::Usearch(i) => i.save(dir),
+        }
+    }
+}
+
+/// Opens an index folder of any on-disk backend (checksums verified) as a trait object.
+pub fn open_index(dir: &Path) -> Result<Box<dyn VectorIndex>, IndexError> {
+    Ok(OnDiskIndex::open(dir)?.into_dyn())
+}
+
+/// Adds papers to the index in `dir` without rebuilding it: rows whose id is already stored are skipped (and
+/// reported); the new rows are appended (exact) or inserted into the existing graph (usearch); the folder is
+/// re-sealed atomically (the old files stay valid until the new manifest replaces the old one).
+pub fn add_to_index(dir: &Path, papers: &[PaperMeta], vectors: &[f32]) -> Result<AddReport, IndexError> {
+    let mut index = OnDiskIndex::open(dir)?;
+    let report = index.add(papers, vectors)?;
+    if report.added > 0 {
+        index.save(dir)?;
+    }
+    Ok(report)
 }

@@ -1,0 +1,328 @@
+//! Approximate search on an HNSW graph through [usearch](https://github.com/unum-cloud/usearch).
+//!
+//! Keys are row numbers: key `i` is line `i` of the papers file, so the graph needs no id table of its own.
+//! The metric is cosine; vectors are stored in the chosen [`Scalar`] kind (usearch quantises f32 input).
+//!
+//! **Filters never lose results.** A filtered search first asks usearch's `filtered_search` (the predicate is
+//! checked while the graph is walked). A very selective filter can leave the walk with fewer than `k`
+//! matches; then the matching rows are counted, and if more exist than were returned, they are scored
+//! exactly (vectors read back from the graph), so the answer always has `min(k, #matching)` hits.
+//!
+//! **Concurrency.** usearch keeps one search context per "thread slot" reserved up front and fails a search
+//! that finds none free. Searches here take a slot from a counting semaphore first, so any number of callers
+//! (a server's blocking pool included) queue briefly instead of failing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+
+use rayon::prelude::*;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::kernel::normalize;
+use crate::params::{HnswParams, Scalar};
+use crate::rows::{check_rows, info_for, normalized_rows, prepare_query, split_new, to_hits, NewRows};
+use crate::store::{self, StoredMeta};
+use crate::table::{PaperTable, Scored, TopK};
+use crate::{
+    AddReport, Filter, Hit, IndexError, IndexInfo, IndexParams, PaperMeta, VectorIndex, VectorSpace,
+};
+
+/// Backend name of [`UsearchIndex`].
+pub const BACKEND: &str = "usearch";
+
+fn us_err<E: std::fmt::Display>(op: &'static str) -> impl FnOnce(E) -> IndexError {
+    move |e| IndexError::Usearch { op, message: e.to_string() }
+}
+
+/// A counting semaphore over usearch's reserved thread slots.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    pub(crate) fn new(n: usize) -> Self {
+        Slots { free: Mutex::new(n), freed: Condvar::new() }
+    }
+
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        {
+            // A poisoned lock only means another search panicked; the count itself is still right.
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+            *free -= 1;
+        }
+        struct Release<'a>(&'a Slots);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+/// How many concurrent searches usearch is prepared for.
+fn thread_slots() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores.max(rayon::current_num_threads()) * 2).max(8)
+}
+
+/// HNSW index (usearch) with the paper metadata. See the module docs.
+pub struct UsearchIndex {
+    info: IndexInfo,
+    params: HnswParams,
+    table: PaperTable,
+    index: Index,
+    slots: Slots,
+}
+
+impl std::fmt::Debug for UsearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsearchIndex").field("info", &self.info).field("params", &self.params).finish()
+    }
+}
+
+fn scalar_kind(s: Scalar) -> ScalarKind {
+    match s {
+        Scalar::F32 => ScalarKind::F32,
+        Scalar::F16 => ScalarKind::F16,
+        Scalar::I8 => ScalarKind::I8,
+    }
+}
+
+impl UsearchIndex {
+    /// Builds the graph in memory on all rayon threads: row `i` of `vectors` (row-major, `space.dim` wide)
+    /// belongs to `papers[i]`. Vectors are normalised to unit length; ids must be unique.
+    pub fn build(
+        space: &VectorSpace,
+        papers: &[PaperMeta],
+        vectors: &[f32],
+        params: HnswParams,
+    ) -> Result<Self, IndexError> {
+        IndexParams::Usearch(params.clone()).validate()?;
+        check_rows(space.dim, papers, vectors)?;
+        crate::rows::check_unique(papers)?;
+        let options = IndexOptions {
+            dimensions: space.dim,
+            metric: MetricKind::Cos,
+            quantization: scalar_kind(params.scalar),
+            connectivity: params.connectivity,
+            expansion_add: params.expansion_add,
+            expansion_search: params.expansion_search,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(us_err("create index"))?;
+        let mut me = UsearchIndex {
+            info: info_for(space, BACKEND, 0),
+            params,
+            table: PaperTable::new(Vec::new())?,
+            index,
+            slots: Slots::new(thread_slots()),
+        };
+        me.insert(papers.to_vec(), &normalized_rows(space.dim, vectors))?;
+        Ok(me)
+    }
+
+    /// Adds rows (already checked, unique among themselves and new to the table, normalised) after the
+    /// current ones, in parallel. On failure the graph is put back as it was.
+    fn insert(&mut self, papers: Vec<PaperMeta>, vectors: &[f32]) -> Result<(), IndexError> {
+        let dim = self.info.dim;
+        let start = self.table.len();
+        let total = start + papers.len();
+        self.index.reserve_capacity_and_threads(total, thread_slots()).map_err(us_err("reserve"))?;
+        let index = &self.index;
+        let added = vectors
+            .par_chunks_exact(dim)
+            .enumerate()
+            .try_for_each(|(i, v)| index.add((start + i) as u64, v).map_err(us_err("add")));
+        if let Err(e) = added {
+            for key in start..total {
+                let _ = index.remove(key as u64);
+            }
+            return Err(e);
+        }
+        for p in papers {
+            self.table.push(p)?;
+        }
+        self.info.count = self.table.len();
+        Ok(())
+    }
+
+    /// The build parameters (with the current `expansion_search`).
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// Changes `ef` (candidate list size) for later searches: higher = better recall, slower.
+    pub fn set_expansion_search(&mut self, ef: usize) {
+        let ef = ef.max(1);
+        self.index.change_expansion_search(ef);
+        self.params.expansion_search = ef;
+    }
+
+    /// Writes the index into `dir` (a new generation; see [`crate::store`]) and seals its manifest. The graph
+    /// goes to a temporary file first and is renamed into place once complete.
+    pub fn save(&self, dir: &Path) -> Result<(), IndexError> {
+        let generation = store::next_generation(dir)?;
+        let papers = format!("papers-{generation}.jsonl");
+        store::write_papers(&dir.join(&papers), self.table.papers.iter())?;
+        let graph = format!("graph-{generation}.usearch");
+        let tmp = dir.join(format!(".{graph}.partial"));
+        let tmp_str =
+            tmp.to_str().ok_or_else(|| IndexError::Invalid(format!("{} is not UTF-8", tmp.display())))?;
+        self.index.save(tmp_str).map_err(us_err("save"))?;
+        let synced = std::fs::File::open(&tmp).and_then(|f| f.sync_all());
+        if let Err(e) = synced.and_then(|_| std::fs::rename(&tmp, dir.join(&graph))) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(IndexError::io("write", &dir.join(&graph), e));
+        }
+        let files = BTreeMap::from([("papers".to_string(), papers), ("graph".to_string(), graph)]);
+        let meta = StoredMeta {
+            info: self.info.clone(),
+            params: IndexParams::Usearch(self.params.clone()),
+            generation,
+            files,
+        };
+        store::seal(dir, &meta)
+    }
+
+    /// Opens an index folder written by [`UsearchIndex::save`], verifying every checksum, and loads the graph
+    /// into memory.
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        let meta = store::open_manifest(dir)?;
+        Self::from_meta(dir, meta)
+    }
+
+    pub(crate) fn from_meta(dir: &Path, meta: StoredMeta) -> Result<Self, IndexError> {
+        let IndexParams::Usearch(params) = meta.params.clone() else {
+            return Err(IndexError::bad(
+                dir,
+                format!("holds a `{}` index, not `{BACKEND}`", meta.info.backend),
+            ));
+        };
+        let papers = store::read_papers(&meta.file(dir, "papers")?)?;
+        let graph = meta.file(dir, "graph")?;
+        let graph_str =
+            graph.to_str().ok_or_else(|| IndexError::Invalid(format!("{} is not UTF-8", graph.display())))?;
+        let index = Index::restore(graph_str).map_err(us_err("load"))?;
+        if index.size() != papers.len()
+            || index.dimensions() != meta.info.dim
+            || papers.len() != meta.info.count
+        {
+            return Err(IndexError::bad(
+                &graph,
+                format!(
+                    "graph holds {} vectors of dim {}, papers file {} rows, manifest says {} of dim {}",
+                    index.size(),
+                    index.dimensions(),
+                    papers.len(),
+                    meta.info.count,
+                    meta.info.dim
+                ),
+            ));
+        }
+        index.change_expansion_search(params.expansion_search);
+        let slots = thread_slots();
+        index.reserve_capacity_and_threads(papers.len(), slots).map_err(us_err("reserve"))?;
+        Ok(UsearchIndex {
+            info: meta.info,
+            params,
+            table: PaperTable::new(papers)?,
+            index,
+            slots: Slots::new(slots),
+        })
+    }
+
+    /// Inserts the papers whose ids are not stored yet into the existing graph (no rebuild). Call
+    /// [`UsearchIndex::save`] to persist.
+    pub fn add(&mut self, papers: &[PaperMeta], vectors: &[f32]) -> Result<AddReport, IndexError> {
+        let NewRows { papers: new_papers, vectors: new_vectors, skipped } =
+            split_new(&self.table, self.info.dim, papers, vectors)?;
+        let added = new_papers.len();
+        self.insert(new_papers, &new_vectors)?;
+        Ok(AddReport { added, skipped, count: self.info.count })
+    }
+
+    fn stored_vector(&self, row: usize) -> Result<Vec<f32>, IndexError> {
+        let mut v = vec![0f32; self.info.dim];
+        let n = self.index.get(row as u64, &mut v).map_err(us_err("get"))?;
+        if n == 0 {
+            return Err(IndexError::Usearch {
+                op: "get",
+                message: format!("row {row} is missing from the graph"),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Exact cosine over `rows` with the vectors stored in the graph (the fallback of a selective filter).
+    fn exact_over(&self, q: &[f32], k: usize, rows: &[u32]) -> Result<Vec<Scored>, IndexError> {
+        let mut top = TopK::new(k);
+        for &r in rows {
+            let mut v = self.stored_vector(r as usize)?;
+            // Quantised rows (f16, i8) come back only roughly unit-length.
+            normalize(&mut v);
+            let s: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+            top.push(s, r);
+        }
+        Ok(top.into_sorted())
+    }
+}
+
+impl VectorIndex for UsearchIndex {
+    fn info(&self) -> &IndexInfo {
+        &self.info
+    }
+
+    fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
+        let q = prepare_query(&self.info, query)?;
+        if k == 0 || self.table.is_empty() {
+            return Ok(Vec::new());
+        }
+        let compiled = self.table.compile(filter);
+        let matches = self.slots.run(|| match &compiled {
+            None => self.index.search(&q, k),
+            Some(f) => self.index.filtered_search(&q, k, |key| f.matches(key as usize)),
+        });
+        let matches = matches.map_err(us_err("search"))?;
+        let scored: Vec<Scored> = matches
+            .keys
+            .iter()
+            .zip(&matches.distances)
+            // Keys are row numbers; anything else would be a stale graph entry, never shown.
+            .filter(|(&key, _)| (key as usize) < self.table.len())
+            .map(|(&key, &d)| Scored { score: 1.0 - d, row: key as u32 })
+            .collect();
+        if scored.len() < k {
+            let rows = self.table.matching_rows(compiled.as_ref());
+            if rows.len() > scored.len() {
+                let exact = self.exact_over(&q, k, &rows)?;
+                return Ok(to_hits(&self.table, &exact));
+            }
+        }
+        Ok(to_hits(&self.table, &scored))
+    }
+
+    fn paper(&self, id: &str) -> Result<Option<PaperMeta>, IndexError> {
+        Ok(self.table.row_of(id).map(|r| self.table.papers[r].clone()))
+    }
+
+    fn vector(&self, id: &str) -> Result<Option<Vec<f32>>, IndexError> {
+        self.table.row_of(id).map(|r| self.stored_vector(r)).transpose()
+    }
+
+    fn primary_counts(&self) -> Result<std::collections::HashMap<String, usize>, IndexError> {
+        Ok(self.table.primary_counts())
+    }
+
+    fn memory_bytes(&self) -> Option<u64> {
+        Some(self.index.memory_usage() as u64 + self.table.memory_bytes())
+    }
+}
