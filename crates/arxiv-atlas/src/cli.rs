@@ -38,6 +38,14 @@ pub enum Command {
     /// Measure speed (see `bench embed --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Build or extend a similar-paper index (usearch HNSW, exact, or PostgreSQL + pgvector).
+    #[command(subcommand)]
+    Index(crate::search_cmd::IndexCommand),
+    /// Find papers similar to a text or to a stored paper (`--id`), with category and year filters.
+    Search(crate::search_cmd::SearchArgs),
+    /// Retrieval quality (P@1, P@10, MRR@10, nDCG@10: test papers against train+validation, hit = same primary
+    /// category) of exact and ANN search, with ANN recall@10 and QPS.
+    EvaluateRetrieval(crate::search_cmd::EvalRetrievalArgs),
 }
 
 /// Which sentence-transformer to run, and how.
@@ -104,6 +112,8 @@ pub struct EmbedArgs {
 pub enum BenchCommand {
     /// Encoder throughput (texts/s, tokens/s), single-text latency and GFLOP/s against the CPU's peak.
     Embed(BenchEmbedArgs),
+    /// Search speed: QPS at recall@10 ≥ 0.95 over train+validation with the first 1,000 test papers as queries.
+    Search(crate::search_cmd::BenchSearchArgs),
 }
 
 /// `arxiv-atlas bench embed`.

@@ -25,6 +25,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(a) => quickstart(a),
         Command::Embed(a) => crate::encoding::embed(a),
         Command::Bench(crate::cli::BenchCommand::Embed(a)) => crate::encoding::bench_embed(a),
+        Command::Bench(crate::cli::BenchCommand::Search(a)) => crate::search_cmd::bench_search(a),
+        Command::Index(crate::search_cmd::IndexCommand::Build(a)) => crate::search_cmd::build(a),
+        Command::Index(crate::search_cmd::IndexCommand::Add(a)) => crate::search_cmd::add(a),
+        Command::Search(a) => crate::search_cmd::search(a),
+        Command::EvaluateRetrieval(a) => crate::search_cmd::evaluate_retrieval(a),
     }
 }
 
