@@ -3,10 +3,11 @@
 //! Keys are row numbers: key `i` is line `i` of the papers file, so the graph needs no id table of its own.
 //! The metric is cosine; vectors are stored in the chosen [`Scalar`] kind (usearch quantises f32 input).
 //!
-//! **Filters never lose results.** A filtered search first asks usearch's `filtered_search` (the predicate is
-//! checked while the graph is walked). A very selective filter can leave the walk with fewer than `k`
-//! matches; then the matching rows are counted, and if more exist than were returned, they are scored
-//! exactly (vectors read back from the graph), so the answer always has `min(k, #matching)` hits.
+//! **Filters never lose results.** A filtered search counts the matching rows first (integer checks on the
+//! interned categories, ~1 ns a row). A selective filter (see `exact_filter_rows`) scores the matching rows
+//! exactly with vectors read back from the graph; a broad one asks usearch's `filtered_search` (the
+//! predicate is checked while the graph is walked) and, should the walk still come back with fewer than
+//! `k` while more rows match, falls back to the exact pass. The answer always has `min(k, #matching)` hits.
 //!
 //! **Concurrency.** usearch keeps one search context per "thread slot" reserved up front and fails a search
 //! that finds none free. Searches here take a slot from a counting semaphore first, so any number of callers
@@ -74,6 +75,16 @@ fn thread_slots() -> usize {
     (cores.max(rayon::current_num_threads()) * 2).max(8)
 }
 
+/// Up to how many matching rows a filtered search scores them all instead of walking the graph.
+///
+/// Walking the graph for a filter that keeps a share `m / n` of the rows costs about `n / m` unfiltered
+/// searches (0.6 ms each at 90k × 384, M 32, ef 64), scoring `m` rows read back from the graph about
+/// 0.3 µs each, so the exact pass wins while `m² < 2000 n`. Measured at 90k rows: a filter keeping 1 % of
+/// them took 106 ms through `filtered_search`, about 1 ms exactly.
+fn exact_filter_rows(n: usize) -> usize {
+    ((2000.0 * n as f64).sqrt() as usize).max(1024)
+}
+
 /// HNSW index (usearch) with the paper metadata. See the module docs.
 pub struct UsearchIndex {
     info: IndexInfo,
@@ -81,6 +92,7 @@ pub struct UsearchIndex {
     table: PaperTable,
     index: Index,
     slots: Slots,
+    exact_filter_rows: Option<usize>,
 }
 
 impl std::fmt::Debug for UsearchIndex {
@@ -125,6 +137,7 @@ impl UsearchIndex {
             table: PaperTable::new(Vec::new())?,
             index,
             slots: Slots::new(thread_slots()),
+            exact_filter_rows: None,
         };
         me.insert(papers.to_vec(), &normalized_rows(space.dim, vectors))?;
         Ok(me)
@@ -165,6 +178,12 @@ impl UsearchIndex {
         let ef = ef.max(1);
         self.index.change_expansion_search(ef);
         self.params.expansion_search = ef;
+    }
+
+    /// Overrides how many matching rows a filter may keep for the search to score them exactly instead of
+    /// walking the graph (`None`: the built-in estimate; `Some(0)`: always walk the graph).
+    pub fn set_exact_filter_rows(&mut self, rows: Option<usize>) {
+        self.exact_filter_rows = rows;
     }
 
     /// Writes the index into `dir` (a new generation; see [`crate::store`]) and seals its manifest. The graph
@@ -237,6 +256,7 @@ impl UsearchIndex {
             table: PaperTable::new(papers)?,
             index,
             slots: Slots::new(slots),
+            exact_filter_rows: None,
         })
     }
 
@@ -287,6 +307,14 @@ impl VectorIndex for UsearchIndex {
             return Ok(Vec::new());
         }
         let compiled = self.table.compile(filter);
+        // A selective filter: scoring the matching rows directly beats walking the graph for them.
+        let matching = compiled.as_ref().map(|f| self.table.matching_rows(Some(f)));
+        if let Some(rows) = &matching {
+            let limit = self.exact_filter_rows.unwrap_or_else(|| exact_filter_rows(self.table.len()));
+            if rows.len() <= limit {
+                return Ok(to_hits(&self.table, &self.exact_over(&q, k, rows)?));
+            }
+        }
         let matches = self.slots.run(|| match &compiled {
             None => self.index.search(&q, k),
             Some(f) => self.index.filtered_search(&q, k, |key| f.matches(key as usize)),
@@ -301,10 +329,9 @@ impl VectorIndex for UsearchIndex {
             .map(|(&key, &d)| Scored { score: 1.0 - d, row: key as u32 })
             .collect();
         if scored.len() < k {
-            let rows = self.table.matching_rows(compiled.as_ref());
+            let rows = matching.unwrap_or_else(|| self.table.matching_rows(None));
             if rows.len() > scored.len() {
-                let exact = self.exact_over(&q, k, &rows)?;
-                return Ok(to_hits(&self.table, &exact));
+                return Ok(to_hits(&self.table, &self.exact_over(&q, k, &rows)?));
             }
         }
         Ok(to_hits(&self.table, &scored))

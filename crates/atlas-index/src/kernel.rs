@@ -1,8 +1,16 @@
 //! Dot products over stored rows.
 //!
-//! The release build targets baseline x86-64 (SSE2), so a plain Rust loop only gets 4-wide vectors; NumKong
-//! (the SIMD kernel library usearch itself is built on, so no extra dependency) picks AVX2/AVX-512 kernels at
-//! run time. `dot_kernels_speed` below measures both; see `ExactIndex` docs for the numbers.
+//! Measured with `dot_kernels_speed` below (384-wide rows, 20,000 rows, this project's 2-core Zen 4 VM):
+//!
+//! | kernel | ns per row, 30 MB of rows | ns per row, 64 rows in cache |
+//! |---|---|---|
+//! | NumKong f32 (accumulates in f64) | 80.6 | 46.3 |
+//! | plain loop, 16 accumulators, baseline SSE2 | 53.3 | 28.6 |
+//! | the same loop compiled for AVX2 + FMA | 53.2 | 25.1 |
+//! | NumKong f16 (half the bytes to read) | 32.3 | – |
+//!
+//! So f32 rows use the plain loop (compiled once more with AVX2+FMA and picked at run time when the CPU has
+//! them), and f16 rows use NumKong — the SIMD kernel library usearch is built on, so no extra dependency.
 
 use numkong::Dot;
 
@@ -15,9 +23,29 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
 impl Element for f32 {
     #[inline]
     fn dot(a: &[f32], b: &[f32]) -> f32 {
-        // NumKong accumulates f32 products in f64; the result is only narrowed at the end.
-        <f32 as Dot>::dot(a, b).unwrap_or(0.0) as f32
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma() {
+                // SAFETY: the CPU has AVX2 and FMA (checked at run time just above).
+                return unsafe { dot_avx2(a, b) };
+            }
+        }
+        dot_plain(a, b)
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
+/// [`dot_plain`] compiled for AVX2 + FMA: the same 16 accumulators become two 8-wide registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_body(a, b)
 }
 
 impl Element for numkong::f16 {
@@ -37,10 +65,14 @@ pub(crate) fn normalize(v: &mut [f32]) {
     }
 }
 
-/// The plain-loop alternative the measurement compares against: 16 independent accumulators so LLVM
-/// vectorises without reassociating a single sum.
-#[cfg(test)]
+/// Portable dot product: 16 independent accumulators, so LLVM vectorises without having to reassociate one
+/// running sum (which it may not do for floats).
 pub(crate) fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
+    dot_body(a, b)
+}
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
@@ -92,12 +124,20 @@ mod tests {
                 per * 1e9 / n as f64
             );
         };
-        time("numkong f32", &|| data.chunks_exact(dim).map(|r| <f32 as Element>::dot(r, &q)).sum());
+        time("numkong f32", &|| {
+            data.chunks_exact(dim).map(|r| <f32 as Dot>::dot(r, &q).unwrap() as f32).sum()
+        });
+        time("chosen f32", &|| data.chunks_exact(dim).map(|r| <f32 as Element>::dot(r, &q)).sum());
         time("plain f32", &|| data.chunks_exact(dim).map(|r| dot_plain(r, &q)).sum());
         time("numkong f16", &|| half.chunks_exact(dim).map(|r| <numkong::f16 as Element>::dot(r, &qh)).sum());
         // Cache-resident: the same 64 rows again and again (what the blocked batch scan sees).
         let hot = &data[..64 * dim];
         time("numkong hot", &|| {
+            (0..n / 64)
+                .map(|_| hot.chunks_exact(dim).map(|r| <f32 as Dot>::dot(r, &q).unwrap() as f32).sum::<f32>())
+                .sum()
+        });
+        time("chosen hot", &|| {
             (0..n / 64)
                 .map(|_| hot.chunks_exact(dim).map(|r| <f32 as Element>::dot(r, &q)).sum::<f32>())
                 .sum()

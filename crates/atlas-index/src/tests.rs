@@ -128,18 +128,22 @@ fn filtered_search_returns_k_whenever_k_match() {
     let (papers, vectors) = corpus(4000, dim, 5);
     let exact = ExactIndex::build(&space(dim), &papers, &vectors, ExactParams::default()).unwrap();
     let hnsw = UsearchIndex::build(&space(dim), &papers, &vectors, hnsw_params()).unwrap();
+    // The same graph searched through usearch's filtered_search (and its exact fallback) for every filter.
+    let mut graph_only = UsearchIndex::build(&space(dim), &papers, &vectors, hnsw_params()).unwrap();
+    graph_only.set_exact_filter_rows(Some(0));
     // From "every fifth paper" down to the 42 papers cross-listed in rare.XX, and a filter nothing passes.
     let filters = [
         (Filter { categories: Some(vec!["math.CO".into()]), years: None }, 10),
         (Filter { categories: Some(vec!["rare.XX".into()]), years: None }, 10),
         (Filter { categories: Some(vec!["rare.XX".into()]), years: Some(2000..=2005) }, 50),
         (Filter { categories: Some(vec!["nothing".into()]), years: None }, 10),
+        (Filter { categories: None, years: Some(1990..=2024) }, 10),
     ];
     let qs = queries(10, dim, 6);
     for (f, k) in &filters {
         let matching = papers.iter().filter(|p| f.matches(p)).count();
         for q in qs.chunks_exact(dim) {
-            for index in [&exact as &dyn VectorIndex, &hnsw] {
+            for index in [&exact as &dyn VectorIndex, &hnsw, &graph_only] {
                 let hits = index.search(q, *k, f).unwrap();
                 assert_eq!(hits.len(), (*k).min(matching), "{} {f:?}", index.info().backend);
                 assert!(hits.iter().all(|h| f.matches(&h.paper)));
@@ -423,4 +427,47 @@ fn postgres_round_trip() {
     let hits = reopened.search(&vectors[555 * dim..556 * dim], 1, &Filter::default()).unwrap();
     assert_eq!(hits[0].paper.id, "p555");
     assert_eq!(PgIndex::open(&url, &params).unwrap().info().count, 600);
+}
+
+/// Peer-scale speed on synthetic clustered vectors (random unit directions around 200 centres):
+/// `ATLAS_BENCH_N=90126 cargo test --release -p atlas-index peer_scale_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, prints timings (minutes)"]
+fn peer_scale_speed() {
+    let n: usize = std::env::var("ATLAS_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let dim = 384;
+    let mut rng = StdRng::seed_from_u64(42);
+    let centres: Vec<f32> = (0..200 * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let point = |rng: &mut StdRng| -> Vec<f32> {
+        let c = rng.random_range(0..200);
+        centres[c * dim..(c + 1) * dim].iter().map(|x| x + rng.random_range(-0.9f32..0.9)).collect()
+    };
+    let (papers, _) = corpus(n, 1, 0);
+    let vectors: Vec<f32> = (0..n).flat_map(|_| point(&mut rng)).collect();
+    let qs: Vec<f32> = (0..1000).flat_map(|_| point(&mut rng)).collect();
+    let t = std::time::Instant::now();
+    let exact = ExactIndex::build(&space(dim), &papers, &vectors, ExactParams::default()).unwrap();
+    println!("exact build {:.1}s", t.elapsed().as_secs_f64());
+    let opts = BenchOptions::default();
+    let b = bench_search(&exact, &qs, &opts, None).unwrap();
+    println!("exact f32: {b:?}");
+    let f16 =
+        ExactIndex::build(&space(dim), &papers, &vectors, ExactParams { storage: Storage::F16 }).unwrap();
+    println!("exact f16: {:?}", bench_search(&f16, &qs, &opts, Some(&exact)).unwrap());
+    let t = std::time::Instant::now();
+    let mut hnsw = UsearchIndex::build(&space(dim), &papers, &vectors, HnswParams::default()).unwrap();
+    println!(
+        "usearch M32 efc200 build {:.1}s on {} threads",
+        t.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    for ef in [16, 32, 64, 128] {
+        hnsw.set_expansion_search(ef);
+        println!("usearch ef {ef}: {:?}", bench_search(&hnsw, &qs, &opts, Some(&exact)).unwrap());
+    }
+    let f = Filter { categories: Some(vec!["rare.XX".into()]), years: None };
+    println!(
+        "usearch ef 64, 1% filter: {:?}",
+        bench_search(&hnsw, &qs[..100 * dim], &BenchOptions { filter: f, ..opts }, Some(&exact)).unwrap()
+    );
 }
