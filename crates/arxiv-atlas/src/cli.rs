@@ -38,6 +38,8 @@ pub enum Command {
     /// Measure speed (see `bench embed --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve classification, embeddings and similar-paper search over HTTP, with a web page at `/`.
+    Serve(crate::serve_cmd::ServeArgs),
 }
 
 /// Which sentence-transformer to run, and how.

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(a) => quickstart(a),
         Command::Embed(a) => crate::encoding::embed(a),
         Command::Bench(crate::cli::BenchCommand::Embed(a)) => crate::encoding::bench_embed(a),
+        Command::Serve(a) => crate::serve_cmd::serve(a),
     }
 }
 

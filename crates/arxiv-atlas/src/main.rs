@@ -10,6 +10,7 @@ mod encoding;
 mod model_dir;
 mod output;
 mod pipeline;
+mod serve_cmd;
 
 use clap::Parser;
 
