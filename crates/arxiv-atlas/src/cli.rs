@@ -46,6 +46,8 @@ pub enum Command {
     /// Retrieval quality (P@1, P@10, MRR@10, nDCG@10: test papers against train+validation, hit = same primary
     /// category) of exact and ANN search, with ANN recall@10 and QPS.
     EvaluateRetrieval(crate::search_cmd::EvalRetrievalArgs),
+    /// Serve classification, embeddings and similar-paper search over HTTP, with a web page at `/`.
+    Serve(crate::serve_cmd::ServeArgs),
 }
 
 /// Which sentence-transformer to run, and how.

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(crate::search_cmd::IndexCommand::Add(a)) => crate::search_cmd::add(a),
         Command::Search(a) => crate::search_cmd::search(a),
         Command::EvaluateRetrieval(a) => crate::search_cmd::evaluate_retrieval(a),
+        Command::Serve(a) => crate::serve_cmd::serve(a),
     }
 }
 

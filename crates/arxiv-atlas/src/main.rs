@@ -11,6 +11,7 @@ mod model_dir;
 mod output;
 mod pipeline;
 mod search_cmd;
+mod serve_cmd;
 
 use clap::Parser;
 

@@ -1,0 +1,177 @@
+//! What the server needs from a model, as two small traits, so that it can serve any model family without
+//! depending on the binary that loads them: [`Model`] turns texts into class probabilities, [`Embedder`] turns
+//! texts into vectors. Both are called only from the batching worker threads, never on the async runtime.
+//!
+//! [`TextClassifierModel`] adapts any [`atlas_classify::Classifier`] (TF-IDF) and [`EncoderEmbedder`] adapts an
+//! [`atlas_encoder::Encoder`]; the binary implements [`Model`] for its own loaded-model type.
+
+use atlas_classify::{Classifier, Labels, Probabilities};
+use atlas_encoder::Encoder;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ModelError;
+
+/// What a model says about itself in `/info` and in every prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelInfo {
+    /// Version string shown in answers and written to the request log: experiment and run id, e.g.
+    /// `tfidf_linear@20250101-120000-ab12`.
+    pub version: String,
+    /// Manifest kind, e.g. `arxiv-atlas/tfidf-linear`.
+    pub kind: String,
+    /// Text template that turns a paper into the model's input, e.g. `{title} [SEP] {abstract}`.
+    pub template: String,
+    /// Folder the model was loaded from.
+    pub dir: String,
+}
+
+/// A classifier of paper texts.
+pub trait Model: Send + Sync + 'static {
+    /// Name, version and template.
+    fn info(&self) -> &ModelInfo;
+    /// The classes (column `c` of a prediction is class `labels().codes[c]`).
+    fn labels(&self) -> &Labels;
+    /// Class probabilities of every text (texts already rendered with the template).
+    fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError>;
+}
+
+/// Vectors of a batch of texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded {
+    /// Vector width.
+    pub dim: usize,
+    /// Row-major vectors, `dim` values per text.
+    pub data: Vec<f32>,
+    /// Tokens the encoder read (after truncation), for OpenAI-style usage figures.
+    pub tokens: usize,
+}
+
+impl Embedded {
+    /// Vector of text `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.data.len().checked_div(self.dim).unwrap_or(0)
+    }
+
+    /// `true` when there is no vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A sentence encoder.
+pub trait Embedder: Send + Sync + 'static {
+    /// Short model name, e.g. `all-MiniLM-L6-v2`.
+    fn name(&self) -> &str;
+    /// Vector-space id: vectors of two embedders are comparable only when their ids are equal.
+    fn embedding_id(&self) -> &str;
+    /// Vector width.
+    fn dim(&self) -> usize;
+    /// Longest input in tokens (longer texts are truncated).
+    fn max_tokens(&self) -> usize;
+    /// The encoder input for a paper.
+    fn render_paper(&self, title: &str, abstract_text: &str) -> String;
+    /// Unit-length vectors of `texts`.
+    fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError>;
+}
+
+/// Embeds with an encoder and counts tokens: the texts are tokenized once and the token ids reused.
+pub fn embed_with_encoder(encoder: &Encoder, texts: &[String]) -> Result<Embedded, ModelError> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = encoder.tokenize(&refs)?;
+    let tokens = ids.iter().map(Vec::len).sum();
+    let e = encoder.embed_tokens(&ids, encoder.limits())?;
+    Ok(Embedded { dim: e.dim(), data: e.into_vec(), tokens })
+}
+
+/// Renders a paper with an encoder's template (fields other than title and abstract are empty).
+pub fn render_with_encoder(encoder: &Encoder, title: &str, abstract_text: &str) -> String {
+    let title = atlas_corpus::normalize_text(title);
+    let abstract_text = atlas_corpus::normalize_text(abstract_text);
+    encoder
+        .template()
+        .render(|f| match f {
+            "title" => Some(title.as_str()),
+            "abstract" => Some(abstract_text.as_str()),
+            _ => Some(""),
+        })
+        .unwrap_or_else(|_| format!("{title} [SEP] {abstract_text}"))
+}
+
+/// An [`Encoder`] as an [`Embedder`].
+pub struct EncoderEmbedder {
+    encoder: Encoder,
+    name: String,
+    embedding_id: String,
+}
+
+impl EncoderEmbedder {
+    /// Wraps a loaded encoder (fails only if its files cannot be hashed for the vector-space id).
+    pub fn new(encoder: Encoder) -> Result<Self, ModelError> {
+        let embedding_id = encoder.embedding_id()?.to_string();
+        let dir = encoder.folder().dir();
+        let name =
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "encoder".into());
+        Ok(EncoderEmbedder { encoder, name, embedding_id })
+    }
+
+    /// The wrapped encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+}
+
+impl Embedder for EncoderEmbedder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn embedding_id(&self) -> &str {
+        &self.embedding_id
+    }
+    fn dim(&self) -> usize {
+        self.encoder.dim()
+    }
+    fn max_tokens(&self) -> usize {
+        self.encoder.max_seq_length()
+    }
+    fn render_paper(&self, title: &str, abstract_text: &str) -> String {
+        render_with_encoder(&self.encoder, title, abstract_text)
+    }
+    fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError> {
+        embed_with_encoder(&self.encoder, texts)
+    }
+}
+
+/// A text classifier (e.g. TF-IDF + linear) as a [`Model`].
+pub struct TextClassifierModel {
+    classifier: Box<dyn Classifier>,
+    info: ModelInfo,
+}
+
+impl TextClassifierModel {
+    /// Wraps `classifier`; `info.kind` is filled from the classifier when empty.
+    pub fn new(classifier: Box<dyn Classifier>, mut info: ModelInfo) -> Self {
+        if info.kind.is_empty() {
+            info.kind = classifier.kind().to_string();
+        }
+        TextClassifierModel { classifier, info }
+    }
+}
+
+impl Model for TextClassifierModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn labels(&self) -> &Labels {
+        self.classifier.labels()
+    }
+    fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.classifier.predict_proba(&refs))
+    }
+}

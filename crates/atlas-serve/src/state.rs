@@ -1,0 +1,198 @@
+//! [`AppState`]: everything the handlers share, built once by [`AppState::builder`].
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use atlas_corpus::Taxonomy;
+use atlas_index::VectorIndex;
+
+use crate::batcher::{BatchConfig, Batcher};
+use crate::error::ServeError;
+use crate::model::{Embedder, Model};
+use crate::reqlog::RequestLog;
+
+/// Request limits and batching settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Batching and queue limits of the inference workers.
+    pub batch: BatchConfig,
+    /// Largest request body in bytes (larger → 413).
+    pub body_limit: usize,
+    /// Longest time a request may take (longer → 504).
+    pub request_timeout: Duration,
+    /// Longest text field, in characters (longer → 422).
+    pub max_text_chars: usize,
+    /// Most papers or texts in one batch request (more → 422).
+    pub max_items: usize,
+    /// Largest `k` of a search.
+    pub max_k: usize,
+    /// Seconds clients are told to wait in `Retry-After` when the queue is full.
+    pub retry_after_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            batch: BatchConfig::default(),
+            // 2 MiB holds a batch of 128 long abstracts; anything larger is a mistake or an attack.
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_text_chars: 20_000,
+            max_items: 128,
+            max_k: 100,
+            retry_after_s: 1,
+        }
+    }
+}
+
+/// The shared server state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub model: Arc<dyn Model>,
+    pub embedder: Option<Arc<dyn Embedder>>,
+    pub index: Option<Arc<dyn VectorIndex>>,
+    pub taxonomy: Option<Arc<Taxonomy>>,
+    pub known_categories: HashSet<String>,
+    pub batcher: Batcher,
+    pub log: Option<Arc<RequestLog>>,
+    pub config: ServerConfig,
+    pub started: Instant,
+    pub draining: AtomicBool,
+}
+
+/// Assembles an [`AppState`].
+pub struct AppStateBuilder {
+    model: Arc<dyn Model>,
+    embedder: Option<Arc<dyn Embedder>>,
+    index: Option<Arc<dyn VectorIndex>>,
+    taxonomy: Option<Arc<Taxonomy>>,
+    log: Option<Arc<RequestLog>>,
+    config: ServerConfig,
+}
+
+impl AppState {
+    /// Starts building a state around a classifier.
+    pub fn builder(model: Arc<dyn Model>) -> AppStateBuilder {
+        AppStateBuilder {
+            model,
+            embedder: None,
+            index: None,
+            taxonomy: None,
+            log: None,
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    /// The request log, when one is configured.
+    pub fn request_log(&self) -> Option<&Arc<RequestLog>> {
+        self.0.log.as_ref()
+    }
+
+    /// Inference jobs waiting in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.0.batcher.queue_depth()
+    }
+
+    /// Marks the server as draining: `/ready` answers 503 so load balancers stop sending traffic while
+    /// in-flight requests finish.
+    pub fn begin_shutdown(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`AppState::begin_shutdown`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.0.draining.load(Ordering::SeqCst)
+    }
+
+    /// Stops the workers after the queued jobs and writes out the request log. Call after the HTTP server
+    /// has stopped.
+    pub fn shutdown(&self) {
+        self.begin_shutdown();
+        self.0.batcher.shutdown();
+        if let Some(log) = &self.0.log {
+            log.shutdown();
+        }
+    }
+}
+
+impl AppStateBuilder {
+    /// The sentence encoder for `/v1/embed`, `/v1/embeddings` and text search.
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
+    /// The similar-paper index (any backend).
+    pub fn index(mut self, index: Arc<dyn VectorIndex>) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Category names and the codes accepted in search filters.
+    pub fn taxonomy(mut self, taxonomy: Arc<Taxonomy>) -> Self {
+        self.taxonomy = Some(taxonomy);
+        self
+    }
+
+    /// The request log.
+    pub fn request_log(mut self, log: Arc<RequestLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Limits and batching.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Checks the parts fit (the encoder must produce the index's vector space) and starts the workers.
+    pub fn build(self) -> Result<AppState, ServeError> {
+        if let (Some(e), Some(i)) = (&self.embedder, &self.index) {
+            let info = i.info();
+            if e.embedding_id() != info.embedding_id {
+                return Err(ServeError::Config(format!(
+                    "the encoder produces vectors {} but the index stores {} ({}): search would compare \
+                     unrelated vectors; load the index's encoder ({})",
+                    e.embedding_id(),
+                    info.embedding_id,
+                    info.backend,
+                    info.model_dir.display()
+                )));
+            }
+            if e.dim() != info.dim {
+                return Err(ServeError::Config(format!(
+                    "encoder width {} differs from the index's {}",
+                    e.dim(),
+                    info.dim
+                )));
+            }
+        }
+        let mut known: HashSet<String> = self.model.labels().codes.iter().cloned().collect();
+        if let Some(t) = &self.taxonomy {
+            known.extend(t.categories().iter().map(|c| c.code.clone()));
+        }
+        let batcher = Batcher::start(self.model.clone(), self.embedder.clone(), self.config.batch.clone());
+        Ok(AppState(Arc::new(Inner {
+            model: self.model,
+            embedder: self.embedder,
+            index: self.index,
+            taxonomy: self.taxonomy,
+            known_categories: known,
+            batcher,
+            log: self.log,
+            config: self.config,
+            started: Instant::now(),
+            draining: AtomicBool::new(false),
+        })))
+    }
+}

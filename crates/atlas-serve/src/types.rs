@@ -1,0 +1,329 @@
+//! Request and response bodies of the JSON API (also the OpenAPI schemas).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::model::ModelInfo;
+
+/// A paper given by its text.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaperInput {
+    /// Title (required, not blank).
+    #[schema(example = "Attention Is All You Need")]
+    pub title: String,
+    /// Abstract (may be empty: a title alone is classified too).
+    #[serde(rename = "abstract", default)]
+    #[schema(
+        example = "The dominant sequence transduction models are based on complex recurrent or convolutional neural networks..."
+    )]
+    pub abstract_text: String,
+}
+
+/// `POST /v1/classify`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    /// Title (required, not blank).
+    #[schema(example = "Attention Is All You Need")]
+    pub title: String,
+    /// Abstract (may be empty).
+    #[serde(rename = "abstract", default)]
+    #[schema(
+        example = "We propose a new simple network architecture, the Transformer, based solely on attention mechanisms."
+    )]
+    pub abstract_text: String,
+    /// How many categories to list (default 5; larger than the number of classes lists all).
+    #[schema(minimum = 1, example = 5)]
+    pub top_k: Option<u32>,
+}
+
+/// `POST /v1/classify/batch`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyBatchRequest {
+    /// The papers (at least one).
+    pub papers: Vec<PaperInput>,
+    /// How many categories to list per paper (default 5).
+    #[schema(minimum = 1)]
+    pub top_k: Option<u32>,
+}
+
+/// One category with its probability.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CategoryProbability {
+    /// Category code, e.g. `cs.LG`.
+    pub category: String,
+    /// Official name, e.g. `Machine Learning`.
+    pub name: String,
+    /// Probability (all classes sum to 1).
+    pub probability: f32,
+}
+
+/// The classification of one paper.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClassifyResponse {
+    /// Most probable category.
+    pub category: String,
+    /// Its name.
+    pub name: String,
+    /// Its probability.
+    pub probability: f32,
+    /// The `top_k` most probable categories, most probable first.
+    pub probabilities: Vec<CategoryProbability>,
+    /// Model version.
+    pub model: String,
+}
+
+/// `POST /v1/classify/batch` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClassifyBatchResponse {
+    /// One result per paper, in request order.
+    pub results: Vec<ClassifyResponse>,
+    /// Model version.
+    pub model: String,
+}
+
+/// `POST /v1/embed`: either `texts` (embedded as given) or `papers` (rendered with the encoder's template).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedRequest {
+    /// Raw texts.
+    pub texts: Option<Vec<String>>,
+    /// Papers.
+    pub papers: Option<Vec<PaperInput>>,
+}
+
+/// `POST /v1/embed` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmbedResponse {
+    /// Encoder name.
+    pub model: String,
+    /// Vector-space id (vectors compare only within one id).
+    pub embedding_id: String,
+    /// Vector width.
+    pub dim: usize,
+    /// Unit-length vectors, one per input, in request order.
+    pub embeddings: Vec<Vec<f32>>,
+    /// Tokens read by the encoder.
+    pub tokens: usize,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One string.
+    One(String),
+    /// Several strings.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// As a list.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// `POST /v1/embeddings`, the OpenAI embeddings request. Unknown fields are ignored, as OpenAI clients send
+/// extras (`user`, `dimensions`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct OpenAiEmbeddingsRequest {
+    /// Text or texts to embed.
+    pub input: OneOrMany,
+    /// Model name; informational (the server has one encoder).
+    pub model: Option<String>,
+    /// Only `float` is supported.
+    pub encoding_format: Option<String>,
+}
+
+/// One vector of an OpenAI embeddings answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiEmbedding {
+    /// Always `embedding`.
+    pub object: String,
+    /// Position of the input.
+    pub index: usize,
+    /// The vector.
+    pub embedding: Vec<f32>,
+}
+
+/// Token counts of an OpenAI embeddings answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiUsage {
+    /// Tokens of the inputs.
+    pub prompt_tokens: usize,
+    /// Same as `prompt_tokens`.
+    pub total_tokens: usize,
+}
+
+/// `POST /v1/embeddings` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiEmbeddingsResponse {
+    /// Always `list`.
+    pub object: String,
+    /// The vectors.
+    pub data: Vec<OpenAiEmbedding>,
+    /// Encoder name.
+    pub model: String,
+    /// Token counts.
+    pub usage: OpenAiUsage,
+}
+
+/// `POST /v1/search`: give exactly one of `text`, `title` (+ `abstract`), or `id`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Free text, embedded as given.
+    #[schema(example = "graph neural networks for molecules")]
+    pub text: Option<String>,
+    /// A paper title (rendered with `abstract` through the encoder's template).
+    pub title: Option<String>,
+    /// The paper's abstract (with `title`).
+    #[serde(rename = "abstract")]
+    pub abstract_text: Option<String>,
+    /// An indexed paper's arXiv id: search with its stored vector (the paper itself is left out).
+    pub id: Option<String>,
+    /// Number of results (default 10).
+    #[schema(minimum = 1, example = 10)]
+    pub k: Option<u32>,
+    /// Keep only papers listing this category (or any of these).
+    pub category: Option<OneOrMany>,
+    /// Keep only papers first published in `[from, to]` (inclusive).
+    #[schema(value_type = Option<Vec<u16>>, min_items = 2, max_items = 2, example = json!([2015, 2020]))]
+    pub years: Option<[u16; 2]>,
+}
+
+/// A stored paper.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaperOut {
+    /// arXiv id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Categories, primary first.
+    pub categories: Vec<String>,
+    /// Name of the primary category, when known.
+    pub category_name: Option<String>,
+    /// Year of the first version.
+    pub year: Option<u16>,
+    /// First authors.
+    pub authors: Vec<String>,
+    /// `https://arxiv.org/abs/<id>`.
+    pub url: String,
+}
+
+/// One similar paper.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// The paper.
+    #[serde(flatten)]
+    pub paper: PaperOut,
+}
+
+/// `POST /v1/search` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// Best first.
+    pub results: Vec<SearchHit>,
+    /// Index backend that answered.
+    pub backend: String,
+    /// Milliseconds spent (embedding + search).
+    pub took_ms: f64,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// Always `ok` while the process serves.
+    pub status: String,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadyResponse {
+    /// `ready`, or `not_ready` with status 503.
+    pub status: String,
+    /// The classifier is loaded.
+    pub model: bool,
+    /// An encoder is loaded (embedding and text search work).
+    pub encoder: bool,
+    /// An index is loaded (search and papers work).
+    pub index: bool,
+    /// Inference worker threads running.
+    pub workers: usize,
+    /// The server is shutting down.
+    pub draining: bool,
+}
+
+/// Encoder facts for `/info`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EncoderInfo {
+    /// Name.
+    pub name: String,
+    /// Vector-space id.
+    pub embedding_id: String,
+    /// Width.
+    pub dim: usize,
+    /// Longest input in tokens.
+    pub max_tokens: usize,
+}
+
+/// Index facts for `/info`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IndexSummary {
+    /// Backend.
+    pub backend: String,
+    /// Vector-space id.
+    pub embedding_id: String,
+    /// Width.
+    pub dim: usize,
+    /// Papers stored.
+    pub count: usize,
+    /// Distance.
+    pub metric: String,
+}
+
+/// Batching settings for `/info`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchSummary {
+    /// Most texts per model call.
+    pub max_batch_size: usize,
+    /// Most estimated tokens per model call.
+    pub max_batch_tokens: usize,
+    /// Longest wait for a batch to fill, milliseconds.
+    pub max_wait_ms: f64,
+    /// Queue capacity (requests).
+    pub queue_capacity: usize,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// `GET /info`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InfoResponse {
+    /// `arxiv-atlas`.
+    pub name: String,
+    /// Server version (the crate version).
+    pub version: String,
+    /// The classifier.
+    pub model: ModelInfo,
+    /// Number of classes.
+    pub classes: usize,
+    /// The encoder, when loaded.
+    pub encoder: Option<EncoderInfo>,
+    /// The index, when loaded.
+    pub index: Option<IndexSummary>,
+    /// Batching.
+    pub batch: BatchSummary,
+    /// Request log target (`sqlite:PATH`, `postgres`), when enabled.
+    pub request_log: Option<String>,
+    /// Seconds since start.
+    pub uptime_s: f64,
+}

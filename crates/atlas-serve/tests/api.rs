@@ -1,0 +1,630 @@
+//! Router-level tests against the real TF-IDF model, the real MiniLM encoder and real paper vectors.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use atlas_classify::{Labels, Probabilities};
+use atlas_serve::{AppState, BatchConfig, Model, ModelError, ModelInfo, ServerConfig};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+async fn call(
+    app: &Router,
+    method: &str,
+    path: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, headers, bytes.to_vec())
+}
+
+async fn call_json(app: &Router, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let (s, _, b) = call(app, method, path, body.to_string()).await;
+    (s, serde_json::from_slice(&b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&b))))
+}
+
+/// Asserts an error answer has the JSON error shape and returns (code, field).
+fn error_of(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
+    let v: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("{status}: not JSON: {}", String::from_utf8_lossy(body)));
+    let code =
+        v["error"]["code"].as_str().unwrap_or_else(|| panic!("{status}: no error.code in {v}")).to_string();
+    assert!(v["error"]["message"].is_string(), "{status}: no error.message in {v}");
+    (code, v["error"]["field"].as_str().map(str::to_string))
+}
+
+fn app() -> Option<(Router, &'static common::Fixture)> {
+    let f = common::fixture()?;
+    Some((atlas_serve::router(common::state(f, ServerConfig::default())), f))
+}
+
+const TITLE: &str = "Dark matter halo density profiles in cosmological N-body simulations";
+const ABSTRACT: &str =
+    "We study the density profiles of dark matter halos formed in high-resolution cosmological \
+    simulations of structure formation, and compare them with galaxy rotation curves.";
+
+#[tokio::test]
+async fn classify_one_paper() {
+    let Some((app, f)) = app() else { return };
+    let (s, v) =
+        call_json(&app, "POST", "/v1/classify", json!({"title": TITLE, "abstract": ABSTRACT, "top_k": 3}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let probs = v["probabilities"].as_array().unwrap();
+    assert_eq!(probs.len(), 3);
+    assert_eq!(v["category"], probs[0]["category"]);
+    // A real classifier: an astrophysics category is among the top 3 for a dark-matter abstract.
+    assert!(probs.iter().any(|p| p["category"].as_str().unwrap().starts_with("astro-ph")), "{v}");
+    assert!(!v["name"].as_str().unwrap().is_empty());
+    assert_eq!(v["model"], "tfidf_linear@test");
+    // Same numbers as the model called directly.
+    let text = atlas_corpus::Paper::from_text(TITLE, ABSTRACT).text(atlas_corpus::DEFAULT_TEMPLATE);
+    let direct = f.model.predict(&[text]).unwrap();
+    let (best, p) = direct.top_k(0, 1)[0];
+    assert_eq!(v["category"], f.model.labels().codes[best]);
+    assert!((v["probability"].as_f64().unwrap() - f64::from(p)).abs() < 1e-6);
+    // All classes when top_k is large; they sum to 1.
+    let (_, v) = call_json(&app, "POST", "/v1/classify", json!({"title": TITLE, "top_k": 100000})).await;
+    let all = v["probabilities"].as_array().unwrap();
+    assert_eq!(all.len(), f.model.labels().len());
+    let sum: f64 = all.iter().map(|p| p["probability"].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-3, "{sum}");
+}
+
+#[tokio::test]
+async fn classify_batch_matches_single() {
+    let Some((app, f)) = app() else { return };
+    let papers: Vec<Value> =
+        f.papers[200..204].iter().map(|p| json!({"title": p.title, "abstract": p.abstract_text})).collect();
+    let (s, v) = call_json(&app, "POST", "/v1/classify/batch", json!({"papers": papers, "top_k": 2})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for (p, r) in papers.iter().zip(results) {
+        let (_, one) = call_json(
+            &app,
+            "POST",
+            "/v1/classify",
+            json!({"title": p["title"], "abstract": p["abstract"], "top_k": 2}),
+        )
+        .await;
+        assert_eq!(one["category"], r["category"]);
+        let (a, b) = (one["probability"].as_f64().unwrap(), r["probability"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-5);
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field() {
+    let Some((app, _)) = app() else { return };
+    let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
+        (json!({"title": "   ", "abstract": "x"}), 422, "empty_text", Some("title")),
+        (json!({"abstract": "x"}), 422, "missing_field", Some("title")),
+        (json!({"title": 5}), 422, "invalid_field", Some("title")),
+        (json!({"title": "a", "top_k": 0}), 422, "invalid_field", Some("top_k")),
+        (json!({"title": "a", "top_k": -1}), 422, "invalid_field", Some("top_k")),
+        (json!({"title": "a", "top_k": 1e300}), 422, "invalid_field", Some("top_k")),
+        (json!({"title": "a", "abstract": "x".repeat(20_001)}), 422, "too_long", Some("abstract")),
+        (json!({"title": "a", "abstrct": "typo"}), 422, "unknown_field", Some("abstrct")),
+        (json!(["title"]), 422, "invalid_body", None),
+    ];
+    for (body, status, code, field) in cases {
+        let (s, _, b) = call(&app, "POST", "/v1/classify", body.to_string()).await;
+        assert_eq!(s.as_u16(), status, "{body}: {}", String::from_utf8_lossy(&b));
+        let (c, fld) = error_of(s, &b);
+        assert_eq!((c.as_str(), fld.as_deref()), (code, field), "{body}");
+    }
+    let (s, _, b) = call(
+        &app,
+        "POST",
+        "/v1/classify/batch",
+        json!({"papers": [{"title": "a"}, {"title": ""}]}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert_eq!(error_of(s, &b).1.as_deref(), Some("papers[1].title"));
+    let (s, _, b) = call(&app, "POST", "/v1/classify/batch", json!({"papers": []}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (422, "empty_list"));
+    let (s, _, b) = call(&app, "POST", "/v1/classify", b"{\"title\": \"caf\xe9\"}".to_vec()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (400, "invalid_utf8"));
+    let (s, _, b) = call(&app, "POST", "/v1/classify", "{\"title\": \"a\"").await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (400, "invalid_json"));
+    let (s, _, b) = call(&app, "POST", "/v1/classify", "").await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (400, "empty_body"));
+    let (s, _, b) =
+        call(&app, "POST", "/v1/search", json!({"text": "x", "category": "cs.NOPE"}).to_string()).await;
+    assert_eq!(s, 422);
+    assert_eq!(error_of(s, &b), ("unknown_category".into(), Some("category".into())));
+    let (s, _, b) =
+        call(&app, "POST", "/v1/search", json!({"text": "x", "years": [2020, 2010]}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).1.as_deref()), (422, Some("years")));
+    let (s, _, b) = call(&app, "POST", "/v1/search", json!({"text": "x", "k": 0}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).1.as_deref()), (422, Some("k")));
+    let (s, _, b) = call(&app, "POST", "/v1/search", json!({"k": 3}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (422, "missing_field"));
+    let (s, _, b) = call(&app, "POST", "/v1/embed", json!({"texts": ["ok", " "]}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).1.as_deref()), (422, Some("texts[1]")));
+    let (s, _, b) =
+        call(&app, "POST", "/v1/embeddings", json!({"input": "x", "encoding_format": "base64"}).to_string())
+            .await;
+    assert_eq!((s.as_u16(), error_of(s, &b).1.as_deref()), (422, Some("encoding_format")));
+    // Routing errors are JSON too.
+    let (s, _, b) = call(&app, "GET", "/v2/nothing", Body::empty()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (404, "not_found"));
+    let (s, h, b) = call(&app, "GET", "/v1/classify", Body::empty()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (405, "method_not_allowed"));
+    assert!(h.get(header::ALLOW).is_some());
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let Some(f) = common::fixture() else { return };
+    let app =
+        atlas_serve::router(common::state(f, ServerConfig { body_limit: 1000, ..ServerConfig::default() }));
+    let (s, _, b) = call(&app, "POST", "/v1/classify", json!({"title": "a".repeat(5000)}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (413, "payload_too_large"));
+}
+
+/// Throws thousands of generated bad bodies at every POST route: every answer must be a JSON 4xx.
+#[tokio::test]
+async fn bad_bodies_always_get_json_4xx() {
+    use rand::{Rng, SeedableRng};
+    let Some((app, _)) = app() else { return };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let valid = [
+        ("/v1/classify", json!({"title": "A title", "abstract": "An abstract.", "top_k": 3})),
+        ("/v1/classify/batch", json!({"papers": [{"title": "A", "abstract": "B"}], "top_k": 2})),
+        ("/v1/embed", json!({"texts": ["one", "two"]})),
+        ("/v1/embeddings", json!({"input": ["one"], "model": "m"})),
+        ("/v1/search", json!({"text": "graphs", "k": 3, "category": ["cs.LG"], "years": [2000, 2020]})),
+    ];
+    let junk_values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e308),
+        json!(18446744073709551616u128 as f64),
+        json!(""),
+        json!("  \t\n"),
+        json!([]),
+        json!({}),
+        json!([[[[[]]]]]),
+        json!({"a": {"b": [1, {"c": null}]}}),
+        json!("x".repeat(30_000)),
+        json!([1, "a", null]),
+        json!(-0.5),
+    ];
+    let mut n = 0;
+    for round in 0..300 {
+        for (route, good) in &valid {
+            let text = good.to_string();
+            let body: Vec<u8> = match round % 8 {
+                // Random bytes.
+                0 => (0..rng.random_range(0..200)).map(|_| rng.random::<u8>()).collect(),
+                // Truncated valid JSON.
+                1 => text.as_bytes()[..rng.random_range(0..text.len())].to_vec(),
+                // A field replaced by junk of another type.
+                2 | 3 => {
+                    let mut v = good.clone();
+                    let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+                    let k = &keys[rng.random_range(0..keys.len())];
+                    v[k] = junk_values[rng.random_range(0..junk_values.len())].clone();
+                    // Skip the (rare) replacements that are still valid, e.g. a list for a string-or-list.
+                    if is_still_valid(route, &v) {
+                        continue;
+                    }
+                    v.to_string().into_bytes()
+                }
+                // Huge numbers as text (beyond f64 and u64).
+                4 => text.replace("3", "1e999999").replace("2", "99999999999999999999999999").into_bytes(),
+                // Deeply nested junk.
+                5 => format!(
+                    "{}{}",
+                    "[".repeat(rng.random_range(100..100_000)),
+                    "]".repeat(rng.random_range(0..10))
+                )
+                .into_bytes(),
+                // Valid JSON that is not an object.
+                6 => junk_values[rng.random_range(0..junk_values.len())].to_string().into_bytes(),
+                // Valid JSON with a byte flipped into invalid UTF-8 or a control byte.
+                _ => {
+                    let mut b = text.into_bytes();
+                    let i = rng.random_range(0..b.len());
+                    b[i] = [0xff, 0xc3, 0x00, 0x80][rng.random_range(0..4)];
+                    b
+                }
+            };
+            if round % 8 == 4 && body == good.to_string().into_bytes() {
+                continue;
+            }
+            let (s, _, b) = call(&app, "POST", route, body.clone()).await;
+            assert!(
+                s.is_client_error(),
+                "{route} answered {s} to {:?}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)]),
+                String::from_utf8_lossy(&b)
+            );
+            error_of(s, &b);
+            n += 1;
+        }
+    }
+    assert!(n > 1000, "only {n} bodies were tried");
+}
+
+/// Whether a mutated body happens to still be acceptable (so the fuzz test does not expect a 4xx).
+fn is_still_valid(route: &str, v: &Value) -> bool {
+    let s = |k: &str| v[k].as_str().is_some_and(|t| !t.trim().is_empty() && t.chars().count() <= 20_000);
+    match route {
+        "/v1/classify" => {
+            s("title")
+                && (v["abstract"].is_string() && v["abstract"].as_str().unwrap().chars().count() <= 20_000
+                    || v["abstract"].is_null())
+                && (v["top_k"].is_null()
+                    || v["top_k"].as_u64().is_some_and(|k| k > 0 && k <= u64::from(u32::MAX)))
+        }
+        "/v1/classify/batch" => {
+            v["papers"].is_array()
+                && v["papers"].as_array().unwrap().len() == 1
+                && (v["top_k"].is_null() || v["top_k"].as_u64().is_some_and(|k| k > 0))
+        }
+        "/v1/embeddings" => {
+            let ok =
+                |t: &Value| t.as_str().is_some_and(|t| !t.trim().is_empty() && t.chars().count() <= 20_000);
+            let input = ok(&v["input"])
+                || v["input"].as_array().is_some_and(|a| (1..=128).contains(&a.len()) && a.iter().all(ok));
+            input && (v["model"].is_null() || v["model"].is_string())
+        }
+        "/v1/search" => {
+            s("text")
+                && (v["k"].is_null() || v["k"].as_u64().is_some_and(|k| (1..=100).contains(&k)))
+                && (v["category"].is_null() || v["category"] == json!(["cs.LG"]))
+                && (v["years"].is_null() || v["years"] == json!([2000, 2020]))
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn embed_and_openai_embeddings() {
+    let Some((app, f)) = app() else { return };
+    let Some(enc) = &f.embedder else { return };
+    let (s, v) =
+        call_json(&app, "POST", "/v1/embed", json!({"texts": ["graph neural networks", "dark matter"]}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["dim"], 384);
+    let rows = v["embeddings"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let direct = enc.embed(&["graph neural networks".to_string()]).unwrap();
+    let got: Vec<f32> = rows[0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    assert!(atlas_encoder::cosine(&got, direct.row(0)) > 0.9999);
+    let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3);
+
+    let (s, v) =
+        call_json(&app, "POST", "/v1/embed", json!({"papers": [{"title": TITLE, "abstract": ABSTRACT}]}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["embeddings"].as_array().unwrap().len(), 1);
+
+    let (s, v) = call_json(
+        &app,
+        "POST",
+        "/v1/embeddings",
+        json!({"input": "graph neural networks", "model": "whatever"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["object"], "embedding");
+    assert_eq!(v["data"][0]["index"], 0);
+    assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 384);
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() >= 3);
+    let (_, v) = call_json(&app, "POST", "/v1/embeddings", json!({"input": ["a", "b", "c"]})).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn search_by_text_paper_and_id() {
+    let Some((app, f)) = app() else { return };
+    if f.index.is_none() {
+        return;
+    }
+    let target = &f.papers[5];
+    // A paper's own text finds itself first.
+    let (s, v) = call_json(
+        &app,
+        "POST",
+        "/v1/search",
+        json!({"title": target.title, "abstract": target.abstract_text, "k": 5}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0]["id"], target.id.as_str());
+    assert!(results[0]["score"].as_f64().unwrap() > 0.99);
+    assert_eq!(results[0]["url"], format!("https://arxiv.org/abs/{}", target.id));
+    let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // By id: the stored vector, the paper itself left out, the same neighbours otherwise.
+    let (s, v) = call_json(&app, "POST", "/v1/search", json!({"id": target.id, "k": 4})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let by_id: Vec<&str> =
+        v["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(by_id.len(), 4);
+    assert!(!by_id.contains(&target.id.as_str()));
+    let by_text: Vec<&str> = results[1..].iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(by_id[..3], by_text[..3]);
+    // Filters.
+    let cat = target.primary().to_string();
+    let (_, v) =
+        call_json(&app, "POST", "/v1/search", json!({"text": "a survey", "k": 10, "category": cat})).await;
+    for r in v["results"].as_array().unwrap() {
+        assert!(r["categories"].as_array().unwrap().iter().any(|c| c == cat.as_str()), "{r}");
+    }
+    let (_, v) =
+        call_json(&app, "POST", "/v1/search", json!({"text": "a survey", "k": 10, "years": [2000, 2005]}))
+            .await;
+    for r in v["results"].as_array().unwrap() {
+        let y = r["year"].as_u64().unwrap();
+        assert!((2000..=2005).contains(&y), "{r}");
+    }
+    // Unknown id.
+    let (s, v) = call_json(&app, "POST", "/v1/search", json!({"id": "9999.99999"})).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (404, Some("paper_not_found")));
+}
+
+#[tokio::test]
+async fn papers_by_id() {
+    let Some((app, f)) = app() else { return };
+    if f.index.is_none() {
+        return;
+    }
+    let p = &f.papers[3];
+    let (s, v) = call_json(&app, "GET", &format!("/v1/papers/{}", p.id), json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["id"].as_str(), v["title"].as_str()), (Some(p.id.as_str()), Some(p.title.as_str())));
+    assert!(v["category_name"].is_string());
+    // Old-style ids hold a slash: still this route, answered "not in the index", not "no such route".
+    let (s, v) = call_json(&app, "GET", "/v1/papers/hep-th/9901001", json!(null)).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (404, Some("paper_not_found")));
+}
+
+#[tokio::test]
+async fn search_without_index_is_503() {
+    let Some(f) = common::fixture() else { return };
+    let state = AppState::builder(f.model.clone()).build().unwrap();
+    let app = atlas_serve::router(state);
+    let (s, v) = call_json(&app, "POST", "/v1/search", json!({"text": "x"})).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (503, Some("index_unavailable")));
+    let (s, v) = call_json(&app, "POST", "/v1/embed", json!({"texts": ["x"]})).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (503, Some("encoder_unavailable")));
+    let (s, v) = call_json(&app, "GET", "/ready", json!(null)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((v["index"].as_bool(), v["encoder"].as_bool()), (Some(false), Some(false)));
+}
+
+#[tokio::test]
+async fn ops_endpoints() {
+    let Some((app, f)) = app() else { return };
+    let (s, v) = call_json(&app, "GET", "/health", json!(null)).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, v) = call_json(&app, "GET", "/ready", json!(null)).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (s, v) = call_json(&app, "GET", "/info", json!(null)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["model"]["version"], "tfidf_linear@test");
+    assert_eq!(v["model"]["kind"], "arxiv-atlas/tfidf-linear");
+    assert_eq!(v["classes"].as_u64().unwrap() as usize, f.model.labels().len());
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    call_json(&app, "POST", "/v1/classify", json!({"title": TITLE})).await;
+    let (s, h, b) = call(&app, "GET", "/metrics", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(b).unwrap();
+    for needle in [
+        "http_requests_total{route=\"/v1/classify\",method=\"POST\",status=\"200\"}",
+        "http_request_duration_seconds_bucket{route=\"/v1/classify\"",
+        "atlas_batch_size_bucket",
+        "atlas_inference_seconds_bucket",
+        "atlas_queue_depth",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+    }
+    let (s, h, b) = call(&app, "GET", "/", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let page = String::from_utf8(b).unwrap();
+    assert!(
+        page.contains("id=\"classify-form\"") && page.contains("renderChart") && !page.contains("/*SCRIPT*/")
+    );
+    assert!(!page.contains("http://") && !page.contains("cdn"), "the page must not load anything remote");
+    let (s, _, b) = call(&app, "GET", "/docs/", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+#[tokio::test]
+async fn openapi_lists_exactly_the_routes() {
+    let Some((app, _)) = app() else { return };
+    let (s, spec) = call_json(&app, "GET", "/openapi.json", json!(null)).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut in_spec: Vec<(String, String)> = Vec::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            in_spec.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    in_spec.sort();
+    let mut routed: Vec<(String, String)> =
+        atlas_serve::route_list().into_iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    routed.sort();
+    assert_eq!(routed, in_spec);
+    // Each documented route answers something other than "no such route".
+    for (m, p) in &routed {
+        let (s, _, b) = call(&app, m, &p.replace("{id}", "x"), "{}").await;
+        let not_routed = s == StatusCode::NOT_FOUND && error_of(s, &b).0 == "not_found";
+        assert!(!not_routed, "{m} {p} is documented but not routed");
+    }
+}
+
+/// A model that blocks until released, and counts its calls.
+struct GatedModel {
+    labels: Labels,
+    info: ModelInfo,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+    entered: AtomicUsize,
+    panic: bool,
+}
+
+impl GatedModel {
+    fn new(panic: bool) -> (Arc<GatedModel>, std::sync::mpsc::Sender<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m = GatedModel {
+            labels: Labels {
+                codes: vec!["cs.LG".into(), "math.ST".into()],
+                names: vec!["Machine Learning".into(), "Statistics Theory".into()],
+            },
+            info: ModelInfo {
+                version: "gated".into(),
+                kind: "test".into(),
+                template: "{title} [SEP] {abstract}".into(),
+                dir: String::new(),
+            },
+            gate: Mutex::new(rx),
+            entered: AtomicUsize::new(0),
+            panic,
+        };
+        (Arc::new(m), tx)
+    }
+}
+
+impl Model for GatedModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        if self.panic {
+            panic!("model bug");
+        }
+        let _ = self.gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+        Ok(Probabilities { n_classes: 2, data: texts.iter().flat_map(|_| [0.75, 0.25]).collect() })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_answers_429_then_recovers() {
+    let (model, release) = GatedModel::new(false);
+    let config = ServerConfig {
+        batch: BatchConfig { max_batch_size: 1, queue_capacity: 1, workers: 1, ..BatchConfig::default() },
+        retry_after_s: 2,
+        ..ServerConfig::default()
+    };
+    let state = AppState::builder(model.clone()).config(config).build().unwrap();
+    let app = atlas_serve::router(state.clone());
+    let body = json!({"title": "x"}).to_string();
+    // 1st request: taken by the worker, which blocks in the model.
+    let a1 = {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move { call(&app, "POST", "/v1/classify", body).await })
+    };
+    while model.entered.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // 2nd: waits in the queue (capacity 1).
+    let a2 = {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move { call(&app, "POST", "/v1/classify", body).await })
+    };
+    while state.queue_depth() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // 3rd: refused at once.
+    let (s, h, b) = call(&app, "POST", "/v1/classify", body.clone()).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error_of(s, &b).0, "queue_full");
+    assert_eq!(h[header::RETRY_AFTER], "2");
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    assert_eq!(a1.await.unwrap().0, StatusCode::OK);
+    assert_eq!(a2.await.unwrap().0, StatusCode::OK);
+    release.send(()).unwrap();
+    let (s, _, _) = call(&app, "POST", "/v1/classify", body).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_with_504() {
+    let (model, release) = GatedModel::new(false);
+    let config = ServerConfig { request_timeout: Duration::from_millis(200), ..ServerConfig::default() };
+    let app = atlas_serve::router(AppState::builder(model).config(config).build().unwrap());
+    let (s, _, b) = call(&app, "POST", "/v1/classify", json!({"title": "x"}).to_string()).await;
+    assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (504, "timeout"));
+    release.send(()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_model_is_a_json_500_and_the_worker_survives() {
+    let (model, _release) = GatedModel::new(true);
+    let state = AppState::builder(model.clone()).build().unwrap();
+    let app = atlas_serve::router(state);
+    for _ in 0..2 {
+        let (s, _, b) = call(&app, "POST", "/v1/classify", json!({"title": "x"}).to_string()).await;
+        assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (500, "inference_failed"));
+    }
+    assert_eq!(model.entered.load(Ordering::SeqCst), 2);
+}
+
+/// Concurrent requests are merged into shared model calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_batches() {
+    let Some(f) = common::fixture() else { return };
+    let config = ServerConfig {
+        batch: BatchConfig {
+            max_wait: Duration::from_millis(50),
+            max_batch_size: 64,
+            ..BatchConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let app = atlas_serve::router(common::state(f, config));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let app = app.clone();
+            let body = json!({"title": f.papers[i].title, "abstract": f.papers[i].abstract_text}).to_string();
+            tokio::spawn(async move { call(&app, "POST", "/v1/classify", body).await.0 })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let (_, _, b) = call(&app, "GET", "/metrics", Body::empty()).await;
+    let text = String::from_utf8(b).unwrap();
+    // Fewer model calls than requests: some batch held more than one request.
+    let line =
+        text.lines().find(|l| l.starts_with("atlas_batch_requests_bucket{work=\"classify\",le=\"1\"}"));
+    let count = text.lines().find(|l| l.starts_with("atlas_batch_requests_count{work=\"classify\"}"));
+    let (Some(line), Some(count)) = (line, count) else { panic!("no batch metrics:\n{text}") };
+    let single: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let calls: f64 = count.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(single < calls, "every call held one request: {line} / {count}");
+}

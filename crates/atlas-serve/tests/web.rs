@@ -1,0 +1,57 @@
+//! The web page in a real headless Chromium: starts the server in-process (real TF-IDF model, real MiniLM
+//! vectors), then runs `tests/web/page.test.mjs` with node. Needs `bash scripts/setup-web-test.sh` first;
+//! without node, Chromium or playwright-core it prints "skipping" and passes. Set
+//! `ARXIV_ATLAS_WEB_SCREENSHOT=docs/web-page.png` to keep a screenshot.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_page_in_headless_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("tests/web/page.test.mjs");
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have_node
+        || !PathBuf::from(&chromium).exists()
+        || !root.join("tests/web/node_modules/playwright-core").is_dir()
+    {
+        eprintln!("skipping web_page_in_headless_chromium: run `bash scripts/setup-web-test.sh` (node, chromium, playwright-core)");
+        return;
+    }
+    let Some(f) = common::fixture() else { return };
+    if f.index.is_none() {
+        return;
+    }
+    let state = common::state(f, atlas_serve::ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(atlas_serve::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let p = &f.papers[7];
+    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "id": p.id, "search": "galaxy formation"});
+    let screenshot = std::env::var("ARXIV_ATLAS_WEB_SCREENSHOT").ok().map(|s| {
+        let p = PathBuf::from(s);
+        if p.is_absolute() {
+            p
+        } else {
+            root.join(p)
+        }
+    });
+    let mut cmd = Command::new("node");
+    cmd.arg(&script).arg(&url).arg(query.to_string()).current_dir(&root);
+    if let Some(s) = &screenshot {
+        cmd.arg(s);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    assert!(out.status.success(), "the web page test failed:\n{stdout}");
+}

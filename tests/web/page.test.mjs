@@ -1,0 +1,100 @@
+// Drives the arxiv-atlas web page in headless Chromium (Debian's /usr/bin/chromium through playwright-core,
+// no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box.
+//   node tests/web/page.test.mjs http://127.0.0.1:PORT '{"title": ..., "abstract": ..., "id": ...}' [screenshot.png]
+// Run by crates/atlas-serve/tests/web.rs against an in-process server; install with scripts/setup-web-test.sh.
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require("playwright-core");
+
+const [url, queryJson, screenshot] = process.argv.slice(2);
+const query = JSON.parse(queryJson);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+let passed = 0, failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${name}: ${e.message}`);
+  }
+}
+
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // Failed HTTP answers are checked below by status; the browser's own "Failed to load resource" echo of them
+  // is not a separate problem.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+  });
+  const failedAnswers = [];
+  page.on("response", (r) => { if (r.status() >= 400) failedAnswers.push(`${r.status()} ${r.url().slice(url.length)}`); });
+  page.on("request", (r) => { if (!r.url().startsWith(url)) problems.push(`remote request: ${r.url()}`); });
+  await page.goto(url);
+
+  await check("paste title + abstract → chart and neighbours", async () => {
+    await page.fill("#title", query.title);
+    await page.fill("#abstract", query.abstract);
+    await page.click("#classify-btn");
+    await page.waitForSelector("#chart .bar", { timeout: 15000 });
+    const labels = await page.$$eval("#chart .label", (ls) => ls.map((l) => l.textContent));
+    assert.ok(labels.length >= 3, `only ${labels.length} bars`);
+    const widths = await page.$$eval("#chart .bar", (bs) => bs.map((b) => b.getBoundingClientRect().width));
+    assert.ok(widths[0] >= widths[widths.length - 1] && widths[0] > 50, `bars ${widths}`);
+    const pred = await page.textContent("#prediction");
+    assert.ok(labels[0].includes(pred.split(" ")[1]), `${pred} vs ${labels[0]}`);
+    await page.waitForSelector("#neighbours li a", { timeout: 15000 });
+    const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
+    assert.ok(links.length >= 5, `${links.length} neighbours`);
+    assert.ok(links.every((h) => h.startsWith("https://arxiv.org/abs/")), links.join(" "));
+    assert.equal(links[0], `https://arxiv.org/abs/${query.id}`, "the paper itself is its nearest neighbour");
+  });
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+
+  await check("an arXiv id → its neighbours, itself excluded", async () => {
+    await page.fill("#title", "");
+    await page.fill("#abstract", "");
+    await page.fill("#arxiv-id", query.id);
+    await page.click("#classify-btn");
+    await page.waitForFunction(
+      (id) => { const a = document.querySelector("#neighbours li a"); return a && !a.href.endsWith(id); },
+      query.id, { timeout: 15000 });
+    const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
+    assert.ok(!links.includes(`https://arxiv.org/abs/${query.id}`));
+  });
+
+  await check("search box → results", async () => {
+    await page.fill("#search-text", query.search);
+    await page.click("#search-btn");
+    await page.waitForSelector("#search-results li a", { timeout: 15000 });
+    const n = await page.$$eval("#search-results li", (ls) => ls.length);
+    assert.ok(n >= 5, `${n} results`);
+  });
+
+  await check("an empty form shows the API's error", async () => {
+    await page.fill("#title", "");
+    await page.fill("#abstract", "");
+    await page.fill("#arxiv-id", "");
+    await page.click("#classify-btn");
+    await page.waitForSelector("#error:not([hidden])", { timeout: 5000 });
+    const msg = await page.textContent("#error");
+    assert.match(msg, /title/);
+  });
+
+  await check("no page errors, no remote requests, no failed answer but the deliberate 422", async () => {
+    assert.deepEqual(problems, []);
+    assert.deepEqual(failedAnswers, ["422 /v1/classify"]);
+  });
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
