@@ -197,11 +197,15 @@ impl Batcher {
             let guard = self.tx.lock().map_err(|_| BatchError::Closed)?;
             let tx = guard.as_ref().ok_or(BatchError::Closed)?;
             // Counted before sending so that a worker's decrement can never run first and wrap below zero.
-            let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+            // The gauge moves by increments, not `set`: a `set` here could land after the worker's and leave a
+            // stale depth behind.
+            self.depth.fetch_add(1, Ordering::SeqCst);
+            metrics::gauge!("atlas_queue_depth").increment(1.0);
             match tx.try_send(job) {
-                Ok(()) => metrics::gauge!("atlas_queue_depth").set(depth as f64),
+                Ok(()) => {}
                 Err(e) => {
                     self.depth.fetch_sub(1, Ordering::SeqCst);
+                    metrics::gauge!("atlas_queue_depth").decrement(1.0);
                     return Err(match e {
                         TrySendError::Full(_) => {
                             metrics::counter!("atlas_queue_rejected_total").increment(1);
@@ -275,8 +279,8 @@ impl WorkerCtx {
     }
 
     fn taken(&self) {
-        let d = self.depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        metrics::gauge!("atlas_queue_depth").set(d as f64);
+        self.depth.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("atlas_queue_depth").decrement(1.0);
     }
 
     /// Blocks for a first job, then gathers more until a limit or the first job's deadline. A job that would
