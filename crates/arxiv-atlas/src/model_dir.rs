@@ -157,7 +157,12 @@ fn load_embedding_predictor(dir: &Path) -> Result<Predictor> {
             encoder.folder().dir().display()
         );
     }
+    // ARXIV_ATLAS_EMBED_CACHE=off serves every text through the encoder (benchmarks that cycle a few bodies
+    // would otherwise measure the cache, not the model).
+    let cache_off =
+        std::env::var("ARXIV_ATLAS_EMBED_CACHE").is_ok_and(|v| matches!(v.as_str(), "off" | "0" | "false"));
     let cache = match crate::encoding::open_cache(&encoder, None) {
+        _ if cache_off => None,
         Ok(c) => Some(Mutex::new(c)),
         Err(e) => {
             tracing::warn!("embedding cache unavailable, embedding without it: {e:#}");

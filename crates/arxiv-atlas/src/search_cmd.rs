@@ -541,17 +541,25 @@ pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
     out.insert("exact".into(), json!({"metrics": m, "seconds": t.elapsed().as_secs_f64()}));
     let exact_hits = exact.search_batch(&pr.queries.vectors, 10, &Filter::default())?;
 
-    let mut ann: Vec<(String, Box<dyn VectorIndex>, f64, Option<(String, PgParams)>)> = Vec::new();
+    /// An approximate index under evaluation: name, index, build seconds, and the pgvector tables to drop.
+    struct Ann {
+        name: &'static str,
+        index: Box<dyn VectorIndex>,
+        build_s: f64,
+        pg: Option<(String, PgParams)>,
+    }
+    let mut ann: Vec<Ann> = Vec::new();
     let t = Instant::now();
     let hnsw = UsearchIndex::build(&pr.space, &pr.docs.papers, &pr.docs.vectors, hnsw_params(&a.params)?)?;
-    ann.push(("usearch".into(), Box::new(hnsw), t.elapsed().as_secs_f64(), None));
+    ann.push(Ann { name: "usearch", index: Box::new(hnsw), build_s: t.elapsed().as_secs_f64(), pg: None });
     if let Some(url) = &a.database_url {
         let params = pg_params(&format!("evalret_{}", std::process::id()), &a.params);
         let t = Instant::now();
         let pg = PgIndex::build(url, &pr.space, &pr.docs.papers, &pr.docs.vectors, &params)?;
-        ann.push(("postgres".into(), Box::new(pg), t.elapsed().as_secs_f64(), Some((url.clone(), params))));
+        let build_s = t.elapsed().as_secs_f64();
+        ann.push(Ann { name: "postgres", index: Box::new(pg), build_s, pg: Some((url.clone(), params)) });
     }
-    for (name, index, build_s, pg) in ann {
+    for Ann { name, index, build_s, pg } in ann {
         let t = Instant::now();
         let m = atlas_index::evaluate_retrieval(index.as_ref(), &pr.queries.vectors, &ids, &labels)?;
         let hits = index.search_batch(&pr.queries.vectors, 10, &Filter::default())?;
@@ -564,7 +572,7 @@ pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
             None,
         )?;
         out.insert(
-            name.clone(),
+            name.to_owned(),
             json!({"metrics": m, "recall_at_10": recall, "qps_1t": b.qps_1t, "build_s": build_s,
                    "seconds": t.elapsed().as_secs_f64()}),
         );

@@ -407,3 +407,93 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
     ]));
     assert_eq!(c["probabilities"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn index_build_search_add_and_refuse_damage() {
+    let Some(shared) = shared() else { return };
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let input = shared.join("data/kaggle-format-200.json");
+    let (emb, cache) = (p("emb"), p("cache"));
+    let input_s = input.to_str().unwrap();
+    ok(&["embed", "--input", input_s, "--out", &emb, "--precision", "int8", "--cache-dir", &cache, "--json"]);
+    let set = atlas_embed::EmbeddingSet::open(Path::new(&emb)).unwrap();
+    let split = |id: &str| atlas_corpus::split_of(id);
+    let n_docs = set.ids.iter().filter(|id| split(id) != atlas_corpus::Split::Test).count();
+    let n_train = set.ids.iter().filter(|id| split(id) == atlas_corpus::Split::Train).count();
+
+    // usearch over train + validation, as for the retrieval protocol.
+    let idx = p("idx");
+    let built = last_json(&ok(&[
+        "index",
+        "build",
+        "--embeddings",
+        &emb,
+        "--out",
+        &idx,
+        "--splits",
+        "train,validation",
+        "--json",
+    ]));
+    assert_eq!(built["info"]["count"], n_docs as u64);
+    assert_eq!(built["info"]["embedding_id"], set.meta.embedding_id.as_str());
+
+    // Papers like a stored one: k hits, best first, never the paper itself.
+    let query_id = set.ids.iter().find(|id| split(id) == atlas_corpus::Split::Train).unwrap();
+    let r = last_json(&ok(&["search", "--id", query_id, "--index", &idx, "-k", "5", "--json"]));
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 5);
+    assert!(hits.iter().all(|h| h["paper"]["id"] != query_id.as_str()));
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    // Free text, with the index's own encoder; a category filter keeps only papers listing it.
+    let r = last_json(&ok(&[
+        "search",
+        "quark gluon plasma at the LHC",
+        "--index",
+        &idx,
+        "-k",
+        "3",
+        "--category",
+        "hep-ph",
+        "--json",
+    ]));
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    for h in hits {
+        let cats: Vec<&str> =
+            h["paper"]["categories"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert!(cats.contains(&"hep-ph"), "{cats:?}");
+    }
+    // A year range no paper of 2007 passes returns nothing rather than unfiltered hits.
+    let r = last_json(&ok(&["search", "--id", query_id, "--index", &idx, "--years", "1900..1901", "--json"]));
+    assert_eq!(r["hits"].as_array().unwrap().len(), 0);
+    assert!(
+        fails(&["search", "--id", query_id, "--index", &idx, "--years", "2019..2001"]).contains("--years")
+    );
+
+    // Adding to an exact index of the train split: only the new papers go in, without a rebuild.
+    let exact = p("exact");
+    ok(&["index", "build", "--embeddings", &emb, "--out", &exact, "--backend", "exact", "--splits", "train"]);
+    let added = last_json(&ok(&["index", "add", "--index", &exact, "--embeddings", &emb, "--json"]));
+    assert_eq!(added["added"], (set.ids.len() - n_train) as u64);
+    assert_eq!(added["skipped"].as_array().unwrap().len(), n_train);
+    assert_eq!(added["count"], set.ids.len() as u64);
+
+    // A damaged index file is refused with a message naming it.
+    let graph = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "usearch"))
+        .expect("a usearch graph file");
+    let mut bytes = std::fs::read(&graph).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&graph, bytes).unwrap();
+    let err = fails(&["search", "--id", query_id, "--index", &idx]);
+    assert!(err.contains("usearch"), "{err}");
+}

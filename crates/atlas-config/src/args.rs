@@ -13,9 +13,22 @@ use crate::error::ConfigError;
 /// Prefix of the environment variables that set config keys.
 pub const ENV_PREFIX: &str = "ARXIV_ATLAS_";
 
-/// `ARXIV_ATLAS_*` variables that are not config keys (they configure the program around the config).
-pub const RESERVED_ENV_VARS: &[&str] =
-    &["ARXIV_ATLAS_CONFIG_DIR", "ARXIV_ATLAS_MODEL_DIR", "ARXIV_ATLAS_LOG"];
+/// `ARXIV_ATLAS_*` variables that are not config keys (they configure the program around the config: model and
+/// cache folders, servers, scripts and tests), so setting them never trips the unknown-key check.
+pub const RESERVED_ENV_VARS: &[&str] = &[
+    "ARXIV_ATLAS_CONFIG_DIR",
+    "ARXIV_ATLAS_MODEL_DIR",
+    "ARXIV_ATLAS_LOG",
+    "ARXIV_ATLAS_CACHE_DIR",
+    "ARXIV_ATLAS_DATABASE_URL",
+    "ARXIV_ATLAS_TEST_DATABASE_URL",
+    "ARXIV_ATLAS_ORT_HOME",
+    "ARXIV_ATLAS_PG_DATA",
+    "ARXIV_ATLAS_PG_HOME",
+    "ARXIV_ATLAS_PG_PORT",
+    "ARXIV_ATLAS_WEB_SCREENSHOT",
+    "ARXIV_ATLAS_EMBED_CACHE",
+];
 
 /// Where a change came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
