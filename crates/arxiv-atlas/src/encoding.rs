@@ -173,7 +173,8 @@ pub fn bench_embed(a: BenchEmbedArgs) -> Result<()> {
                     p.gflops()
                 )
             }
-            _ => println!("compute           {:.1} GFLOP/s (CPU peak unknown)", report.gflops),
+            // No fraction off the CPU (the peak is the CPU's) or when the CPU's peak can't be read.
+            _ => println!("compute           {:.1} GFLOP/s (no known peak for this device)", report.gflops),
         }
     }
     Ok(())

@@ -7,7 +7,8 @@
 //! ```
 //! Options (defaults): --model (ARXIV_ATLAS_MODEL_DIR or ../shared/models/all-MiniLM-L6-v2),
 //! --data (../shared/data/arxiv-mini.jsonl.gz), --n 2000, --backend auto, --precision fp32, --threads 2,
-//! --batch-size 32, --repeats 3, --latency 200, --template "{title} [SEP] {abstract}".
+//! --batch-size 32, --repeats 3, --latency 200, --template "{title} [SEP] {abstract}", --device cpu (cuda:N runs
+//! the candle backend on a GPU; needs the `cuda` feature).
 //! Prints one JSON report on stdout.
 
 use std::collections::HashMap;
@@ -59,6 +60,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         precision: get("precision", "fp32").parse()?,
         threads,
         template: template.clone(),
+        device: get("device", "cpu").parse()?,
         ..Default::default()
     };
     let bench_opts = BenchOptions {

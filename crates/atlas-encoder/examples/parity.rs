@@ -6,21 +6,23 @@
 //! ```
 //! Options (defaults): --model (ARXIV_ATLAS_MODEL_DIR or ../shared/models/all-MiniLM-L6-v2),
 //! --reference (MODEL/reference-embeddings.json), --backend auto, --precision fp32, --threads 2,
-//! --batch-size 32. Prints token-id agreement and min/mean cosine, batched and one text at a time.
+//! --batch-size 32, --device cpu (cuda:N: the candle backend on a GPU, with the `cuda` feature), --dump FILE
+//! (writes the batched embeddings as a reference file of the same format, e.g. to compare a GPU run with a CPU
+//! run on the same weights). Prints token-id agreement and min/mean cosine, batched and one text at a time.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::PathBuf;
 
 use atlas_encoder::{cosine, BatchLimits, Encoder, EncoderOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Reference {
     texts: Vec<RefText>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct RefText {
     text: String,
     token_ids: Vec<u32>,
@@ -58,6 +60,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         backend: get("backend", "auto").parse()?,
         precision: get("precision", "fp32").parse()?,
         threads: get("threads", "2").parse()?,
+        device: get("device", "cpu").parse()?,
         ..Default::default()
     };
     let limits = BatchLimits { max_batch_size: get("batch-size", "32").parse()?, ..Default::default() };
@@ -69,6 +72,18 @@ fn run() -> Result<(), Box<dyn Error>> {
     println!("{}: token ids identical for {same}/{} texts", encoder.backend_name(), texts.len());
 
     let batched = encoder.embed_with(&texts, limits)?;
+    if let Some(path) = args.get("dump") {
+        let texts = (reference.texts.iter().zip(&ids).zip(batched.rows()))
+            .map(|((r, ids), row)| RefText {
+                text: r.text.clone(),
+                token_ids: ids.clone(),
+                embedding: row.to_vec(),
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_vec(&Reference { texts })?)
+            .map_err(|e| format!("{path}: {e}"))?;
+        println!("wrote {} embeddings to {path}", reference.texts.len());
+    }
     let single: Vec<Vec<f32>> =
         texts.iter().map(|t| encoder.embed(&[t]).map(|e| e.into_vec())).collect::<Result<_, _>>()?;
     for (what, rows) in [

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::backend::DeviceSpec;
 use crate::batch::BatchLimits;
 use crate::encoder::Encoder;
 use crate::error::EncoderError;
@@ -147,7 +148,8 @@ pub fn bench(encoder: &Encoder, texts: &[&str], opts: &BenchOptions) -> Result<B
         latencies.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     let gflops = flops / median_s / 1e9;
-    let peak = CpuPeak::detect(opts.threads);
+    // The peak is the CPU's: a GPU run reports GFLOP/s without a fraction.
+    let peak = if encoder.device() == DeviceSpec::Cpu { CpuPeak::detect(opts.threads) } else { None };
     Ok(BenchReport {
         backend: encoder.backend_name().to_owned(),
         texts: texts.len(),

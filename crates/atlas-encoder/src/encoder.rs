@@ -215,6 +215,11 @@ impl Encoder {
         &self.folder
     }
 
+    /// Where the model runs.
+    pub fn device(&self) -> DeviceSpec {
+        self.backend.device()
+    }
+
     /// Batch limits used by [`Encoder::embed`].
     pub fn limits(&self) -> BatchLimits {
         self.limits

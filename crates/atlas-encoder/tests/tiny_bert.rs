@@ -1,14 +1,16 @@
 //! Backend agreement on tiny random BERTs written by the test itself (no `../shared` needed): the ONNX graph the
 //! crate writes from `model.safetensors` must compute what candle's `BertModel` computes, for each supported
 //! activation, for f32 and f16 weight files, and for checkpoints whose tensors carry a `bert.` prefix.
-//! Skips when the ONNX Runtime library is absent.
+//! Skips when the ONNX Runtime library is absent. With the `cuda` feature, candle on the GPU must compute what
+//! candle on the CPU computes (skipped when no CUDA device opens, unless ATLAS_REQUIRE_CUDA=1).
 
-#![cfg(feature = "onnx")]
+#![cfg(any(feature = "onnx", feature = "cuda"))]
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use atlas_encoder::backend::candle::CandleBackend;
+#[cfg(feature = "onnx")]
 use atlas_encoder::backend::onnx::{find_ort_library, GraphSource, OnnxBackend};
 use atlas_encoder::{cosine, Backend, DeviceSpec, ModelFolder, Pooling, PoolingHead, Precision, TokenBatch};
 use safetensors::tensor::TensorView;
@@ -116,6 +118,7 @@ fn batch() -> TokenBatch {
     TokenBatch::new(&rows, 0).unwrap()
 }
 
+#[cfg(feature = "onnx")]
 #[test]
 fn onnx_graph_from_safetensors_matches_candle() {
     if let Err(e) = find_ort_library() {
@@ -142,6 +145,7 @@ fn onnx_graph_from_safetensors_matches_candle() {
         let source = OnnxBackend::graph_source(&folder, Precision::Fp32, None).unwrap();
         assert_eq!(source, GraphSource::FromSafetensors);
         let onnx = OnnxBackend::load(&folder, &source, Precision::Fp32, 1).unwrap();
+        assert_eq!((candle.device(), onnx.device()), (DeviceSpec::Cpu, DeviceSpec::Cpu));
         let b = batch();
         let (a, o) = (candle.embed_batch(&b, &head).unwrap(), onnx.embed_batch(&b, &head).unwrap());
         assert_eq!((a.len(), o.len()), (3 * HIDDEN, 3 * HIDDEN));
@@ -157,5 +161,38 @@ fn onnx_graph_from_safetensors_matches_candle() {
         let lone = TokenBatch::new(&[&[1, 7, 2]], 0).unwrap();
         let alone = onnx.embed_batch(&lone, &head).unwrap();
         assert!(cosine(&alone, &o[HIDDEN..2 * HIDDEN]) > 0.99999, "{act}: padding leaked into row 1");
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn candle_cuda_matches_candle_cpu() {
+    for (act, f16, pooling) in [("gelu", false, "mean"), ("gelu_new", true, "max"), ("relu", false, "cls")] {
+        let dir = tempfile::tempdir().unwrap();
+        write_folder(dir.path(), act, "", f16, pooling);
+        let folder = ModelFolder::open(dir.path()).unwrap();
+        let head = PoolingHead { pooling: folder.pooling(), normalize: false, dim: HIDDEN };
+        let gpu = match CandleBackend::load(&folder, Precision::Fp32, DeviceSpec::Cuda(0), 0) {
+            Ok(gpu) => gpu,
+            Err(e) if std::env::var_os("ATLAS_REQUIRE_CUDA").is_none() => {
+                eprintln!("skipping: {e}");
+                return;
+            }
+            Err(e) => panic!("ATLAS_REQUIRE_CUDA is set but cuda:0 did not open: {e}"),
+        };
+        assert_eq!((gpu.name(), gpu.device()), ("candle fp32 cuda:0", DeviceSpec::Cuda(0)));
+        let cpu = CandleBackend::load(&folder, Precision::Fp32, DeviceSpec::Cpu, 1).unwrap();
+        assert_eq!(cpu.device(), DeviceSpec::Cpu);
+        let b = batch();
+        let (g, c) = (gpu.embed_batch(&b, &head).unwrap(), cpu.embed_batch(&b, &head).unwrap());
+        assert_eq!((g.len(), c.len()), (3 * HIDDEN, 3 * HIDDEN));
+        for (row, (x, y)) in g.chunks_exact(HIDDEN).zip(c.chunks_exact(HIDDEN)).enumerate() {
+            let cos = cosine(x, y);
+            let max_diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+            assert!(
+                cos > 0.99999 && max_diff < 1e-4,
+                "{act} f16={f16} {pooling} row {row}: cos {cos}, max diff {max_diff}"
+            );
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::pooling::{HiddenStates, PoolingHead};
 pub struct CandleBackend {
     model: BertModel,
     device: Device,
+    spec: DeviceSpec,
     /// Dedicated pool so that `threads` is honoured without touching rayon's global pool, which the tokenizer
     /// and the host application share. `None`: run on the caller's (global) pool.
     pool: Option<rayon::ThreadPool>,
@@ -46,8 +47,8 @@ impl CandleBackend {
                 "the candle backend runs fp32 only (asked for {precision}); use the onnx backend for int8"
             )));
         }
-        let device_name = device.to_string();
-        let device = candle_device(device)?;
+        let spec = device;
+        let device = candle_device(spec)?;
         let config = candle_config(folder)?;
         let weights_path = folder.safetensors_path()?;
         // Read into memory rather than mmap: a memory map of a file that another process rewrites is undefined
@@ -65,7 +66,7 @@ impl CandleBackend {
         } else {
             None
         };
-        Ok(Self { model, device, pool, name: format!("candle fp32 {device_name}") })
+        Ok(Self { model, device, spec, pool, name: format!("candle fp32 {spec}") })
     }
 
     fn forward(&self, batch: &TokenBatch, head: &PoolingHead) -> Result<Vec<f32>, EncoderError> {
@@ -110,6 +111,10 @@ impl Backend for CandleBackend {
             Some(pool) => pool.install(|| self.forward(batch, head)),
             None => self.forward(batch, head),
         }
+    }
+
+    fn device(&self) -> DeviceSpec {
+        self.spec
     }
 }
 
@@ -167,11 +172,15 @@ fn candle_config(folder: &ModelFolder) -> Result<Config, EncoderError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn cpu_is_always_available() {
+        assert!(candle_device(DeviceSpec::Cpu).unwrap().is_cpu());
+    }
+
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_is_a_clear_error() {
         let err = candle_device(DeviceSpec::Cuda(0)).unwrap_err().to_string();
         assert!(err.contains("without the `cuda` feature"), "{err}");
-        assert!(candle_device(DeviceSpec::Cpu).unwrap().is_cpu());
     }
 }

@@ -25,6 +25,11 @@ pub trait Backend: Send + Sync {
     /// Runs the transformer on `batch` and applies `head` to its last hidden states; returns row-major
     /// `[batch.rows(), head.dim]`.
     fn embed_batch(&self, batch: &TokenBatch, head: &PoolingHead) -> Result<Vec<f32>, EncoderError>;
+
+    /// Where the model runs (the CPU unless the backend says otherwise).
+    fn device(&self) -> DeviceSpec {
+        DeviceSpec::Cpu
+    }
 }
 
 /// Which engine to use.
