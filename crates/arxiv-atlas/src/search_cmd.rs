@@ -254,8 +254,14 @@ fn open_set(dir: &Path) -> Result<EmbeddingSet> {
     EmbeddingSet::open(dir).with_context(|| format!("opening the embedding set {}", dir.display()))
 }
 
-/// Joins `set` with the papers in `papers` (default: the set's input), keeping rows whose split passes `keep`.
-fn join(set: &EmbeddingSet, papers: Option<&Path>, keep: impl Fn(Split) -> bool) -> Result<Corpus> {
+/// Joins `set` with the papers in `papers` (default: the set's input), reading them once: each row goes to the
+/// corpus `bucket` names for its split (`None` drops it); `n` corpora are returned.
+fn join(
+    set: &EmbeddingSet,
+    papers: Option<&Path>,
+    n: usize,
+    bucket: impl Fn(Split) -> Option<usize>,
+) -> Result<Vec<Corpus>> {
     let source = papers.map(Path::to_path_buf).unwrap_or_else(|| set.meta.input.clone());
     let mut meta: HashMap<String, PaperMeta> = HashMap::with_capacity(set.ids.len());
     let t = Instant::now();
@@ -270,16 +276,14 @@ fn join(set: &EmbeddingSet, papers: Option<&Path>, keep: impl Fn(Split) -> bool)
         t.elapsed().as_secs_f64()
     );
     let dim = set.meta.dim;
-    let mut out = Corpus { papers: Vec::new(), vectors: Vec::new() };
+    let mut out: Vec<Corpus> = (0..n).map(|_| Corpus { papers: Vec::new(), vectors: Vec::new() }).collect();
     for (i, id) in set.ids.iter().enumerate() {
-        if !keep(split_of(id)) {
-            continue;
-        }
+        let Some(b) = bucket(split_of(id)) else { continue };
         let Some(p) = meta.remove(id) else {
             bail!("paper {id} (row {i} of {}) is not in {}", set.dir.display(), source.display());
         };
-        out.papers.push(p);
-        out.vectors.extend_from_slice(&set.vectors[i * dim..(i + 1) * dim]);
+        out[b].papers.push(p);
+        out[b].vectors.extend_from_slice(&set.vectors[i * dim..(i + 1) * dim]);
     }
     Ok(out)
 }
@@ -292,7 +296,9 @@ fn parse_splits(names: &[String]) -> Result<Vec<Split>> {
 pub fn build(a: IndexBuildArgs) -> Result<()> {
     let set = open_set(&a.embeddings)?;
     let splits = parse_splits(&a.splits)?;
-    let corpus = join(&set, a.papers.as_deref(), |s| splits.is_empty() || splits.contains(&s))?;
+    let corpus =
+        join(&set, a.papers.as_deref(), 1, |s| (splits.is_empty() || splits.contains(&s)).then_some(0))?
+            .remove(0);
     let space = space_of(&set);
     let report = match a.backend {
         BackendArg::Postgres => {
@@ -328,7 +334,7 @@ pub fn build(a: IndexBuildArgs) -> Result<()> {
 /// `index add`.
 pub fn add(a: IndexAddArgs) -> Result<()> {
     let set = open_set(&a.embeddings)?;
-    let corpus = join(&set, a.papers.as_deref(), |_| true)?;
+    let corpus = join(&set, a.papers.as_deref(), 1, |_| Some(0))?.remove(0);
     let report = match (&a.location.index, &a.location.database_url) {
         (Some(dir), _) => {
             let index = atlas_index::open_index(dir)?;
@@ -510,8 +516,10 @@ struct Protocol {
 
 fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<Protocol> {
     let set = open_set(embeddings)?;
-    let docs = join(&set, papers, |s| s != Split::Test)?;
-    let queries = join(&set, papers, |s| s == Split::Test)?;
+    // One read of the papers for both sides: bucket 0 = documents, 1 = queries.
+    let mut sides = join(&set, papers, 2, |s| Some(usize::from(s == Split::Test)))?;
+    let queries = sides.pop().context("two corpora")?;
+    let docs = sides.pop().context("two corpora")?;
     if docs.papers.is_empty() || queries.papers.is_empty() {
         bail!(
             "{}: needs papers of the test split (queries) and of train/validation (documents)",
