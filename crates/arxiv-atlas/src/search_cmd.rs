@@ -57,9 +57,10 @@ pub struct IndexLocation {
 /// HNSW and storage parameters shared by `index build` and the benchmarks.
 #[derive(Debug, Clone, Args)]
 pub struct BuildParamsArgs {
-    /// Stored element type: f32, f16 or i8 (i8: usearch only).
-    #[arg(long, default_value = "f32")]
-    pub scalar: String,
+    /// Stored element type: f32, f16 or i8 (i8: usearch only). Default: i8 for usearch (rescored, see
+    /// --no-rescore), f32 for exact.
+    #[arg(long)]
+    pub scalar: Option<String>,
     /// HNSW graph degree (M).
     #[arg(long, default_value_t = 32)]
     pub m: usize,
@@ -69,6 +70,10 @@ pub struct BuildParamsArgs {
     /// HNSW candidate list while searching (efSearch), stored with the index.
     #[arg(long = "ef-search", default_value_t = 64)]
     pub ef_search: usize,
+    /// usearch with i8: do not keep f16 copies of the vectors to re-rank the graph's max(k, efSearch)
+    /// candidates with (saves 2 × dim bytes a paper; costs recall and score accuracy).
+    #[arg(long)]
+    pub no_rescore: bool,
 }
 
 /// `index build`.
@@ -203,7 +208,7 @@ fn scalar(s: &str) -> Result<Scalar> {
 fn index_params(backend: BackendArg, p: &BuildParamsArgs) -> Result<IndexParams> {
     Ok(match backend {
         BackendArg::Exact => IndexParams::Exact(ExactParams {
-            storage: match scalar(&p.scalar)? {
+            storage: match scalar(p.scalar.as_deref().unwrap_or("f32"))? {
                 Scalar::F32 => Storage::F32,
                 Scalar::F16 => Storage::F16,
                 Scalar::I8 => bail!("--scalar i8 is for the usearch backend; exact stores f32 or f16"),
@@ -215,10 +220,12 @@ fn index_params(backend: BackendArg, p: &BuildParamsArgs) -> Result<IndexParams>
 
 fn hnsw_params(p: &BuildParamsArgs) -> Result<HnswParams> {
     Ok(HnswParams {
-        scalar: scalar(&p.scalar)?,
+        scalar: scalar(p.scalar.as_deref().unwrap_or("i8"))?,
         connectivity: p.m,
         expansion_add: p.ef_construction,
         expansion_search: p.ef_search,
+        // f16 copies only sharpen an i8 graph; beside f32 or f16 rows they would add memory and no accuracy.
+        rescore: p.scalar.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("i8")) && !p.no_rescore,
     })
 }
 
@@ -630,8 +637,8 @@ pub fn bench_search(a: BenchSearchArgs) -> Result<()> {
     eprintln!("exact: {:.0} QPS (1 thread), {:.0} QPS (batch)", exact_bench.qps_1t, exact_bench.batch_qps);
 
     let t = Instant::now();
-    let mut hnsw =
-        UsearchIndex::build(&pr.space, &pr.docs.papers, &pr.docs.vectors, hnsw_params(&a.params)?)?;
+    let params = hnsw_params(&a.params)?;
+    let mut hnsw = UsearchIndex::build(&pr.space, &pr.docs.papers, &pr.docs.vectors, params.clone())?;
     let build_s = t.elapsed().as_secs_f64();
     eprintln!(
         "usearch: built {} papers in {build_s:.1}s on {} threads",
@@ -669,7 +676,8 @@ pub fn bench_search(a: BenchSearchArgs) -> Result<()> {
         "dim": dim,
         "m": a.params.m,
         "ef_construction": a.params.ef_construction,
-        "scalar": a.params.scalar,
+        "scalar": params.scalar,
+        "rescore": params.rescore,
         "ef": best.0,
         "qps": best.1.qps_1t,
         "batch_qps": best.1.batch_qps,
