@@ -313,8 +313,8 @@ pub fn build(a: IndexBuildArgs) -> Result<()> {
             let params = pg_params(&a.prefix, &a.params);
             let t = Instant::now();
             let index = PgIndex::build(url, &space, &corpus.papers, &corpus.vectors, &params)?;
-            json!({"backend": "postgres", "prefix": a.prefix, "count": index.info().count, "dim": index.info().dim,
-                   "build_s": t.elapsed().as_secs_f64(), "embedding_id": index.info().embedding_id})
+            // The shape of the folder backends' BuildReport, so scripts read one format.
+            json!({"info": index.info(), "build_seconds": t.elapsed().as_secs_f64(), "prefix": a.prefix})
         }
         backend => {
             let out = a.out.as_deref().context("--out DIR is needed for the exact and usearch backends")?;
@@ -330,9 +330,9 @@ pub fn build(a: IndexBuildArgs) -> Result<()> {
     } else {
         eprintln!(
             "indexed {} papers ({}) in {:.1}s",
-            report["info"]["count"].as_u64().or(report["count"].as_u64()).unwrap_or(0),
+            report["info"]["count"].as_u64().unwrap_or(0),
             a.backend.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default(),
-            report["build_seconds"].as_f64().or(report["build_s"].as_f64()).unwrap_or(0.0)
+            report["build_seconds"].as_f64().unwrap_or(0.0)
         );
     }
     Ok(())
