@@ -161,18 +161,20 @@ fn choose_embedder(
             return Ok(Some(Arc::new(e)));
         }
     }
-    let (dir, template) = match (index, &a.encoder_dir) {
-        (_, Some(d)) => (Some(d.clone()), index.map(|i| i.info().template.clone())),
-        (Some(i), None) => (Some(i.info().model_dir.clone()), Some(i.info().template.clone())),
-        (None, None) => (atlas_encoder::default_model_dir(), None),
-    };
-    let Some(dir) = dir.filter(|d| d.is_dir()) else {
+    if let Some(i) = index {
+        // The encoder that reproduces the index's vector space (its model folder, fp32 or int8), so text
+        // queries land where the stored papers are.
+        let encoder = crate::search_cmd::query_encoder(i.as_ref(), a.encoder_dir.as_deref())
+            .context("loading the encoder of the index (--encoder-dir names its model folder)")?;
+        return Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)));
+    }
+    let Some(dir) = a.encoder_dir.clone().or_else(atlas_encoder::default_model_dir).filter(|d| d.is_dir())
+    else {
         tracing::warn!("no sentence encoder found: /v1/embed, /v1/embeddings and text search are disabled");
         return Ok(None);
     };
     let cfg = atlas_config::EncoderConfig { model_dir: Some(dir), ..atlas_config::EncoderConfig::default() };
-    let template = template.unwrap_or_else(|| atlas_corpus::DEFAULT_TEMPLATE.to_string());
-    let encoder = crate::encoding::encoder_from_config(&cfg, &template)?;
+    let encoder = crate::encoding::encoder_from_config(&cfg, atlas_corpus::DEFAULT_TEMPLATE)?;
     Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)))
 }
 
