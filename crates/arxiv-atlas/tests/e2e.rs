@@ -408,11 +408,12 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
     assert_eq!(c["probabilities"].as_array().unwrap().len(), 5);
 }
 
-#[test]
-fn index_build_search_add_and_refuse_damage() {
-    let Some(shared) = shared() else { return };
+/// The 200-paper Kaggle sample embedded (int8 encoder) into `<tmp>/emb`; `None` (test skipped) without the real
+/// data or ONNX Runtime. Returns the temporary folder and the embedding set's path.
+fn embedded_sample() -> Option<(tempfile::TempDir, String)> {
+    let shared = shared()?;
     if !onnx_runtime_installed() {
-        return;
+        return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
@@ -420,6 +421,13 @@ fn index_build_search_add_and_refuse_damage() {
     let (emb, cache) = (p("emb"), p("cache"));
     let input_s = input.to_str().unwrap();
     ok(&["embed", "--input", input_s, "--out", &emb, "--precision", "int8", "--cache-dir", &cache, "--json"]);
+    Some((tmp, emb))
+}
+
+#[test]
+fn index_build_search_add_and_refuse_damage() {
+    let Some((tmp, emb)) = embedded_sample() else { return };
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let set = atlas_embed::EmbeddingSet::open(Path::new(&emb)).unwrap();
     let split = |id: &str| atlas_corpus::split_of(id);
     let n_docs = set.ids.iter().filter(|id| split(id) != atlas_corpus::Split::Test).count();
@@ -476,6 +484,8 @@ fn index_build_search_add_and_refuse_damage() {
         fails(&["search", "--id", query_id, "--index", &idx, "--years", "2019..2001"]).contains("--years")
     );
 
+    pgvector_build_and_search(&emb, query_id);
+
     // Adding to an exact index of the train split: only the new papers go in, without a rebuild.
     let exact = p("exact");
     ok(&["index", "build", "--embeddings", &emb, "--out", &exact, "--backend", "exact", "--splits", "train"]);
@@ -496,4 +506,175 @@ fn index_build_search_add_and_refuse_damage() {
     std::fs::write(&graph, bytes).unwrap();
     let err = fails(&["search", "--id", query_id, "--index", &idx]);
     assert!(err.contains("usearch"), "{err}");
+}
+
+/// Drops a test's pgvector tables even when an assertion fails.
+struct PgTables(String, String);
+
+impl Drop for PgTables {
+    fn drop(&mut self) {
+        let _ = atlas_index::PgIndex::drop_tables(&self.0, &self.1);
+    }
+}
+
+/// The PostgreSQL backend through the CLI: `index build --backend postgres`, then `search --database-url` by id
+/// and by text with a filter. Runs against the real server `scripts/test.sh` starts.
+fn pgvector_build_and_search(emb: &str, query_id: &str) {
+    let url = match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            eprintln!(
+                "skipping the pgvector part: set ARXIV_ATLAS_TEST_DATABASE_URL (scripts/postgres.sh start)"
+            );
+            return;
+        }
+    };
+    let prefix = format!("e2e{}", std::process::id());
+    let _drop = PgTables(url.clone(), prefix.clone());
+    let built = last_json(&ok(&[
+        "index",
+        "build",
+        "--embeddings",
+        emb,
+        "--backend",
+        "postgres",
+        "--database-url",
+        &url,
+        "--prefix",
+        &prefix,
+        "--splits",
+        "train,validation",
+        "--json",
+    ]));
+    assert_eq!(built["info"]["backend"], "postgres", "{built}");
+    let loc = ["--database-url", url.as_str(), "--prefix", prefix.as_str()];
+    let r = last_json(&ok(&[&["search", "--id", query_id, "-k", "5", "--json"][..], &loc[..]].concat()));
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 5, "{r}");
+    assert!(hits.iter().all(|h| h["paper"]["id"] != query_id), "{r}");
+    let text = ["search", "quark gluon plasma at the LHC", "-k", "3", "--category", "hep-ph", "--json"];
+    let r = last_json(&ok(&[&text[..], &loc[..]].concat()));
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{r}");
+    assert!(
+        hits.iter().all(|h| h["paper"]["categories"].as_array().unwrap().iter().any(|c| c == "hep-ph")),
+        "{r}"
+    );
+}
+
+/// One HTTP/1.1 exchange over a fresh connection (`Connection: close`): the status code and the JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server accepts connections");
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+    (status, serde_json::from_str(payload).unwrap_or(serde_json::Value::String(payload.to_string())))
+}
+
+/// Kills the server if the test fails before it is stopped on purpose.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve` as a user runs it: a trained model and an index folder built by the binary, a real TCP port, the
+/// request log in SQLite, stopped by SIGTERM.
+#[test]
+fn serve_classifies_and_searches_with_a_real_index() {
+    let Some((tmp, emb)) = embedded_sample() else { return };
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let (idx, run, log) = (p("idx"), p("run"), p("log.sqlite"));
+    ok(&["index", "build", "--embeddings", &emb, "--out", &idx, "--json"]);
+    ok(&[
+        "train",
+        "data=mini",
+        "data.max_samples=1500",
+        "experiment.linear.epochs=2",
+        &format!("data.cache_dir={}", p("cache")),
+        &format!("run.dir={run}"),
+        "--json",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
+        .args(["serve", "--model", &run, "--index", &idx, "--request-log", &log])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(repo_root())
+        .env("ARXIV_ATLAS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let start = std::time::Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/ready", None).0 == 200
+        {
+            break;
+        }
+        assert!(server.0.try_wait().unwrap().is_none(), "serve exited before it was ready");
+        assert!(start.elapsed().as_secs() < 120, "serve not ready after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let (code, c) = http(
+        port,
+        "POST",
+        "/v1/classify",
+        Some(
+            r#"{"title":"Surface codes","abstract":"We study quantum error correction with surface codes and decoders.","top_k":3}"#,
+        ),
+    );
+    assert_eq!(code, 200, "{c}");
+    assert_eq!(c["probabilities"].as_array().unwrap().len(), 3);
+    assert!(c["category"].is_string() && c["name"].is_string(), "{c}");
+
+    // Text search through the index's own encoder, then search by the id of a hit and fetch that paper.
+    let (code, s) =
+        http(port, "POST", "/v1/search", Some(r#"{"text":"dark matter halo simulations","k":4}"#));
+    assert_eq!(code, 200, "{s}");
+    let hits = s["results"].as_array().unwrap();
+    assert_eq!(hits.len(), 4, "{s}");
+    let id = hits[0]["id"].as_str().unwrap().to_owned();
+    let (code, s) = http(port, "POST", "/v1/search", Some(&format!(r#"{{"id":"{id}","k":3}}"#)));
+    assert_eq!(code, 200, "{s}");
+    assert!(s["results"].as_array().unwrap().iter().all(|h| h["id"] != id.as_str()), "{s}");
+    let (code, paper) = http(port, "GET", &format!("/v1/papers/{id}"), None);
+    assert_eq!((code, paper["id"].as_str()), (200, Some(id.as_str())), "{paper}");
+
+    // Bad input: JSON errors naming the field, never a dropped connection.
+    let (code, e) = http(port, "POST", "/v1/search", Some(r#"{"text":"   ","k":3}"#));
+    assert_eq!(code, 422, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("text"), "{e}");
+    let (code, e) = http(port, "GET", "/v1/papers/0000.00000", None);
+    assert_eq!(code, 404, "{e}");
+    assert!(e["error"]["code"].is_string(), "{e}");
+
+    let (code, m) = http(port, "GET", "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(m.as_str().unwrap_or("").contains("route=\"/v1/search\""), "{m}");
+
+    // SIGTERM: a clean exit, and the requests are in the log.
+    let killed = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let bytes = std::fs::read(&log).expect("the request log exists");
+    assert!(bytes.starts_with(b"SQLite format 3"));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("dark matter halo simulations"), "the search request is logged");
 }
