@@ -63,7 +63,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         device: get("device", "cpu").parse()?,
         ..Default::default()
     };
-    let limits = BatchLimits { max_batch_size: get("batch-size", "32").parse()?, ..Default::default() };
+    let limits = BatchLimits { max_batch_size: get("batch-size", "32").parse()?, ..BatchLimits::default() };
     let encoder = Encoder::load(&model, &opts)?;
     let texts: Vec<&str> = reference.texts.iter().map(|t| t.text.as_str()).collect();
 

@@ -125,7 +125,7 @@ pub fn bench(encoder: &Encoder, texts: &[&str], opts: &BenchOptions) -> Result<B
     if texts.is_empty() || opts.repeats == 0 {
         return Err(EncoderError::InvalidOption("bench needs texts and at least one repeat".into()));
     }
-    let limits = BatchLimits { max_batch_size: opts.batch_size, max_batch_tokens: usize::MAX };
+    let limits = BatchLimits::new(opts.batch_size, usize::MAX);
     limits.validate()?;
     let lengths: Vec<usize> = encoder.tokenize(texts)?.iter().map(Vec::len).collect();
     let tokens: usize = lengths.iter().sum();

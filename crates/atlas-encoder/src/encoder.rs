@@ -21,6 +21,11 @@ pub struct EncoderOptions {
     pub precision: Precision,
     /// Compute threads; 0 lets the engine use one per core.
     pub threads: usize,
+    /// ONNX backend only: independent sessions that run model calls side by side, the threads split between
+    /// them (1 = one session using every thread). A server with two callers on a 2-core CPU does more work
+    /// with two 1-thread sessions than with one 2-thread session, which waits for its threads at every
+    /// operator; each session holds its own copy of the weights.
+    pub sessions: usize,
     /// Batch size limits used by [`Encoder::embed`].
     pub limits: BatchLimits,
     /// Where the model runs. Default: CPU.
@@ -37,6 +42,7 @@ impl Default for EncoderOptions {
             backend: BackendKind::Auto,
             precision: Precision::Fp32,
             threads: 0,
+            sessions: 1,
             limits: BatchLimits::default(),
             device: DeviceSpec::Cpu,
             onnx_file: None,
@@ -225,6 +231,14 @@ impl Encoder {
         self.limits
     }
 
+    /// Replaces the batch limits used by [`Encoder::embed`] (a server bounds its model calls tighter than a
+    /// corpus run; see [`BatchLimits`]). The vector space does not change: results do not depend on batching.
+    pub fn set_limits(&mut self, limits: BatchLimits) -> Result<(), EncoderError> {
+        limits.validate()?;
+        self.limits = limits;
+        Ok(())
+    }
+
     /// How records become text for this encoder.
     pub fn template(&self) -> &TextTemplate {
         &self.template
@@ -344,7 +358,7 @@ fn load_onnx(
         }
         GraphSource::FromSafetensors => None,
     };
-    let backend = OnnxBackend::load(folder, &source, opts.precision, opts.threads)?;
+    let backend = OnnxBackend::load_sessions(folder, &source, opts.precision, opts.threads, opts.sessions)?;
     Ok((Box::new(backend), graph_file))
 }
 

@@ -38,7 +38,7 @@ pub mod template;
 pub mod tokenize;
 
 pub use backend::{Backend, BackendKind, DeviceSpec, Precision};
-pub use batch::{plan_batches, BatchLimits, TokenBatch};
+pub use batch::{plan_batches, BatchLimits, TokenBatch, DEFAULT_MAX_PADDING_PERCENT};
 pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
 pub use encoder::{Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;

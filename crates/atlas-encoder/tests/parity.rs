@@ -149,9 +149,9 @@ fn candle_fp32_matches_reference_in_mixed_length_batches() {
     // One batch of all 59 texts: lengths 4..256 padded to 256, the worst case for masking. Then batches of 7,
     // and the input reversed, to check that rows come back in input order whatever the batching.
     for (limits, reversed) in [
-        (BatchLimits { max_batch_size: 64, max_batch_tokens: usize::MAX }, false),
-        (BatchLimits { max_batch_size: 7, max_batch_tokens: 16_384 }, false),
-        (BatchLimits { max_batch_size: 5, max_batch_tokens: 700 }, true),
+        (BatchLimits::new(64, usize::MAX).with_max_padding_percent(100), false),
+        (BatchLimits::new(7, 16_384), false),
+        (BatchLimits::new(5, 700), true),
     ] {
         let input: Vec<&str> = if reversed { all.iter().rev().copied().collect() } else { all.clone() };
         let mut e = enc.embed_with(&input, limits).unwrap().into_vec();
@@ -243,6 +243,45 @@ fn onnx_int8_meets_documented_floor() {
 
 /// fp32 on ONNX Runtime: the folder has no `onnx/model.onnx`, so this runs the graph the crate writes from
 /// `model.safetensors`, which must be as exact as candle.
+/// Two sessions serving calls from two threads at once: every call still meets the reference, rows come back
+/// in order, and the encoder says how it is split.
+#[cfg(feature = "onnx")]
+#[test]
+fn onnx_sessions_serve_concurrent_calls() {
+    let Some(dir) = model_dir() else { return };
+    if let Err(e) = atlas_encoder::backend::onnx::find_ort_library() {
+        eprintln!("skipping: {e}");
+        return;
+    }
+    let r = reference(&dir);
+    let opts = EncoderOptions { backend: BackendKind::Onnx, threads: 2, sessions: 2, ..Default::default() };
+    let enc = Encoder::load(&dir, &opts).unwrap();
+    assert!(enc.backend_name().contains("2 sessions × 1 threads"), "{}", enc.backend_name());
+    let all = texts(r);
+    let limits = BatchLimits::new(4, 1024);
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|i| {
+                let (enc, all) = (&enc, &all);
+                s.spawn(move || {
+                    // Different orders per thread, so calls overlap with different shapes.
+                    let input: Vec<&str> =
+                        if i % 2 == 0 { all.clone() } else { all.iter().rev().copied().collect() };
+                    let mut e = enc.embed_with(&input, limits).unwrap().into_vec();
+                    if i % 2 == 1 {
+                        e = e.chunks_exact(384).rev().flatten().copied().collect();
+                    }
+                    e
+                })
+            })
+            .collect();
+        for call in calls {
+            let c = cosines(r, &Embeddings::new(call.join().unwrap(), 384).unwrap());
+            assert_all_at_least(r, &c, FP32_MIN_COSINE, "onnx fp32, 2 sessions, concurrent");
+        }
+    });
+}
+
 #[cfg(feature = "onnx")]
 #[test]
 fn onnx_fp32_matches_reference() {
@@ -255,10 +294,9 @@ fn onnx_fp32_matches_reference() {
         assert_eq!(enc.embedding_id().unwrap(), candle(&dir).embedding_id().unwrap());
     }
     let all = texts(r);
-    for limits in [
-        BatchLimits { max_batch_size: 64, max_batch_tokens: usize::MAX },
-        BatchLimits { max_batch_size: 7, max_batch_tokens: 16_384 },
-    ] {
+    for limits in
+        [BatchLimits::new(64, usize::MAX).with_max_padding_percent(100), BatchLimits::new(7, 16_384)]
+    {
         let c = cosines(r, &enc.embed_with(&all, limits).unwrap());
         let (min, mean, _) = summary(&c);
         eprintln!("onnx fp32, {limits:?}: min cosine {min:.7}, mean {mean:.7}");
@@ -295,9 +333,6 @@ fn clear_errors_for_impossible_options() {
     };
     let err = Encoder::load(&dir, &gpu_onnx).unwrap_err().to_string();
     assert!(err.contains("CPU only"), "{err}");
-    let zero = EncoderOptions {
-        limits: BatchLimits { max_batch_size: 0, max_batch_tokens: 1 },
-        ..Default::default()
-    };
+    let zero = EncoderOptions { limits: BatchLimits::new(0, 1), ..Default::default() };
     assert!(Encoder::load(&dir, &zero).unwrap_err().to_string().contains("must be positive"));
 }

@@ -112,11 +112,13 @@ pub enum GraphSource {
     FromSafetensors,
 }
 
-/// An ONNX Runtime session over one graph of the model folder.
+/// ONNX Runtime sessions over one graph of the model folder.
 pub struct OnnxBackend {
-    /// `Session::run` takes `&mut self` (ONNX Runtime allocators are not thread-safe); requests are serialised
-    /// here and each run uses all intra-op threads, which is what a CPU-bound server wants anyway.
-    session: Mutex<Session>,
+    /// `Session::run` takes `&mut self` (ONNX Runtime allocators are not thread-safe), so each session serves
+    /// one call at a time; with several sessions, concurrent calls each take a free one.
+    sessions: Vec<Mutex<Session>>,
+    /// Where the next call starts looking for a free session (spreads calls across sessions).
+    next: std::sync::atomic::AtomicUsize,
     has_token_type_ids: bool,
     output: String,
     name: String,
@@ -158,40 +160,47 @@ impl OnnxBackend {
         precision: Precision,
         threads: usize,
     ) -> Result<Self, EncoderError> {
-        let env = environment()?;
-        let origin = match source {
-            GraphSource::File(path) => path.display().to_string(),
-            GraphSource::FromSafetensors => "graph written from model.safetensors".to_owned(),
-        };
-        let ctx = |what: &str| format!("{what} ({origin})");
-        let mut builder = Session::builder(env)
-            .map_err(|e| onnx_err(ctx("creating a session"), e))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| onnx_err(ctx("setting the optimisation level"), e))?
-            // One graph at a time: the parallelism is inside the matmuls.
-            .with_inter_threads(1)
-            .map_err(|e| onnx_err(ctx("setting inter-op threads"), e))?;
-        if threads > 0 {
-            builder = builder
-                .with_intra_threads(threads)
-                .map_err(|e| onnx_err(ctx(&format!("setting {threads} intra-op threads")), e))?;
-        }
-        let (session, label) = match source {
-            GraphSource::File(path) => {
-                let session =
-                    builder.commit_from_file(path).map_err(|e| onnx_err(ctx("loading the graph"), e))?;
-                let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-                (session, file)
-            }
-            GraphSource::FromSafetensors => {
-                let graph = crate::backend::onnx_graph::bert_graph(folder)?;
-                let session =
-                    builder.commit_from_memory(&graph).map_err(|e| onnx_err(ctx("loading the graph"), e))?;
-                (session, "from model.safetensors".to_owned())
-            }
-        };
-        let name = format!("onnx {precision} cpu ({label})");
+        Self::load_sessions(folder, source, precision, threads, 1)
+    }
 
+    /// Like [`OnnxBackend::load`] with `sessions` independent sessions that run calls side by side, `threads`
+    /// (0 = one per available core) split evenly between them, at least one each.
+    pub fn load_sessions(
+        folder: &ModelFolder,
+        source: &GraphSource,
+        precision: Precision,
+        threads: usize,
+        sessions: usize,
+    ) -> Result<Self, EncoderError> {
+        let sessions = sessions.max(1);
+        let threads = match (threads, sessions) {
+            (t, 1) => t,
+            (0, n) => (std::thread::available_parallelism().map_or(1, |c| c.get()) / n).max(1),
+            (t, n) => (t / n).max(1),
+        };
+        // Written once, loaded by every session.
+        let graph = match source {
+            GraphSource::File(_) => None,
+            GraphSource::FromSafetensors => Some(crate::backend::onnx_graph::bert_graph(folder)?),
+        };
+        let mut opened = Vec::with_capacity(sessions);
+        for _ in 0..sessions {
+            opened.push(Self::session(source, graph.as_deref(), threads)?);
+        }
+        let session = &opened[0];
+        let origin = source_origin(source);
+        let ctx = |what: &str| format!("{what} ({origin})");
+        let label = match source {
+            GraphSource::File(path) => {
+                path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+            GraphSource::FromSafetensors => "from model.safetensors".to_owned(),
+        };
+        let name = if sessions > 1 {
+            format!("onnx {precision} cpu ({label}, {sessions} sessions × {threads} threads)")
+        } else {
+            format!("onnx {precision} cpu ({label})")
+        };
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         for required in ["input_ids", "attention_mask"] {
             if !inputs.contains(&required) {
@@ -214,7 +223,64 @@ impl OnnxBackend {
             .or(outputs.first().copied())
             .ok_or_else(|| onnx_err(ctx("checking the graph"), "the graph has no output"))?
             .to_owned();
-        Ok(Self { session: Mutex::new(session), has_token_type_ids, output, name })
+        Ok(Self {
+            sessions: opened.into_iter().map(Mutex::new).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            has_token_type_ids,
+            output,
+            name,
+        })
+    }
+
+    /// One session over `source` (or the in-memory `graph` written for it) with `threads` intra-op threads.
+    fn session(source: &GraphSource, graph: Option<&[u8]>, threads: usize) -> Result<Session, EncoderError> {
+        let env = environment()?;
+        let origin = source_origin(source);
+        let ctx = |what: &str| format!("{what} ({origin})");
+        let mut builder = Session::builder(env)
+            .map_err(|e| onnx_err(ctx("creating a session"), e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| onnx_err(ctx("setting the optimisation level"), e))?
+            // One graph at a time: the parallelism is inside the matmuls.
+            .with_inter_threads(1)
+            .map_err(|e| onnx_err(ctx("setting inter-op threads"), e))?;
+        if threads > 0 {
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(|e| onnx_err(ctx(&format!("setting {threads} intra-op threads")), e))?;
+        }
+        match (source, graph) {
+            (GraphSource::File(path), _) => {
+                builder.commit_from_file(path).map_err(|e| onnx_err(ctx("loading the graph"), e))
+            }
+            (GraphSource::FromSafetensors, Some(graph)) => {
+                builder.commit_from_memory(graph).map_err(|e| onnx_err(ctx("loading the graph"), e))
+            }
+            (GraphSource::FromSafetensors, None) => {
+                Err(onnx_err(ctx("loading the graph"), "no graph was written from model.safetensors"))
+            }
+        }
+    }
+
+    /// Runs `f` on a free session: the first unlocked one from a rotating start, else waits for one.
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        use std::sync::atomic::Ordering;
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Ok(mut s) = self.sessions[(start + i) % n].try_lock() {
+                return f(&mut s);
+            }
+        }
+        let mut s = self.sessions[start].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut s)
+    }
+}
+
+fn source_origin(source: &GraphSource) -> String {
+    match source {
+        GraphSource::File(path) => path.display().to_string(),
+        GraphSource::FromSafetensors => "graph written from model.safetensors".to_owned(),
     }
 }
 
@@ -242,21 +308,22 @@ impl Backend for OnnxBackend {
         if self.has_token_type_ids {
             inputs.push(("token_type_ids".into(), tensor(shape, &types)?));
         }
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let outputs = session.run(inputs).map_err(|e| onnx_err("running the graph", e))?;
-        let value = outputs
-            .get(&self.output)
-            .ok_or_else(|| onnx_err("reading outputs", format!("no output `{}`", self.output)))?;
-        let (out_shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| onnx_err(format!("reading `{}`", self.output), e))?;
-        if **out_shape != [rows as i64, seq as i64, head.dim as i64] {
-            return Err(onnx_err(
-                format!("reading `{}`", self.output),
-                format!("shape {out_shape:?}, expected [{rows}, {seq}, {}]", head.dim),
-            ));
-        }
-        head.apply(HiddenStates { data, seq_len: seq, lengths: batch.lengths() })
+        self.with_session(|session| {
+            let outputs = session.run(inputs).map_err(|e| onnx_err("running the graph", e))?;
+            let value = outputs
+                .get(&self.output)
+                .ok_or_else(|| onnx_err("reading outputs", format!("no output `{}`", self.output)))?;
+            let (out_shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| onnx_err(format!("reading `{}`", self.output), e))?;
+            if **out_shape != [rows as i64, seq as i64, head.dim as i64] {
+                return Err(onnx_err(
+                    format!("reading `{}`", self.output),
+                    format!("shape {out_shape:?}, expected [{rows}, {seq}, {}]", head.dim),
+                ));
+            }
+            head.apply(HiddenStates { data, seq_len: seq, lengths: batch.lengths() })
+        })
     }
 }
 
