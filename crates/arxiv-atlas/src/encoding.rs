@@ -49,6 +49,16 @@ pub fn load_encoder(a: &EncoderArgs) -> Result<Encoder> {
 
 /// Loads the encoder of an experiment's `encoder` section, rendering papers with `template`.
 pub fn encoder_from_config(c: &atlas_config::EncoderConfig, template: &str) -> Result<Encoder> {
+    encoder_with_sessions(c, template, 1)
+}
+
+/// Like [`encoder_from_config`] with `sessions` ONNX Runtime sessions running calls side by side (a server's
+/// inference workers; see [`EncoderOptions::sessions`]).
+pub fn encoder_with_sessions(
+    c: &atlas_config::EncoderConfig,
+    template: &str,
+    sessions: usize,
+) -> Result<Encoder> {
     let dir = model_dir(c.model_dir.as_ref(), c.precision.eq_ignore_ascii_case("int8"))?;
     let opts = EncoderOptions {
         backend: BackendKind::from_str(&c.backend)
@@ -56,6 +66,7 @@ pub fn encoder_from_config(c: &atlas_config::EncoderConfig, template: &str) -> R
         precision: Precision::from_str(&c.precision)
             .map_err(|e| anyhow::anyhow!("precision {}: {e}", c.precision))?,
         threads: c.threads,
+        sessions,
         limits: BatchLimits { max_batch_size: c.batch_size, ..BatchLimits::default() },
         device: DeviceSpec::from_str(&c.device).map_err(|e| anyhow::anyhow!("device {}: {e}", c.device))?,
         onnx_file: None,

@@ -20,7 +20,12 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// When `main` began: `serve` reports its cold start from here (the time before `main` — exec and the dynamic
+/// loader — is a few milliseconds and is not counted).
+pub(crate) static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> std::process::ExitCode {
+    PROCESS_START.get_or_init(std::time::Instant::now);
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match commands::run(cli) {

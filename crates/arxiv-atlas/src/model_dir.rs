@@ -95,6 +95,14 @@ impl Predictor {
         }
     }
 
+    /// The sentence encoder inside an embedding classifier (`None` for TF-IDF models).
+    pub fn encoder_mut(&mut self) -> Option<&mut atlas_encoder::Encoder> {
+        match self {
+            Predictor::Embedding { encoder, .. } => Some(encoder),
+            Predictor::Text(_) => None,
+        }
+    }
+
     /// Probabilities of every class for each text.
     pub fn predict(&self, texts: &[String]) -> Result<Probabilities> {
         match self {
@@ -131,7 +139,7 @@ pub struct LoadedModel {
 }
 
 /// Rebuilds the encoder an embedding head was trained with, and checks it produces the same vector space.
-fn load_embedding_predictor(dir: &Path) -> Result<Predictor> {
+fn load_embedding_predictor(dir: &Path, sessions: usize) -> Result<Predictor> {
     let (head, meta) =
         DenseHead::load(dir).with_context(|| format!("loading the model in {}", dir.display()))?;
     let s = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -146,7 +154,7 @@ fn load_embedding_predictor(dir: &Path) -> Result<Predictor> {
         cache_dir: None,
     };
     let template = s("template").unwrap_or_else(|| atlas_corpus::DEFAULT_TEMPLATE.to_string());
-    let encoder = crate::encoding::encoder_from_config(&cfg, &template)?;
+    let encoder = crate::encoding::encoder_with_sessions(&cfg, &template, sessions)?;
     let want = s("embedding_id").unwrap_or_default();
     let got = encoder.embedding_id()?.to_string();
     if want != got {
@@ -175,10 +183,16 @@ fn load_embedding_predictor(dir: &Path) -> Result<Predictor> {
 impl LoadedModel {
     /// Opens `--model` (run folder or model folder), verifying every checksum.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_sessions(path, 1)
+    }
+
+    /// Like [`LoadedModel::open`], an embedding classifier's encoder with `sessions` ONNX Runtime sessions
+    /// that run calls side by side (one per inference worker of a server).
+    pub fn open_with_sessions(path: &Path, sessions: usize) -> Result<Self> {
         let dir = resolve(path)?;
         let kind = atlas_classify::model_kind(&dir)?;
         let predictor = if kind.starts_with("arxiv-atlas/embedding-") {
-            load_embedding_predictor(&dir)?
+            load_embedding_predictor(&dir, sessions)?
         } else {
             Predictor::Text(
                 atlas_classify::load_classifier(&dir)

@@ -395,6 +395,15 @@ pub fn open_location(loc: &IndexLocation) -> Result<Box<dyn VectorIndex>> {
 /// Loads the encoder whose vectors the index holds: the recorded model folder (or `model_dir`), fp32 first, then
 /// int8, whichever reproduces the index's embedding id.
 pub fn query_encoder(index: &dyn VectorIndex, model_dir: Option<&Path>) -> Result<Encoder> {
+    query_encoder_sessions(index, model_dir, 1)
+}
+
+/// Like [`query_encoder`] with `sessions` ONNX Runtime sessions (a server's inference workers).
+pub fn query_encoder_sessions(
+    index: &dyn VectorIndex,
+    model_dir: Option<&Path>,
+    sessions: usize,
+) -> Result<Encoder> {
     let info = index.info();
     let dir = match model_dir {
         Some(d) => d.to_path_buf(),
@@ -414,7 +423,7 @@ pub fn query_encoder(index: &dyn VectorIndex, model_dir: Option<&Path>) -> Resul
             batch_size: 32,
             cache_dir: None,
         };
-        let encoder = match crate::encoding::encoder_from_config(&cfg, &info.template) {
+        let encoder = match crate::encoding::encoder_with_sessions(&cfg, &info.template, sessions) {
             Ok(e) => e,
             Err(e) => {
                 last = Some(e);

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use atlas_classify::{Labels, Probabilities};
@@ -55,16 +55,19 @@ pub struct ServeArgs {
     /// Most texts in one model call.
     #[arg(long, default_value_t = 32)]
     pub max_batch_size: usize,
-    /// Most (estimated) tokens in one model call.
-    #[arg(long, default_value_t = 16_384)]
-    pub max_batch_tokens: usize,
+    /// Most tokens in one model call (rows × longest row). Default: 1024 when the encoder runs on a CPU,
+    /// 16384 on a GPU. On a CPU a small batch costs nothing in throughput (one abstract is already a 180-row
+    /// matrix product) while every 256-token row of a batch holds ~25 MB of activations at its peak.
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
     /// Longest wait for a batch to fill, in milliseconds.
     #[arg(long, default_value_t = 2)]
     pub max_wait_ms: u64,
     /// Requests that may wait for a worker; more are answered 429.
     #[arg(long, default_value_t = 256)]
     pub queue_capacity: usize,
-    /// Inference worker threads.
+    /// Inference workers: each runs one model call at a time, and the ONNX encoder gets one session per
+    /// worker with the CPU threads split between them.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Largest request body in bytes (larger → 413).
@@ -132,6 +135,9 @@ impl Embedder for ModelEncoder {
     fn max_tokens(&self) -> usize {
         self.encoder().max_seq_length()
     }
+    fn backend(&self) -> &str {
+        self.encoder().backend_name()
+    }
     fn render_paper(&self, title: &str, abstract_text: &str) -> String {
         atlas_serve::render_with_encoder(self.encoder(), title, abstract_text)
     }
@@ -150,6 +156,7 @@ fn choose_embedder(
     a: &ServeArgs,
     model: &Arc<ServedModel>,
     index: Option<&Arc<dyn VectorIndex>>,
+    limits: atlas_encoder::BatchLimits,
 ) -> Result<Option<Arc<dyn Embedder>>> {
     if let Predictor::Embedding { encoder, .. } = &model.loaded.predictor {
         let e = ModelEncoder {
@@ -164,8 +171,10 @@ fn choose_embedder(
     if let Some(i) = index {
         // The encoder that reproduces the index's vector space (its model folder, fp32 or int8), so text
         // queries land where the stored papers are.
-        let encoder = crate::search_cmd::query_encoder(i.as_ref(), a.encoder_dir.as_deref())
-            .context("loading the encoder of the index (--encoder-dir names its model folder)")?;
+        let mut encoder =
+            crate::search_cmd::query_encoder_sessions(i.as_ref(), a.encoder_dir.as_deref(), a.workers)
+                .context("loading the encoder of the index (--encoder-dir names its model folder)")?;
+        encoder.set_limits(limits)?;
         return Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)));
     }
     let Some(dir) = a.encoder_dir.clone().or_else(atlas_encoder::default_model_dir).filter(|d| d.is_dir())
@@ -174,18 +183,28 @@ fn choose_embedder(
         return Ok(None);
     };
     let cfg = atlas_config::EncoderConfig { model_dir: Some(dir), ..atlas_config::EncoderConfig::default() };
-    let encoder = crate::encoding::encoder_from_config(&cfg, atlas_corpus::DEFAULT_TEMPLATE)?;
+    let mut encoder =
+        crate::encoding::encoder_with_sessions(&cfg, atlas_corpus::DEFAULT_TEMPLATE, a.workers)?;
+    encoder.set_limits(limits)?;
     Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)))
 }
 
-fn server_config(a: &ServeArgs) -> Result<ServerConfig> {
+/// `--max-batch-tokens` default for an encoder on `device`.
+fn default_max_batch_tokens(device: &atlas_encoder::DeviceSpec) -> usize {
+    match device {
+        atlas_encoder::DeviceSpec::Cpu => 1024,
+        _ => 16_384,
+    }
+}
+
+fn server_config(a: &ServeArgs, max_batch_tokens: usize) -> Result<ServerConfig> {
     if !(a.request_timeout_s > 0.0 && a.request_timeout_s.is_finite()) {
         bail!("--request-timeout-s must be a positive number of seconds");
     }
     Ok(ServerConfig {
         batch: BatchConfig {
             max_batch_size: a.max_batch_size,
-            max_batch_tokens: a.max_batch_tokens,
+            max_batch_tokens,
             max_wait: Duration::from_millis(a.max_wait_ms),
             queue_capacity: a.queue_capacity,
             workers: a.workers,
@@ -196,20 +215,9 @@ fn server_config(a: &ServeArgs) -> Result<ServerConfig> {
     })
 }
 
-/// Loads everything `a` names into a server state.
-pub fn build_state(a: &ServeArgs, open_index: IndexOpener) -> Result<AppState> {
-    let loaded = LoadedModel::open(&a.model)?;
-    let p = &loaded.pipeline;
-    let version =
-        if p.run_id.is_empty() { p.experiment.clone() } else { format!("{}@{}", p.experiment, p.run_id) };
-    let info = ModelInfo {
-        version,
-        kind: loaded.predictor.kind().to_string(),
-        template: p.template.clone(),
-        dir: loaded.dir.display().to_string(),
-    };
-    let model = Arc::new(ServedModel { loaded, info });
-    let index: Option<Arc<dyn VectorIndex>> = match &a.index {
+/// Opens the index `a` names (a folder or a pgvector prefix), `None` when it names none.
+fn open_named_index(a: &ServeArgs, open_index: IndexOpener) -> Result<Option<Arc<dyn VectorIndex>>> {
+    Ok(match &a.index {
         Some(dir) => {
             Some(Arc::from(open_index(dir).with_context(|| format!("opening the index {}", dir.display()))?))
         }
@@ -223,9 +231,61 @@ pub fn build_state(a: &ServeArgs, open_index: IndexOpener) -> Result<AppState> {
             }
             _ => None,
         },
+    })
+}
+
+/// Runs `f` and returns its result with the seconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64())
+}
+
+/// Loads everything `a` names into a server state.
+///
+/// The model and the index load on two threads at once: both are mostly file reading, checksumming and
+/// (for the model) graph optimisation, independent of each other, so the cold start is the longer of the
+/// two instead of their sum.
+pub fn build_state(a: &ServeArgs, open_index: IndexOpener) -> Result<AppState> {
+    let started = Instant::now();
+    let ((loaded, model_s), (index, index_s)) = std::thread::scope(|s| {
+        let index = s.spawn(|| timed(|| open_named_index(a, open_index)));
+        let model = timed(|| LoadedModel::open_with_sessions(&a.model, a.workers));
+        let index =
+            index.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("opening the index panicked")), 0.0));
+        (model, index)
+    });
+    let (mut loaded, index) = (loaded?, index?);
+    let device = loaded.predictor.encoder_mut().map_or(atlas_encoder::DeviceSpec::Cpu, |e| e.device());
+    let max_batch_tokens = a.max_batch_tokens.unwrap_or_else(|| default_max_batch_tokens(&device));
+    // The model calls the queue forms are bounded the same way inside the encoder (one large request is
+    // cut into calls of at most this size, never padded past the encoder's padding budget).
+    let limits = atlas_encoder::BatchLimits::new(a.max_batch_size, max_batch_tokens);
+    if let Some(encoder) = loaded.predictor.encoder_mut() {
+        encoder.set_limits(limits).context("--max-batch-size / --max-batch-tokens")?;
+    }
+    tracing::info!(model_s, index_s, "model and index loaded");
+    let p = &loaded.pipeline;
+    let version =
+        if p.run_id.is_empty() { p.experiment.clone() } else { format!("{}@{}", p.experiment, p.run_id) };
+    let info = ModelInfo {
+        version,
+        kind: loaded.predictor.kind().to_string(),
+        template: p.template.clone(),
+        dir: loaded.dir.display().to_string(),
     };
-    let embedder = choose_embedder(a, &model, index.as_ref())?;
-    let mut b = AppState::builder(model).config(server_config(a)?);
+    let model = Arc::new(ServedModel { loaded, info });
+    let (embedder, encoder_s) = timed(|| choose_embedder(a, &model, index.as_ref(), limits));
+    let embedder = embedder?;
+    let mut b =
+        AppState::builder(model).config(server_config(a, max_batch_tokens)?).startup_phase("model", model_s);
+    if index.is_some() {
+        b = b.startup_phase("index", index_s);
+    }
+    if encoder_s > 0.01 {
+        // A second encoder was loaded for the index (the model brings none, or another vector space).
+        b = b.startup_phase("index_encoder", encoder_s);
+    }
     if let Some(e) = embedder {
         b = b.embedder(e);
     }
@@ -244,7 +304,8 @@ pub fn build_state(a: &ServeArgs, open_index: IndexOpener) -> Result<AppState> {
         };
         b = b.request_log(Arc::new(RequestLog::open(&target, 4096)?));
     }
-    Ok(b.build()?)
+    let state = b.startup_phase("load", started.elapsed().as_secs_f64()).build()?;
+    Ok(state)
 }
 
 /// `arxiv-atlas serve`.
@@ -259,7 +320,11 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", a.addr))?;
         let addr = listener.local_addr()?;
-        tracing::info!("serving on http://{addr}/ (docs at /docs, metrics at /metrics)");
+        let since_start = crate::PROCESS_START.get().map(|t| t.elapsed().as_secs_f64());
+        tracing::info!(
+            process_start_to_listen_s = since_start,
+            "serving on http://{addr}/ (docs at /docs, metrics at /metrics)"
+        );
         // Scripts read this line to learn the port when --addr ends in :0.
         println!("listening on http://{addr}");
         atlas_serve::serve(listener, state, atlas_serve::shutdown_signal()).await?;

@@ -610,7 +610,7 @@ fn serve_classifies_and_searches_with_a_real_index() {
     ]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
-        .args(["serve", "--model", &run, "--index", &idx, "--request-log", &log])
+        .args(["serve", "--model", &run, "--index", &idx, "--request-log", &log, "--workers", "2"])
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .current_dir(repo_root())
         .env("ARXIV_ATLAS_LOG", "warn")
@@ -630,6 +630,16 @@ fn serve_classifies_and_searches_with_a_real_index() {
         assert!(start.elapsed().as_secs() < 120, "serve not ready after 120 s");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+
+    // What loaded, and how long each part took: the index's int8 encoder, one session per worker.
+    let (code, info) = http(port, "GET", "/info", None);
+    assert_eq!(code, 200, "{info}");
+    let backend = info["encoder"]["backend"].as_str().unwrap_or("");
+    assert!(backend.contains("int8") && backend.contains("2 sessions"), "{info}");
+    for phase in ["model", "index", "load"] {
+        assert!(info["startup_s"][phase].as_f64().is_some_and(|s| s > 0.0), "{phase}: {info}");
+    }
+    assert_eq!(info["batch"]["max_batch_tokens"], 1024, "the CPU default: {info}");
 
     let (code, c) = http(
         port,

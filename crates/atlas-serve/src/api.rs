@@ -507,6 +507,7 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoResponse> {
             embedding_id: e.embedding_id().into(),
             dim: e.dim(),
             max_tokens: e.max_tokens(),
+            backend: e.backend().to_string(),
         }),
         index: s.index.as_ref().map(|i| {
             let i = i.info();
@@ -527,5 +528,6 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoResponse> {
         },
         request_log: s.log.as_ref().map(|l| l.target().to_string()),
         uptime_s: s.started.elapsed().as_secs_f64(),
+        startup_s: s.startup.clone(),
     })
 }

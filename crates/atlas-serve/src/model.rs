@@ -78,6 +78,11 @@ pub trait Embedder: Send + Sync + 'static {
     fn render_paper(&self, title: &str, abstract_text: &str) -> String;
     /// Unit-length vectors of `texts`.
     fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError>;
+    /// The engine that runs the model (e.g. `onnx int8 cpu (model_qint8_avx2.onnx)`), for `/info`; empty when
+    /// the embedder does not say.
+    fn backend(&self) -> &str {
+        ""
+    }
 }
 
 /// Embeds with an encoder and counts tokens: the texts are tokenized once and the token ids reused.
@@ -129,6 +134,9 @@ impl EncoderEmbedder {
 impl Embedder for EncoderEmbedder {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn backend(&self) -> &str {
+        self.encoder.backend_name()
     }
     fn embedding_id(&self) -> &str {
         &self.embedding_id

@@ -1,6 +1,6 @@
 //! [`AppState`]: everything the handlers share, built once by [`AppState::builder`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +62,7 @@ pub(crate) struct Inner {
     pub config: ServerConfig,
     pub started: Instant,
     pub draining: AtomicBool,
+    pub startup: BTreeMap<String, f64>,
 }
 
 /// Assembles an [`AppState`].
@@ -72,6 +73,7 @@ pub struct AppStateBuilder {
     taxonomy: Option<Arc<Taxonomy>>,
     log: Option<Arc<RequestLog>>,
     config: ServerConfig,
+    startup: BTreeMap<String, f64>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             taxonomy: None,
             log: None,
             config: ServerConfig::default(),
+            startup: BTreeMap::new(),
         }
     }
 
@@ -155,6 +158,13 @@ impl AppStateBuilder {
         self
     }
 
+    /// Records how long a loading step took before the server started (`/info` reports them, so a slow
+    /// cold start can be traced to the model, the index or the process itself).
+    pub fn startup_phase(mut self, name: impl Into<String>, seconds: f64) -> Self {
+        self.startup.insert(name.into(), seconds);
+        self
+    }
+
     /// Checks the parts fit (the encoder must produce the index's vector space) and starts the workers.
     pub fn build(self) -> Result<AppState, ServeError> {
         if let (Some(e), Some(i)) = (&self.embedder, &self.index) {
@@ -193,6 +203,7 @@ impl AppStateBuilder {
             config: self.config,
             started: Instant::now(),
             draining: AtomicBool::new(false),
+            startup: self.startup,
         })))
     }
 }

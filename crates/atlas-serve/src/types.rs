@@ -273,6 +273,8 @@ pub struct EncoderInfo {
     pub dim: usize,
     /// Longest input in tokens.
     pub max_tokens: usize,
+    /// The engine running it (backend, precision, device, sessions), when the embedder says.
+    pub backend: String,
 }
 
 /// Index facts for `/info`.
@@ -326,4 +328,7 @@ pub struct InfoResponse {
     pub request_log: Option<String>,
     /// Seconds since start.
     pub uptime_s: f64,
+    /// Seconds each loading step took before the server listened (e.g. `model`, `index`, `total`), as the
+    /// binary reported them; empty when it reported none.
+    pub startup_s: std::collections::BTreeMap<String, f64>,
 }
