@@ -5,7 +5,8 @@
 # RSS = the server's VmHWM after the runs. Bounded: 4 runs of DURATION each, loopback only.
 #
 #   bash bench/loadtest.sh [MODEL_RUN] [INDEX_DIR] [OUT_DIR]
-#   env: BIN, PORT (8091), DURATION (30s), CONNS ("10 50"), WRK_TIMEOUT (10s)
+#   env: BIN, PORT (8091), DURATION (30s), CONNS ("10 50"), WRK_TIMEOUT (10s), SERVE_ARGS (more `serve` flags,
+#        e.g. "--workers 2")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-runs/emb-lr-100k}
@@ -18,10 +19,12 @@ mkdir -p "$OUT"
 python3 ../shared/bench/make_lua.py --mini ../shared/data/arxiv-mini.jsonl.gz --n 200 --out-dir "$OUT" >/dev/null
 sed -i 's#"/classify"#"/v1/classify"#; s#"/search"#"/v1/search"#' "$OUT/post_classify.lua" "$OUT/post_search.lua"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores; $(date -u +%FT%TZ)"
-echo "server: $BIN serve --model $MODEL --index $INDEX"
+echo "server: $BIN serve --model $MODEL --index $INDEX ${SERVE_ARGS:-}"
 T0=$(date +%s.%N)
+rm -f "$OUT/request-log.sqlite"
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
 "$BIN" serve --model "$MODEL" --index "$INDEX" --addr "127.0.0.1:$PORT" --request-log "$OUT/request-log.sqlite" \
-  >"$OUT/server.log" 2>&1 &
+  ${SERVE_ARGS:-} >"$OUT/server.log" 2>&1 &
 SPID=$!
 trap 'kill $SPID 2>/dev/null || true' EXIT
 until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1; do
@@ -31,6 +34,9 @@ done
 T1=$(date +%s.%N)
 COLD=$(python3 -c "print(round($T1 - $T0, 3))")
 echo "cold start (process start -> /ready 200): ${COLD}s"
+# The server's own account of its start: seconds spent loading the model, the index, in total.
+curl -sf "http://127.0.0.1:$PORT/info" >"$OUT/info.json"
+RSS_READY_KB=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
 for EP in classify search; do
   for C in $CONNS; do
     wrk -t1 -c"$C" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$OUT/post_$EP.lua" \
@@ -41,10 +47,16 @@ done
 HWM_KB=$(awk '/VmHWM/{print $2}' /proc/$SPID/status)
 kill -TERM $SPID; wait $SPID 2>/dev/null || true
 trap - EXIT
-python3 - "$OUT" "$COLD" "$HWM_KB" "$CONNS" <<'PY'
+python3 - "$OUT" "$COLD" "$HWM_KB" "$CONNS" "$RSS_READY_KB" <<'PY'
 import json, os, re, sys
-out, cold, hwm_kb, conns = sys.argv[1:5]
-f = {"api_cold_start_s": float(cold), "api_rss_mb": round(int(hwm_kb) / 1024, 1)}
+out, cold, hwm_kb, conns, ready_kb = sys.argv[1:6]
+f = {"api_cold_start_s": float(cold), "api_rss_mb": round(int(hwm_kb) / 1024, 1),
+     "api_rss_at_ready_mb": round(int(ready_kb) / 1024, 1)}
+info = json.load(open(os.path.join(out, "info.json")))
+for phase, seconds in info.get("startup_s", {}).items():
+    f[f"api_startup_{phase}_s"] = round(seconds, 3)
+f["api_encoder"] = (info.get("encoder") or {}).get("backend")
+f["api_batch"] = info.get("batch")
 for ep in ("classify", "search"):
     for c in conns.split():
         txt = open(os.path.join(out, f"wrk_{ep}_c{c}.txt")).read()
