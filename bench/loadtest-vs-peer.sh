@@ -5,7 +5,9 @@
 # The peer's service needs its artifacts: an LR head on MiniLM embeddings of arxiv-100k, a FAISS HNSW index over
 # the train + validation papers, and their ids/titles. Its own scripts make them from sentence-transformers
 # embeddings (~75 min of PyTorch on 2 cores); here they are made by the same scripts (peer_minilm.py --stage eval,
-# peer_faiss.py) from the `arxiv-atlas embed` vectors, which equal PyTorch's (cosine 1.0000000, docs/benchmarks.md).
+# peer_faiss.py) from the `arxiv-atlas embed` vectors given as EMBEDDINGS (fp32 ones equal PyTorch's, cosine
+# 1.0000000; int8 ones are what an int8 arxiv-atlas stack serves). The vectors shape the peer's head and index,
+# not its speed: its service still encodes every request with PyTorch fp32.
 # The load test itself is the peer's own loadtest.sh and this repo's bench/loadtest.sh (same bodies, same wrk).
 #
 #   PEER_PY=~/.cache/peers/bin/python bash bench/loadtest-vs-peer.sh [MODEL_RUN] [INDEX_DIR] [EMBEDDINGS] [OUT]
@@ -49,7 +51,7 @@ fi
 
 echo "== peer (FastAPI + uvicorn), $(date -u +%FT%TZ)"
 rm -f "$OUT/peer.json"
-PEER_HEAD="$PEER_EMB/minilm_lr.joblib" PEER_INDEX="$PEER_EMB/hnsw.faiss" PEER_META="$PEER_EMB/arxiv100k.meta.json" \
+PEER_MODEL="$SHARED/models/all-MiniLM-L6-v2" PEER_HEAD="$PEER_EMB/minilm_lr.joblib" PEER_INDEX="$PEER_EMB/hnsw.faiss" PEER_META="$PEER_EMB/arxiv100k.meta.json" \
   PEER_EF=${PEER_EF:-32} MINI="$SHARED/data/arxiv-mini.jsonl.gz" WORK="$OUT/peer-work" \
   bash "$SHARED/bench/loadtest.sh" "$PEER_PY" "$OUT/peer.json" >"$OUT/peer.log" 2>&1 || { cat "$OUT/peer.log"; exit 1; }
 grep -E "cold start|Requests/sec" "$OUT/peer.log" || true
