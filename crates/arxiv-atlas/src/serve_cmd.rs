@@ -57,7 +57,8 @@ pub struct ServeArgs {
     pub max_batch_size: usize,
     /// Most tokens in one model call (rows × longest row). Default: 1024 when the encoder runs on a CPU,
     /// 16384 on a GPU. On a CPU a small batch costs nothing in throughput (one abstract is already a 180-row
-    /// matrix product) while every 256-token row of a batch holds ~25 MB of activations at its peak.
+    /// matrix product), while every 256-token row of a batch adds ~20 MB to the peak RSS (10 rows: ~210 MB),
+    /// and with two workers 16384 served half the requests/s of 1024 (docs/benchmarks.md, serving).
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
     /// Longest wait for a batch to fill, in milliseconds.
@@ -150,6 +151,9 @@ fn folder_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "encoder".into())
 }
 
+/// An encoder for `/v1/embed` and text search, and the seconds spent loading it when it is not the model's own.
+type ChosenEmbedder = (Option<Arc<dyn Embedder>>, Option<f64>);
+
 /// Picks the encoder: the model's own (embedding heads), else the index's, else `--encoder-dir` / the default
 /// folder. `None` (with a warning) when there is none: classification still works.
 fn choose_embedder(
@@ -157,7 +161,7 @@ fn choose_embedder(
     model: &Arc<ServedModel>,
     index: Option<&Arc<dyn VectorIndex>>,
     limits: atlas_encoder::BatchLimits,
-) -> Result<Option<Arc<dyn Embedder>>> {
+) -> Result<ChosenEmbedder> {
     if let Predictor::Embedding { encoder, .. } = &model.loaded.predictor {
         let e = ModelEncoder {
             model: model.clone(),
@@ -165,9 +169,14 @@ fn choose_embedder(
             embedding_id: encoder.embedding_id()?.to_string(),
         };
         if index.is_none_or(|i| i.info().embedding_id == e.embedding_id) {
-            return Ok(Some(Arc::new(e)));
+            return Ok((Some(Arc::new(e)), None));
         }
     }
+    let started = Instant::now();
+    let own = |encoder: atlas_encoder::Encoder| -> Result<ChosenEmbedder> {
+        let embedder: Arc<dyn Embedder> = Arc::new(EncoderEmbedder::new(encoder)?);
+        Ok((Some(embedder), Some(started.elapsed().as_secs_f64())))
+    };
     if let Some(i) = index {
         // The encoder that reproduces the index's vector space (its model folder, fp32 or int8), so text
         // queries land where the stored papers are.
@@ -175,18 +184,18 @@ fn choose_embedder(
             crate::search_cmd::query_encoder_sessions(i.as_ref(), a.encoder_dir.as_deref(), a.workers)
                 .context("loading the encoder of the index (--encoder-dir names its model folder)")?;
         encoder.set_limits(limits)?;
-        return Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)));
+        return own(encoder);
     }
     let Some(dir) = a.encoder_dir.clone().or_else(atlas_encoder::default_model_dir).filter(|d| d.is_dir())
     else {
         tracing::warn!("no sentence encoder found: /v1/embed, /v1/embeddings and text search are disabled");
-        return Ok(None);
+        return Ok((None, None));
     };
     let cfg = atlas_config::EncoderConfig { model_dir: Some(dir), ..atlas_config::EncoderConfig::default() };
     let mut encoder =
         crate::encoding::encoder_with_sessions(&cfg, atlas_corpus::DEFAULT_TEMPLATE, a.workers)?;
     encoder.set_limits(limits)?;
-    Ok(Some(Arc::new(EncoderEmbedder::new(encoder)?)))
+    own(encoder)
 }
 
 /// `--max-batch-tokens` default for an encoder on `device`.
@@ -275,16 +284,15 @@ pub fn build_state(a: &ServeArgs, open_index: IndexOpener) -> Result<AppState> {
         dir: loaded.dir.display().to_string(),
     };
     let model = Arc::new(ServedModel { loaded, info });
-    let (embedder, encoder_s) = timed(|| choose_embedder(a, &model, index.as_ref(), limits));
-    let embedder = embedder?;
+    let (embedder, encoder_s) = choose_embedder(a, &model, index.as_ref(), limits)?;
     let mut b =
         AppState::builder(model).config(server_config(a, max_batch_tokens)?).startup_phase("model", model_s);
     if index.is_some() {
         b = b.startup_phase("index", index_s);
     }
-    if encoder_s > 0.01 {
-        // A second encoder was loaded for the index (the model brings none, or another vector space).
-        b = b.startup_phase("index_encoder", encoder_s);
+    if let Some(seconds) = encoder_s {
+        // An encoder of its own was loaded (the model brings none, or not the index's vector space).
+        b = b.startup_phase("encoder", seconds);
     }
     if let Some(e) = embedder {
         b = b.embedder(e);

@@ -19,8 +19,8 @@ pub struct BatchLimits {
     /// Why: on a CPU the forward pass costs the same per position whether the position is a real token or
     /// padding, and a batch of 1 already fills the matrix units (a 180-token abstract is a 180-row GEMM), so
     /// a smaller batch costs nothing while padding costs its full share. A server's batch is whatever
-    /// requests arrived together, with lengths from 20 to 256 tokens: padded to its longest text, it does
-    /// ~40 % more work than its tokens need. Sorted corpus runs rarely reach the limit.
+    /// requests arrived together, with lengths from 20 to 256 tokens: padded to its longest text, much of
+    /// its work can be padding. Sorted corpus runs rarely reach the limit.
     pub max_padding_percent: u32,
 }
 
@@ -43,11 +43,7 @@ impl Default for BatchLimits {
     fn default() -> Self {
         // 32 rows is where CPU throughput of MiniLM-sized models levels off; 16k tokens (32 × 512) keeps the
         // attention matrices of a batch of 512-token texts under ~100 MB.
-        Self {
-            max_batch_size: 32,
-            max_batch_tokens: 16_384,
-            max_padding_percent: DEFAULT_MAX_PADDING_PERCENT,
-        }
+        Self::new(32, 16_384)
     }
 }
 

@@ -241,8 +241,6 @@ fn onnx_int8_meets_documented_floor() {
     assert_eq!(enc.model_hash().unwrap(), cand.model_hash().unwrap());
 }
 
-/// fp32 on ONNX Runtime: the folder has no `onnx/model.onnx`, so this runs the graph the crate writes from
-/// `model.safetensors`, which must be as exact as candle.
 /// Two sessions serving calls from two threads at once: every call still meets the reference, rows come back
 /// in order, and the encoder says how it is split.
 #[cfg(feature = "onnx")]
@@ -282,6 +280,8 @@ fn onnx_sessions_serve_concurrent_calls() {
     });
 }
 
+/// fp32 on ONNX Runtime: the folder has no `onnx/model.onnx`, so this runs the graph the crate writes from
+/// `model.safetensors`, which must be as exact as candle.
 #[cfg(feature = "onnx")]
 #[test]
 fn onnx_fp32_matches_reference() {

@@ -328,7 +328,7 @@ pub struct InfoResponse {
     pub request_log: Option<String>,
     /// Seconds since start.
     pub uptime_s: f64,
-    /// Seconds each loading step took before the server listened (e.g. `model`, `index`, `total`), as the
-    /// binary reported them; empty when it reported none.
+    /// Seconds each loading step took before the server listened (`arxiv-atlas serve`: `model`, `index`,
+    /// `encoder`, and `load` for all of them), as the binary reported them; empty when it reported none.
     pub startup_s: std::collections::BTreeMap<String, f64>,
 }
