@@ -1,0 +1,166 @@
+//! `atlas-testkit`: one rule for tests whose prerequisites may be missing.
+//!
+//! Some tests need things a fresh clone does not have: the real arXiv data kit in `../shared`, the ONNX Runtime
+//! library, a PostgreSQL server, Chromium, a CUDA device. On a user's machine such a test *skips* (prints why,
+//! passes) so the suite stays green without them. Where the prerequisite is supposed to be there — CI and every
+//! machine of this project, where `scripts/test.sh` provisions it and exports `ATLAS_REQUIRE_<NEED>=1` — a skip
+//! would hide a broken data path or a server that did not start, so the same call *panics* with the reason
+//! instead.
+//!
+//! Skips are also appended, one line each, to the file named by `ATLAS_SKIP_LOG` (set by `scripts/test.sh`),
+//! which then ends the run with one loud line counting them.
+//!
+//! ```no_run
+//! # fn demo() {
+//! let Some(mini) = atlas_testkit::shared_file("my_test", "data/arxiv-mini.jsonl.gz") else { return };
+//! # let _ = mini;
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Something a test may need that a fresh clone may lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The data kit and model folder under `../shared` (`ATLAS_REQUIRE_DATA`).
+    Data,
+    /// The ONNX Runtime shared library (`ATLAS_REQUIRE_ONNXRUNTIME`).
+    OnnxRuntime,
+    /// A PostgreSQL server with pgvector, named by `ARXIV_ATLAS_TEST_DATABASE_URL` (`ATLAS_REQUIRE_POSTGRES`).
+    Postgres,
+    /// Headless Chromium with playwright-core (`ATLAS_REQUIRE_CHROMIUM`).
+    Chromium,
+    /// A CUDA device (`ATLAS_REQUIRE_CUDA`).
+    Cuda,
+}
+
+impl Need {
+    /// The environment variable that turns a skip for this need into a failure.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Need::Data => "ATLAS_REQUIRE_DATA",
+            Need::OnnxRuntime => "ATLAS_REQUIRE_ONNXRUNTIME",
+            Need::Postgres => "ATLAS_REQUIRE_POSTGRES",
+            Need::Chromium => "ATLAS_REQUIRE_CHROMIUM",
+            Need::Cuda => "ATLAS_REQUIRE_CUDA",
+        }
+    }
+
+    /// `true` when the environment says this need must be met (the variable is set to anything but `0`/empty).
+    pub fn required(self) -> bool {
+        std::env::var(self.env_var()).is_ok_and(|v| !v.is_empty() && v != "0")
+    }
+}
+
+/// Reports that `test` cannot run because `need` is not met: panics with `reason` when the need is required,
+/// else prints a skip line (and records it in `ATLAS_SKIP_LOG`). Returns only when the test should skip.
+#[track_caller]
+pub fn missing(need: Need, test: &str, reason: impl Display) {
+    if need.required() {
+        panic!("{test}: {reason} ({} is set, so this is a failure, not a skip)", need.env_var());
+    }
+    let line = format!("skipped {test}: {reason} (set {}=1 to make this a failure)", need.env_var());
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("ATLAS_SKIP_LOG") {
+        // Appends of one short line are atomic enough for test threads and binaries running side by side.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// The `shared` folder beside the repository (`ATLAS_SHARED_DIR` overrides), whether or not it exists.
+pub fn shared_root() -> PathBuf {
+    match std::env::var_os("ATLAS_SHARED_DIR") {
+        Some(d) => PathBuf::from(d),
+        // Every crate sits at crates/<name>, so the repository root is two levels above this one.
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+/// The readable file `rel` under the shared folder (e.g. `data/arxiv-mini.jsonl.gz`), or `None` after
+/// [`missing`] said why (a missing or unreadable file fails instead where `ATLAS_REQUIRE_DATA` is set).
+#[track_caller]
+pub fn shared_file(test: &str, rel: &str) -> Option<PathBuf> {
+    let p = shared_root().join(rel);
+    match std::fs::File::open(&p) {
+        Ok(_) if p.is_file() => Some(p),
+        Ok(_) => {
+            missing(Need::Data, test, format!("{} is not a file", p.display()));
+            None
+        }
+        Err(e) => {
+            missing(Need::Data, test, format!("cannot read {}: {e}", p.display()));
+            None
+        }
+    }
+}
+
+/// The folder `rel` under the shared folder (e.g. `models/all-MiniLM-L6-v2`), or `None` after [`missing`].
+#[track_caller]
+pub fn shared_dir(test: &str, rel: &str) -> Option<PathBuf> {
+    let p = shared_root().join(rel);
+    match std::fs::read_dir(&p) {
+        Ok(_) => Some(p),
+        Err(e) => {
+            missing(Need::Data, test, format!("cannot read the folder {}: {e}", p.display()));
+            None
+        }
+    }
+}
+
+/// The test PostgreSQL URL (`ARXIV_ATLAS_TEST_DATABASE_URL`), or `None` after [`missing`].
+#[track_caller]
+pub fn database_url(test: &str) -> Option<String> {
+    match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            missing(
+                Need::Postgres,
+                test,
+                "ARXIV_ATLAS_TEST_DATABASE_URL is not set (bash scripts/postgres.sh start prints one)",
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test, so the environment changes cannot race with another test of this binary.
+    #[test]
+    fn a_missing_need_skips_unless_required() {
+        let dir = std::env::temp_dir().join(format!("atlas-testkit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("skips.log");
+        std::env::set_var("ATLAS_SKIP_LOG", &log);
+        std::env::set_var("ATLAS_SHARED_DIR", dir.join("nowhere"));
+        std::env::remove_var("ATLAS_REQUIRE_DATA");
+        assert!(shared_file("t1", "data/x.jsonl.gz").is_none());
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains("skipped t1: cannot read"), "{logged}");
+
+        std::env::set_var("ATLAS_REQUIRE_DATA", "1");
+        let panicked = std::panic::catch_unwind(|| shared_file("t2", "data/x.jsonl.gz")).unwrap_err();
+        let msg = panicked.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("t2: cannot read") && msg.contains("ATLAS_REQUIRE_DATA"), "{msg}");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap().lines().count(),
+            1,
+            "a failure is not logged as a skip"
+        );
+
+        std::env::set_var("ATLAS_REQUIRE_DATA", "0");
+        assert!(!Need::Data.required());
+        std::fs::write(dir.join("present"), b"x").unwrap();
+        std::env::set_var("ATLAS_SHARED_DIR", &dir);
+        assert_eq!(shared_file("t3", "present"), Some(dir.join("present")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
