@@ -35,7 +35,7 @@ mod tree;
 
 pub use args::{ENV_PREFIX, RESERVED_ENV_VARS};
 pub use error::ConfigError;
-pub use resolve::{load, ResolvedConfig};
+pub use resolve::{load, load_for_process, ResolvedConfig};
 pub use schema::{
     key_paths, AtlasConfig, DataConfig, EncoderConfig, ExperimentConfig, ExperimentKind, RunConfig,
     TrackerKind, DEFAULT_CACHE_DIR, DEFAULT_TEMPLATE,

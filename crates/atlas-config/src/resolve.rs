@@ -155,6 +155,21 @@ pub fn load(
     Ok(ResolvedConfig { config, groups: choices.into_iter().map(|(g, o, _)| (g, o)).collect(), overrides })
 }
 
+/// [`load`] as a command line does it: the folder `config_dir` (else [`crate::default_source`]), the
+/// command-line `overrides`, and this process's `ARXIV_ATLAS_*` environment variables.
+pub fn load_for_process(
+    config_dir: Option<&std::path::Path>,
+    overrides: &[String],
+) -> Result<ResolvedConfig, ConfigError> {
+    let source = match config_dir {
+        Some(d) => ConfigSource::Dir(d.to_path_buf()),
+        None => crate::default_source(),
+    };
+    let env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with(args::ENV_PREFIX)).collect();
+    load(&source, overrides, &env)
+}
+
 fn bad(file: &str, message: &str) -> ConfigError {
     ConfigError::BadFile { file: file.to_string(), message: message.to_string() }
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
+use atlas_encoder::EncoderSpec;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of a run, after groups, overrides and environment variables were merged.
@@ -90,38 +91,17 @@ pub struct ExperimentConfig {
     pub mlp: EmbeddingMlpParams,
 }
 
-/// Which sentence-transformer embeds the papers of an embedding experiment, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Which sentence-transformer embeds the papers of an embedding experiment, and how: the encoder's own
+/// [`EncoderSpec`] (model folder, backend, precision, device, threads, batch size — typed, so `backend: onxx`
+/// is an error naming the valid values) and where its vectors are cached.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EncoderConfig {
-    /// Model folder (sentence-transformers layout); `None` = `$ARXIV_ATLAS_MODEL_DIR`, else the bundled MiniLM.
-    pub model_dir: Option<PathBuf>,
-    /// Engine: `auto`, `candle` or `onnx`.
-    pub backend: String,
-    /// `fp32` (exact) or `int8`.
-    pub precision: String,
-    /// Device of the candle backend: `cpu` or `cuda:N`.
-    pub device: String,
-    /// Compute threads (0 = all cores).
-    pub threads: usize,
-    /// Texts per batch.
-    pub batch_size: usize,
+    /// The encoder.
+    #[serde(flatten)]
+    pub spec: EncoderSpec,
     /// Embedding cache folder; `None` = `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`.
+    #[serde(default)]
     pub cache_dir: Option<PathBuf>,
-}
-
-impl Default for EncoderConfig {
-    fn default() -> Self {
-        EncoderConfig {
-            model_dir: None,
-            backend: "auto".into(),
-            precision: "fp32".into(),
-            device: "cpu".into(),
-            threads: 0,
-            batch_size: 32,
-            cache_dir: None,
-        }
-    }
 }
 
 /// Model families. Written in snake_case in YAML (`kind: tfidf_linear`).
@@ -211,9 +191,8 @@ pub fn key_paths() -> Vec<String> {
             tfidf: TfidfParams { max_features: Some(0), ..TfidfParams::default() },
             linear: LinearParams::default(),
             encoder: EncoderConfig {
-                model_dir: Some(PathBuf::new()),
+                spec: EncoderSpec { model_dir: Some(PathBuf::new()), ..EncoderSpec::default() },
                 cache_dir: Some(PathBuf::new()),
-                ..EncoderConfig::default()
             },
             lr: EmbeddingLrParams::default(),
             mlp: EmbeddingMlpParams::default(),

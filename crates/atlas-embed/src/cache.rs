@@ -42,6 +42,12 @@ impl std::fmt::Debug for EmbeddingCache {
 }
 
 impl EmbeddingCache {
+    /// Opens the cache of `encoder`'s vector space in `dir`, default [`default_cache_dir`].
+    pub fn for_encoder(encoder: &atlas_encoder::Encoder, dir: Option<&Path>) -> Result<Self, EmbedError> {
+        let dir = dir.map(Path::to_path_buf).unwrap_or_else(default_cache_dir);
+        Self::open(&dir, encoder.embedding_id()?, encoder.dim())
+    }
+
     /// Opens (creating if needed) the cache of `embedding_id` with vectors of `dim` floats under `dir`.
     pub fn open(dir: &Path, embedding_id: &str, dim: usize) -> Result<Self, EmbedError> {
         std::fs::create_dir_all(dir).map_err(|e| EmbedError::io("create", dir, e))?;

@@ -34,6 +34,7 @@ pub mod folder;
 #[cfg(feature = "hf-hub")]
 pub mod hub;
 pub mod pooling;
+pub mod spec;
 pub mod template;
 pub mod tokenize;
 
@@ -46,6 +47,7 @@ pub use folder::{default_model_dir, BertConfig, ModelFolder};
 #[cfg(feature = "hf-hub")]
 pub use hub::{resolve_model, ModelRef};
 pub use pooling::{HiddenStates, Pooling, PoolingHead};
+pub use spec::{EncoderSpec, SavedEncoder};
 pub use template::{TextTemplate, PAPER_TEMPLATE};
 pub use tokenize::TextTokenizer;
 

@@ -32,15 +32,20 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Which engine to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which engine to use. Written as `auto`, `candle` or `onnx` in configs, saved models and flags (one parser:
+/// [`BackendKind::from_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BackendKind {
     /// ONNX Runtime when the run is on the CPU and its library is installed (or int8 is asked for), else
     /// candle. Both fp32 paths are exact, so the choice changes speed, not vectors.
+    #[default]
     Auto,
     /// candle (pure Rust; exact fp32; CPU or, with the `cuda` feature, GPU).
     Candle,
     /// ONNX Runtime on CPU (feature `onnx`; the shared library is loaded at run time).
+    #[cfg_attr(feature = "clap", value(alias = "ort", alias = "onnxruntime"))]
     Onnx,
 }
 
@@ -75,10 +80,13 @@ impl FromStr for BackendKind {
     }
 }
 
-/// Numeric precision of the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Numeric precision of the weights, written `fp32` or `int8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// 32-bit floats: the reference.
+    #[default]
     Fp32,
     /// Dynamically quantized 8-bit weights (ONNX only): faster on CPU, cosine to fp32 about 0.99.
     Int8,
@@ -111,10 +119,12 @@ impl FromStr for Precision {
     }
 }
 
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the model runs, written `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceSpec {
     /// The CPU.
+    #[default]
     Cpu,
     /// CUDA device with this ordinal (needs the `cuda` cargo feature).
     Cuda(usize),
@@ -146,6 +156,25 @@ impl FromStr for DeviceSpec {
     }
 }
 
+/// Serde goes through the same names as `FromStr`/`Display`, so a config file, a saved model and a flag accept
+/// exactly the same spellings and a misspelt value fails with the list of valid ones.
+macro_rules! serde_via_str {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = EncoderError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.to_string()
+            }
+        }
+    )*};
+}
+serde_via_str!(BackendKind, Precision, DeviceSpec);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +193,16 @@ mod tests {
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
         assert_eq!(DeviceSpec::Cuda(1).to_string(), "cuda:1");
+    }
+
+    #[test]
+    fn serde_uses_the_same_names_and_rejects_typos() {
+        let v: BackendKind = serde_json::from_str("\"ort\"").unwrap();
+        assert_eq!(v, BackendKind::Onnx);
+        assert_eq!(serde_json::to_string(&BackendKind::Onnx).unwrap(), "\"onnx\"");
+        assert_eq!(serde_json::to_string(&DeviceSpec::Cuda(2)).unwrap(), "\"cuda:2\"");
+        assert_eq!(serde_json::from_str::<DeviceSpec>("\"cuda:2\"").unwrap(), DeviceSpec::Cuda(2));
+        let err = serde_json::from_str::<Precision>("\"fp16\"").unwrap_err().to_string();
+        assert!(err.contains("unknown precision `fp16` (fp32, int8)"), "{err}");
     }
 }

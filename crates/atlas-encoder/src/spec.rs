@@ -1,0 +1,197 @@
+//! [`EncoderSpec`]: which sentence-transformer to run and how, as one typed value.
+//!
+//! The same description comes from three places — `embed`/`bench embed` flags, an experiment's `encoder`
+//! section, and the record an embedding classifier saves so it can rebuild its encoder — and all three parse
+//! it with the same enums, so a misspelt backend is an error wherever it is written.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendKind, DeviceSpec, Precision};
+use crate::batch::BatchLimits;
+use crate::encoder::{Encoder, EncoderOptions};
+use crate::error::EncoderError;
+use crate::template::TextTemplate;
+
+/// Which model to load and on what engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderSpec {
+    /// Model folder in the sentence-transformers layout, or a Hugging Face id (`owner/name[@revision]`);
+    /// `None` = `$ARXIV_ATLAS_MODEL_DIR`, else `../shared/models/all-MiniLM-L6-v2` when present.
+    pub model_dir: Option<PathBuf>,
+    /// Engine.
+    pub backend: BackendKind,
+    /// Weight precision.
+    pub precision: Precision,
+    /// Device of the candle backend.
+    pub device: DeviceSpec,
+    /// Compute threads (0 = all cores).
+    pub threads: usize,
+    /// Texts per model call.
+    pub batch_size: usize,
+}
+
+impl Default for EncoderSpec {
+    fn default() -> Self {
+        EncoderSpec {
+            model_dir: None,
+            backend: BackendKind::Auto,
+            precision: Precision::Fp32,
+            device: DeviceSpec::Cpu,
+            threads: 0,
+            batch_size: 32,
+        }
+    }
+}
+
+impl EncoderSpec {
+    /// The local model folder: [`EncoderSpec::model_dir`] (a Hugging Face id is fetched into, or offline read
+    /// from, the Hugging Face cache; the int8 graph too when the precision asks for it), else the default
+    /// folder. The error says how to name one.
+    pub fn resolve_model_dir(&self) -> Result<PathBuf, EncoderError> {
+        let Some(dir) = &self.model_dir else {
+            return crate::folder::default_model_dir().ok_or_else(|| {
+                EncoderError::InvalidOption(format!(
+                    "no model folder: pass --model-dir DIR (a sentence-transformers folder such as \
+                     all-MiniLM-L6-v2, or a Hugging Face id such as sentence-transformers/all-MiniLM-L6-v2) \
+                     or set {}",
+                    crate::folder::MODEL_DIR_ENV
+                ))
+            });
+        };
+        resolve(dir, self.precision == Precision::Int8)
+    }
+
+    /// The [`EncoderOptions`] of this spec with `template` and `sessions` ONNX Runtime sessions (a server's
+    /// inference workers; see [`EncoderOptions::sessions`]).
+    pub fn options(&self, template: TextTemplate, sessions: usize) -> EncoderOptions {
+        EncoderOptions {
+            backend: self.backend,
+            precision: self.precision,
+            threads: self.threads,
+            sessions: sessions.max(1),
+            limits: BatchLimits { max_batch_size: self.batch_size, ..BatchLimits::default() },
+            device: self.device,
+            onnx_file: None,
+            template,
+        }
+    }
+
+    /// Resolves the model folder and loads the encoder, rendering papers with `template`.
+    pub fn load(&self, template: &str, sessions: usize) -> Result<Encoder, EncoderError> {
+        let dir = self.resolve_model_dir()?;
+        Encoder::load(&dir, &self.options(TextTemplate::parse(template)?, sessions))
+    }
+}
+
+#[cfg(feature = "hf-hub")]
+fn resolve(dir: &Path, with_int8: bool) -> Result<PathBuf, EncoderError> {
+    crate::hub::resolve_model(&crate::hub::ModelRef::parse(&dir.to_string_lossy()), with_int8)
+}
+
+#[cfg(not(feature = "hf-hub"))]
+fn resolve(dir: &Path, _with_int8: bool) -> Result<PathBuf, EncoderError> {
+    Ok(dir.to_path_buf())
+}
+
+/// What an embedding classifier records about its encoder, so it can rebuild it and check that the rebuilt
+/// encoder produces the same vector space. Saved as JSON in the classifier's manifest; the field names are
+/// those of the files written before this type existed, so older model folders load unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedEncoder {
+    /// The model folder the encoder was loaded from (resolved: never a hub id).
+    pub model_dir: PathBuf,
+    /// Hash of the model's weights, tokenizer and config.
+    pub model_hash: String,
+    /// The vector-space id the classifier was trained in.
+    pub embedding_id: String,
+    /// Engine.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Weight precision.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Device.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Compute threads.
+    #[serde(default)]
+    pub threads: usize,
+    /// Texts per model call.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Text template.
+    pub template: String,
+    /// Vector width.
+    pub dim: usize,
+}
+
+fn default_batch_size() -> usize {
+    EncoderSpec::default().batch_size
+}
+
+impl SavedEncoder {
+    /// The record of `encoder`, loaded from `spec`.
+    pub fn new(spec: &EncoderSpec, encoder: &Encoder) -> Result<Self, EncoderError> {
+        Ok(SavedEncoder {
+            model_dir: encoder.folder().dir().to_path_buf(),
+            model_hash: encoder.model_hash()?.to_string(),
+            embedding_id: encoder.embedding_id()?.to_string(),
+            backend: spec.backend,
+            precision: spec.precision,
+            device: spec.device,
+            threads: spec.threads,
+            batch_size: spec.batch_size,
+            template: encoder.template().as_str().to_string(),
+            dim: encoder.dim(),
+        })
+    }
+
+    /// The spec that rebuilds the encoder. The recorded folder is used when it still exists; otherwise the
+    /// default model folder (`$ARXIV_ATLAS_MODEL_DIR`) stands in, and the embedding-id check decides whether
+    /// it is the same model.
+    pub fn spec(&self) -> EncoderSpec {
+        EncoderSpec {
+            model_dir: Some(self.model_dir.clone()).filter(|p| p.exists()),
+            backend: self.backend,
+            precision: self.precision,
+            device: self.device,
+            threads: self.threads,
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_option_is_an_error_naming_the_valid_ones() {
+        let err = serde_json::from_str::<EncoderSpec>(r#"{"backend": "onxx"}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown backend `onxx` (auto, candle, onnx)"), "{err}");
+        let err = serde_json::from_str::<EncoderSpec>(r#"{"precison": "int8"}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `precison`"), "{err}");
+        let spec: EncoderSpec = serde_json::from_str(r#"{"precision": "int8", "device": "cuda:1"}"#).unwrap();
+        assert_eq!(
+            (spec.precision, spec.device, spec.batch_size),
+            (Precision::Int8, DeviceSpec::Cuda(1), 32)
+        );
+    }
+
+    #[test]
+    fn saved_records_of_earlier_versions_still_parse() {
+        // The JSON an embedding head wrote before the record was typed.
+        let old = r#"{"model_dir": "/m", "model_hash": "h", "embedding_id": "e", "backend": "auto",
+            "precision": "int8", "device": "cpu", "threads": 0, "batch_size": 32,
+            "template": "{title} [SEP] {abstract}", "dim": 384}"#;
+        let rec: SavedEncoder = serde_json::from_str(old).unwrap();
+        assert_eq!(rec.precision, Precision::Int8);
+        assert_eq!(rec.spec().model_dir, None, "a folder that no longer exists is not used");
+        let back = serde_json::to_value(&rec).unwrap();
+        assert_eq!(back["precision"], "int8");
+        assert_eq!(back["dim"], 384);
+    }
+}
