@@ -53,4 +53,4 @@ pub use paper::{Paper, DEFAULT_TEMPLATE};
 pub use read::{load_papers, read_papers, ReadOptions};
 pub use report::{ReadReport, SkipCount, SkipReason, FIRST_LINES_KEPT};
 pub use split::{split_bucket, split_of, ParseSplitError, Split};
-pub use taxonomy::{Category, Taxonomy};
+pub use taxonomy::{taxonomy_path, Category, Taxonomy, DEFAULT_TAXONOMY_PATH};

@@ -128,6 +128,19 @@ impl Taxonomy {
     }
 }
 
+/// Where this repository's data kit keeps the taxonomy (`../shared/data/taxonomy.tsv`, relative to the working
+/// directory); used when no taxonomy is configured.
+pub const DEFAULT_TAXONOMY_PATH: &str = "../shared/data/taxonomy.tsv";
+
+/// The configured taxonomy file, or [`DEFAULT_TAXONOMY_PATH`] when that file exists (names are optional:
+/// without a taxonomy, categories are shown by code).
+pub fn taxonomy_path(configured: Option<&Path>) -> Option<PathBuf> {
+    match configured {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_TAXONOMY_PATH)).filter(|p| p.is_file()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

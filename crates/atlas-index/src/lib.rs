@@ -11,9 +11,11 @@ mod bench;
 mod exact;
 mod hnsw;
 mod kernel;
+mod location;
 mod metrics;
 mod params;
 mod pg;
+mod protocol;
 mod rows;
 pub mod store;
 mod table;
@@ -30,9 +32,16 @@ use serde::{Deserialize, Serialize};
 pub use bench::{bench_search, BenchOptions, SearchBench};
 pub use exact::{ExactIndex, QUERY_BLOCK};
 pub use hnsw::UsearchIndex;
+pub use location::{IndexLocation, TempPgIndex, DEFAULT_INDEX_NAME};
 pub use metrics::{evaluate_retrieval, recall_at_k, retrieval_metrics, RetrievalMetrics, METRIC_DEPTH};
-pub use params::{ExactParams, HnswParams, IndexParams, PgParams, Scalar, Storage, VectorSpace};
+pub use params::{
+    BuildOptions, ExactParams, HnswParams, IndexBackend, IndexParams, PgParams, Scalar, Storage, VectorSpace,
+};
 pub use pg::{PgIndex, MIGRATIONS};
+pub use protocol::{
+    bench_protocol, evaluate_protocol, join_papers, AnnResult, Corpus, EfPoint, ExactResult, PgSweep,
+    RetrievalOptions, RetrievalProtocol, RetrievalReport, SweepOptions, SweepReport,
+};
 pub use store::{INDEX_FORMAT_VERSION, INDEX_KIND};
 pub use table::MAX_AUTHORS;
 
@@ -81,6 +90,37 @@ impl Filter {
         }
         true
     }
+}
+
+/// Parses a year range with Rust's range meaning: `2015..2019` is 2015 to 2018 (the end is excluded),
+/// `2015..=2019` is 2015 to 2019, `2015..` and `..2019` / `..=2019` are open on one side, and `2017` alone
+/// is that year. Anything else, or a range with no year in it, is an error that says so.
+pub fn parse_year_range(s: &str) -> Result<RangeInclusive<u16>, IndexError> {
+    let bad = |why: String| IndexError::Invalid(format!("years `{s}`: {why}"));
+    let year = |t: &str| -> Result<u16, IndexError> {
+        t.trim().parse::<u16>().map_err(|_| bad(format!("`{}` is not a year", t.trim())))
+    };
+    let range = match s.split_once("..") {
+        None => {
+            let y = year(s)?;
+            y..=y
+        }
+        Some((from, to)) => {
+            let start = if from.trim().is_empty() { 0 } else { year(from)? };
+            let end = match to.trim().strip_prefix('=') {
+                Some(incl) => year(incl)?,
+                None if to.trim().is_empty() => u16::MAX,
+                None => year(to)?.checked_sub(1).ok_or_else(|| {
+                    bad("the range is empty (the end is excluded; write ..= to include it)".into())
+                })?,
+            };
+            start..=end
+        }
+    };
+    if range.start() > range.end() {
+        return Err(bad("the range is empty (`A..B` excludes B; write `A..=B` to include it)".into()));
+    }
+    Ok(range)
 }
 
 /// One search result.
@@ -226,6 +266,17 @@ pub trait VectorIndex: Send + Sync {
     /// The stored vector of one paper (for "papers like this one").
     fn vector(&self, id: &str) -> Result<Option<Vec<f32>>, IndexError>;
 
+    /// The `k` papers most like the stored paper `id` (searched with its stored vector), never the paper itself;
+    /// `None` when `id` is not stored.
+    fn search_like(&self, id: &str, k: usize, filter: &Filter) -> Result<Option<Vec<Hit>>, IndexError> {
+        let Some(v) = self.vector(id)? else { return Ok(None) };
+        // One more than asked, as the paper itself is normally its own best hit.
+        let mut hits = self.search(&v, k + 1, filter)?;
+        hits.retain(|h| h.paper.id != id);
+        hits.truncate(k);
+        Ok(Some(hits))
+    }
+
     /// [`VectorIndex::search`] for many queries (`queries` row-major, `info().dim` wide), on all rayon threads.
     /// Backends override it when they can share work between queries (the exact scan does).
     fn search_batch(&self, queries: &[f32], k: usize, filter: &Filter) -> Result<Vec<Vec<Hit>>, IndexError> {
@@ -314,6 +365,13 @@ pub fn build_index(
             index.save(out_dir)?;
             (index.info().clone(), index.memory_bytes().unwrap_or(0), built.elapsed().as_secs_f64())
         }
+        IndexParams::Postgres(_) => {
+            return Err(IndexError::Invalid(format!(
+                "{}: the postgres backend builds into a database, not a folder (name the index by its \
+                 postgres:// URL)",
+                out_dir.display()
+            )))
+        }
     };
     let build_seconds = t.elapsed().as_secs_f64() - write_seconds;
     let meta = store::open_manifest(out_dir)?;
@@ -342,6 +400,7 @@ impl OnDiskIndex {
         match meta.params {
             IndexParams::Exact(_) => Ok(OnDiskIndex::Exact(ExactIndex::from_meta(dir, meta)?)),
             IndexParams::Usearch(_) => Ok(OnDiskIndex::Usearch(UsearchIndex::from_meta(dir, meta)?)),
+            IndexParams::Postgres(_) => Err(IndexError::bad(dir, "the manifest names the postgres backend")),
         }
     }
 

@@ -246,6 +246,7 @@ fn every_backend_round_trips_through_its_folder() {
                 // A graph built again is a different graph; compare with the saved one loaded twice.
                 open_index(dir.path()).unwrap()
             }
+            IndexParams::Postgres(_) => unreachable!("only folder backends are listed above"),
         };
         assert_same_results(opened.as_ref(), fresh.as_ref(), dim);
         let v = opened.vector("p3").unwrap().unwrap();
