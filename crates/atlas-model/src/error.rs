@@ -1,0 +1,85 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Why a model could not be opened or could not predict.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorError {
+    /// The path given as a model is neither a model folder nor a run folder holding one.
+    #[error("{path}: {message}")]
+    NotAModel {
+        /// The path as given.
+        path: PathBuf,
+        /// What was looked for.
+        message: String,
+    },
+    /// A file of the model folder could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file of the model folder is malformed.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The classifier's files failed to load (checksums, format, kind).
+    #[error("loading the model in {dir}: {source}")]
+    Classifier {
+        /// The model folder.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: atlas_classify::ClassifyError,
+    },
+    /// The encoder an embedding classifier needs produces another vector space than the one it was trained
+    /// in (another model, precision or template).
+    #[error(
+        "{dir}: the model was trained on embeddings {want}, but the encoder in {encoder_dir} produces {got} \
+         (another model, precision or template); set ARXIV_ATLAS_MODEL_DIR to the original model folder"
+    )]
+    EncoderMismatch {
+        /// The model folder.
+        dir: PathBuf,
+        /// The embedding id the model was trained on.
+        want: String,
+        /// The embedding id of the encoder found.
+        got: String,
+        /// The encoder's folder.
+        encoder_dir: PathBuf,
+    },
+    /// No encoder reproduces an index's vector space.
+    #[error("no encoder in {dir} produces the index's vectors: {source}")]
+    NoQueryEncoder {
+        /// The model folder tried.
+        dir: PathBuf,
+        /// The last failure.
+        #[source]
+        source: Box<PredictorError>,
+    },
+    /// Loading or running the encoder failed.
+    #[error(transparent)]
+    Encoder(#[from] atlas_encoder::EncoderError),
+    /// Embedding (or the embedding cache) failed.
+    #[error(transparent)]
+    Embed(#[from] atlas_embed::EmbedError),
+    /// An index check failed.
+    #[error(transparent)]
+    Index(#[from] atlas_index::IndexError),
+    /// Writing or verifying a checksummed folder failed.
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifact::ArtifactError),
+    /// The text template of the model is malformed.
+    #[error(transparent)]
+    Corpus(#[from] atlas_corpus::CorpusError),
+}

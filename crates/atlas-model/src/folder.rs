@@ -1,0 +1,100 @@
+//! Where a model lives and what is stored beside its weights.
+//!
+//! A training run keeps its model in `<run>/artifacts/model/`; users may pass either the run folder or the
+//! model folder. Besides the classifier's own files the model folder holds `pipeline.json`: what turns a
+//! paper into the classifier's input text (the template), recorded in the folder's checksummed manifest so a
+//! model never depends on the config that trained it.
+
+use std::path::{Path, PathBuf};
+
+use atlas_artifact::{write_atomic, Manifest, MANIFEST_FILE};
+use serde::{Deserialize, Serialize};
+
+use crate::PredictorError;
+
+/// Name of the inference-pipeline description inside a model folder.
+pub const PIPELINE_FILE: &str = "pipeline.json";
+
+/// How a paper becomes classifier input; stored next to the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineMeta {
+    /// Text template with `{title}` and `{abstract}`.
+    pub template: String,
+    /// Experiment name that produced the model (e.g. `tfidf_linear`).
+    pub experiment: String,
+    /// Training run id, for provenance.
+    pub run_id: String,
+}
+
+/// The model folder `path` names: the folder itself when it has a manifest, else a run folder's
+/// `artifacts/model`.
+pub fn resolve_model_folder(path: &Path) -> Result<PathBuf, PredictorError> {
+    if path.join(MANIFEST_FILE).is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let nested = path.join("artifacts").join("model");
+    if nested.join(MANIFEST_FILE).is_file() {
+        return Ok(nested);
+    }
+    let message = if path.exists() {
+        format!(
+            "neither a model folder (no {MANIFEST_FILE}) nor a training run folder (no artifacts/model/{MANIFEST_FILE})"
+        )
+    } else {
+        "no such folder".to_string()
+    };
+    Err(PredictorError::NotAModel { path: path.to_path_buf(), message })
+}
+
+/// Adds `pipeline.json` to a freshly saved model folder and re-seals its manifest with the new file's checksum.
+pub fn write_pipeline_meta(model_dir: &Path, meta: &PipelineMeta) -> Result<(), PredictorError> {
+    let manifest_path = model_dir.join(MANIFEST_FILE);
+    let raw = std::fs::read(&manifest_path).map_err(|source| PredictorError::Io {
+        op: "read",
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let m: Manifest = serde_json::from_slice(&raw)
+        .map_err(|source| PredictorError::Json { path: manifest_path.clone(), source })?;
+    let mut manifest = Manifest::open(model_dir, &m.kind, m.format_version)?;
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|source| PredictorError::Json { path: model_dir.join(PIPELINE_FILE), source })?;
+    write_atomic(&model_dir.join(PIPELINE_FILE), &json)?;
+    manifest.add_file(model_dir, PIPELINE_FILE)?;
+    manifest.write(model_dir)?;
+    Ok(())
+}
+
+/// Reads `pipeline.json`; a model folder written by the library alone (no such file) gets the default
+/// template.
+pub(crate) fn read_pipeline_meta(dir: &Path, kind: &str) -> Result<PipelineMeta, PredictorError> {
+    let path = dir.join(PIPELINE_FILE);
+    match std::fs::read(&path) {
+        Ok(raw) => serde_json::from_slice(&raw).map_err(|source| PredictorError::Json { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineMeta {
+            template: atlas_corpus::DEFAULT_TEMPLATE.to_string(),
+            experiment: kind.to_string(),
+            run_id: String::new(),
+        }),
+        Err(source) => Err(PredictorError::Io { op: "read", path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_folder_or_its_model_folder_resolve_to_the_model_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("run/artifacts/model");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join(MANIFEST_FILE), "{}").unwrap();
+        assert_eq!(resolve_model_folder(&tmp.path().join("run")).unwrap(), model);
+        assert_eq!(resolve_model_folder(&model).unwrap(), model);
+        let err = resolve_model_folder(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("neither a model folder"), "{err}");
+        let err = resolve_model_folder(&tmp.path().join("nope")).unwrap_err().to_string();
+        assert!(err.contains("no such folder"), "{err}");
+    }
+}

@@ -1,0 +1,25 @@
+//! `atlas-model`: one place that turns what a user names as "the model" into something that predicts.
+//!
+//! * [`LoadedModel::open`] takes a training run folder (or the model folder inside it, `artifacts/model/`),
+//!   verifies every checksum, and returns a [`Predictor`] — a TF-IDF classifier that reads text itself, or an
+//!   embedding head together with the sentence encoder it was trained on, rebuilt from the typed
+//!   [`SavedEncoder`] record and checked to produce the same vector space — plus the [`PipelineMeta`] that
+//!   says how a paper becomes the model's input text.
+//! * [`query_encoder`] picks the encoder whose vectors an index holds, so a text query lands in the index's
+//!   vector space.
+//!
+//! The CLI, the HTTP server and pipeline stages all load models through here, so the rules (which folder,
+//! which encoder, when a mismatch is an error) exist once.
+
+#![warn(missing_docs)]
+
+mod error;
+mod folder;
+mod predictor;
+mod query;
+
+pub use atlas_encoder::SavedEncoder;
+pub use error::PredictorError;
+pub use folder::{resolve_model_folder, write_pipeline_meta, PipelineMeta, PIPELINE_FILE};
+pub use predictor::{LoadOptions, LoadedModel, Predictor, EMBED_CACHE_ENV};
+pub use query::query_encoder;

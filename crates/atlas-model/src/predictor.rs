@@ -1,0 +1,204 @@
+//! [`LoadedModel`]: a model folder opened, verified and ready to predict.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use atlas_classify::{Classifier, DenseHead, Labels, Probabilities};
+use atlas_embed::EmbeddingCache;
+use atlas_encoder::{Encoder, SavedEncoder};
+
+use crate::folder::{read_pipeline_meta, resolve_model_folder, PipelineMeta};
+use crate::PredictorError;
+
+/// Set to `off` (or `0`, `false`) to serve every text through the encoder instead of the embedding cache:
+/// benchmarks that cycle a few bodies would otherwise measure the cache, not the model.
+pub const EMBED_CACHE_ENV: &str = "ARXIV_ATLAS_EMBED_CACHE";
+
+/// Texts a single [`Predictor::predict`] call embeds before it shows a progress bar.
+const PROGRESS_ABOVE: usize = 1000;
+
+/// Texts embedded (and cached) per chunk inside one prediction.
+const EMBED_CHUNK: usize = 1024;
+
+/// How to open a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// ONNX Runtime sessions of an embedding classifier's encoder, running calls side by side (one per
+    /// inference worker of a server).
+    pub sessions: usize,
+    /// Read and fill the embedding cache when predicting with an embedding classifier.
+    pub embed_cache: bool,
+}
+
+impl Default for LoadOptions {
+    /// One session; the cache on unless [`EMBED_CACHE_ENV`] turns it off.
+    fn default() -> Self {
+        let off = std::env::var(EMBED_CACHE_ENV).is_ok_and(|v| matches!(v.as_str(), "off" | "0" | "false"));
+        LoadOptions { sessions: 1, embed_cache: !off }
+    }
+}
+
+/// Turns texts into class probabilities, whatever the model family.
+pub enum Predictor {
+    /// A classifier that reads text itself (TF-IDF).
+    Text(Box<dyn Classifier>),
+    /// A head on frozen sentence embeddings; texts go through the encoder (and its cache) first.
+    Embedding {
+        /// The encoder the head was trained on (checked by embedding id at load). Shared, so a server can
+        /// use the same loaded encoder for `/v1/embed` and search.
+        encoder: Arc<Encoder>,
+        /// The classifier head.
+        head: Box<DenseHead>,
+        /// Vectors of texts seen before.
+        cache: Option<Mutex<EmbeddingCache>>,
+    },
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor").field("kind", &self.kind()).finish_non_exhaustive()
+    }
+}
+
+impl Predictor {
+    /// The label set.
+    pub fn labels(&self) -> &Labels {
+        match self {
+            Predictor::Text(c) => c.labels(),
+            Predictor::Embedding { head, .. } => head.labels(),
+        }
+    }
+
+    /// Model kind (`arxiv-atlas/tfidf-linear`, `arxiv-atlas/embedding-lr` …).
+    pub fn kind(&self) -> &str {
+        match self {
+            Predictor::Text(c) => c.kind(),
+            Predictor::Embedding { head, .. } => head.kind(),
+        }
+    }
+
+    /// The sentence encoder inside an embedding classifier (`None` for TF-IDF models).
+    pub fn encoder(&self) -> Option<&Arc<Encoder>> {
+        match self {
+            Predictor::Embedding { encoder, .. } => Some(encoder),
+            Predictor::Text(_) => None,
+        }
+    }
+
+    /// The encoder for changing its settings (batch limits) before it is shared; `None` for TF-IDF models or
+    /// once the encoder has been shared.
+    pub fn encoder_mut(&mut self) -> Option<&mut Encoder> {
+        match self {
+            Predictor::Embedding { encoder, .. } => Arc::get_mut(encoder),
+            Predictor::Text(_) => None,
+        }
+    }
+
+    /// Probabilities of every class for each text (texts already rendered with the model's template).
+    pub fn predict(&self, texts: &[String]) -> Result<Probabilities, PredictorError> {
+        match self {
+            Predictor::Text(c) => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                Ok(c.predict_proba(&refs))
+            }
+            Predictor::Embedding { encoder, head, cache } => {
+                // A poisoned lock only means another thread panicked mid-write; the SQLite cache itself is
+                // transactional, so it is still safe to use.
+                let mut guard = cache.as_ref().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+                let pb = (texts.len() > PROGRESS_ABOVE)
+                    .then(|| atlas_embed::job::progress_bar(texts.len() as u64, "embedding"));
+                let (x, _) = atlas_embed::embed_texts_cached(
+                    encoder,
+                    guard.as_deref_mut(),
+                    texts,
+                    EMBED_CHUNK,
+                    pb.as_ref(),
+                )?;
+                if let Some(pb) = pb {
+                    pb.finish_and_clear();
+                }
+                Ok(head.predict_proba_dense(&x))
+            }
+        }
+    }
+}
+
+/// A loaded model: the predictor and the pipeline that feeds it.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// The model folder it was loaded from.
+    pub dir: PathBuf,
+    /// The model (checksums verified on load).
+    pub predictor: Predictor,
+    /// Template and provenance.
+    pub pipeline: PipelineMeta,
+}
+
+impl LoadedModel {
+    /// Opens a run folder or model folder, verifying every checksum.
+    pub fn open(path: &Path, opts: &LoadOptions) -> Result<Self, PredictorError> {
+        let dir = resolve_model_folder(path)?;
+        let classifier_err = |source| PredictorError::Classifier { dir: dir.clone(), source };
+        let kind = atlas_classify::model_kind(&dir).map_err(classifier_err)?;
+        let predictor = if kind.starts_with("arxiv-atlas/embedding-") {
+            load_embedding_predictor(&dir, opts)?
+        } else {
+            Predictor::Text(atlas_classify::load_classifier(&dir).map_err(classifier_err)?)
+        };
+        let pipeline = read_pipeline_meta(&dir, predictor.kind())?;
+        Ok(LoadedModel { dir, predictor, pipeline })
+    }
+
+    /// The model's input texts of `papers` (rendered with its template).
+    pub fn texts_for<'a>(&self, papers: impl Iterator<Item = &'a atlas_corpus::Paper>) -> Vec<String> {
+        papers.map(|p| p.text(&self.pipeline.template)).collect()
+    }
+
+    /// Class probabilities of `papers`, one row each.
+    pub fn predict_papers<'a>(
+        &self,
+        papers: impl Iterator<Item = &'a atlas_corpus::Paper>,
+    ) -> Result<Probabilities, PredictorError> {
+        self.predictor.predict(&self.texts_for(papers))
+    }
+
+    /// A version string for answers and logs: `experiment@run_id`, or the experiment alone.
+    pub fn version(&self) -> String {
+        let p = &self.pipeline;
+        if p.run_id.is_empty() {
+            p.experiment.clone()
+        } else {
+            format!("{}@{}", p.experiment, p.run_id)
+        }
+    }
+}
+
+/// Rebuilds the encoder an embedding head was trained with, and checks it produces the same vector space.
+fn load_embedding_predictor(dir: &Path, opts: &LoadOptions) -> Result<Predictor, PredictorError> {
+    let classifier_err = |source| PredictorError::Classifier { dir: dir.to_path_buf(), source };
+    let (head, meta) = DenseHead::load(dir).map_err(classifier_err)?;
+    let saved: SavedEncoder = serde_json::from_value(meta)
+        .map_err(|source| PredictorError::Json { path: dir.join(atlas_artifact::MANIFEST_FILE), source })?;
+    let encoder = saved.spec().load(&saved.template, opts.sessions)?;
+    let got = encoder.embedding_id()?;
+    if got != saved.embedding_id {
+        return Err(PredictorError::EncoderMismatch {
+            dir: dir.to_path_buf(),
+            want: saved.embedding_id,
+            got: got.to_string(),
+            encoder_dir: encoder.folder().dir().to_path_buf(),
+        });
+    }
+    let cache = if opts.embed_cache {
+        match EmbeddingCache::for_encoder(&encoder, None) {
+            Ok(c) => Some(Mutex::new(c)),
+            Err(e) => {
+                tracing::warn!("embedding cache unavailable, embedding without it: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Predictor::Embedding { encoder: Arc::new(encoder), head: Box::new(head), cache })
+}
