@@ -1,0 +1,92 @@
+//! Ranked categories for papers: what `classify` prints and writes.
+
+use std::path::Path;
+
+use atlas_corpus::Paper;
+use atlas_model::LoadedModel;
+use serde::{Deserialize, Serialize};
+
+use crate::PipelineError;
+
+/// One category with its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryProbability {
+    /// Category code, e.g. `cs.LG`.
+    pub category: String,
+    /// Its name from the taxonomy (the code when unknown).
+    pub name: String,
+    /// Probability.
+    pub probability: f32,
+}
+
+/// The classification of one paper: one JSON line of `classify --input`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    /// arXiv id, when the paper has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Most probable category.
+    pub category: String,
+    /// Its name.
+    pub name: String,
+    /// The `top_k` most probable categories, most probable first.
+    pub probabilities: Vec<CategoryProbability>,
+}
+
+/// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers).
+pub fn classify_papers(
+    model: &LoadedModel,
+    papers: &[Paper],
+    top_k: usize,
+    with_ids: bool,
+) -> Result<Vec<Classification>, PipelineError> {
+    let probs = model.predict_papers(papers.iter())?;
+    let labels = model.predictor.labels();
+    Ok(papers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let probabilities: Vec<CategoryProbability> = probs
+                .top_k(i, top_k.max(1))
+                .into_iter()
+                .map(|(c, probability)| CategoryProbability {
+                    category: labels.codes[c].clone(),
+                    name: labels.names[c].clone(),
+                    probability,
+                })
+                .collect();
+            let (category, name) =
+                probabilities.first().map(|c| (c.category.clone(), c.name.clone())).unwrap_or_default();
+            Classification { id: with_ids.then(|| p.id.clone()), category, name, probabilities }
+        })
+        .collect())
+}
+
+/// What [`classify_file`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifyFileReport {
+    /// Papers classified.
+    pub papers: usize,
+    /// How the input was read: records skipped by reason, with line numbers.
+    pub read: atlas_corpus::ReadReport,
+}
+
+/// Classifies every paper of `input` (any ingest format) into `out`, one JSON object per line, written
+/// atomically.
+pub fn classify_file(
+    model: &LoadedModel,
+    input: &Path,
+    out: &Path,
+    top_k: usize,
+) -> Result<ClassifyFileReport, PipelineError> {
+    let (papers, report) = atlas_corpus::load_papers(input, None)?;
+    let results = classify_papers(model, &papers, top_k, true)?;
+    atlas_artifact::write_atomic_with(out, |w| {
+        for r in &results {
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    Ok(ClassifyFileReport { papers: papers.len(), read: report })
+}

@@ -1,0 +1,67 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Why a workflow step failed. Each variant keeps the library error it came from, so the message names the
+/// file, key or model concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The input cannot be used (missing, empty, no papers of a split …).
+    #[error("{path}: {message}")]
+    Input {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading papers or a dataset failed.
+    #[error(transparent)]
+    Corpus(#[from] atlas_corpus::CorpusError),
+    /// Training or saving a classifier failed.
+    #[error(transparent)]
+    Classify(#[from] atlas_classify::ClassifyError),
+    /// Computing or writing metrics failed.
+    #[error(transparent)]
+    Eval(#[from] atlas_eval::EvalError),
+    /// Recording the run failed.
+    #[error(transparent)]
+    Track(#[from] atlas_track::TrackError),
+    /// Loading a model or predicting failed.
+    #[error(transparent)]
+    Model(#[from] atlas_model::PredictorError),
+    /// Loading the encoder failed.
+    #[error(transparent)]
+    Encoder(#[from] atlas_encoder::EncoderError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] atlas_embed::EmbedError),
+    /// Writing a checksummed file failed.
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifact::ArtifactError),
+    /// A JSON document could not be written.
+    #[error("encoding {what}: {source}")]
+    Json {
+        /// What was being encoded.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file could not be written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PipelineError {
+    pub(crate) fn input(path: &std::path::Path, message: impl Into<String>) -> Self {
+        PipelineError::Input { path: path.to_path_buf(), message: message.into() }
+    }
+}

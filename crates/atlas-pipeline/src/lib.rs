@@ -1,0 +1,50 @@
+//! `atlas-pipeline`: the workflows that turn a configuration into recorded results.
+//!
+//! * [`train`]: config → dataset (ingested once and cached) → model → validation metrics → a run folder with
+//!   the model, its `pipeline.json`, params, metrics and timings;
+//! * [`evaluate`]: a trained model × papers → metrics, per-class table, confusion matrix (CSV + PNG) → an
+//!   `evaluate` run folder;
+//! * [`classify_file`]: a trained model × a file of papers → ranked categories as JSON-lines.
+//!
+//! Each step is done by a library crate (`atlas-corpus`, `atlas-classify`, `atlas-embed`, `atlas-eval`,
+//! `atlas-track`); this crate decides the order, what is recorded, and where files go — so the CLI, a DVC
+//! stage or a scheduled job run the same workflow.
+
+#![warn(missing_docs)]
+
+mod classify;
+mod dataset;
+mod error;
+mod evaluate;
+mod train;
+
+use atlas_track::{Run, RunStatus};
+
+pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
+pub use dataset::{labels_from, prepare_dataset};
+pub use error::PipelineError;
+pub use evaluate::{
+    evaluate, evaluate_papers, evaluate_probs, summary_numbers, EvaluateOutcome, EvaluateRequest,
+};
+pub use train::{train, TrainOutcome};
+
+/// Runs `work` inside `run` and finishes the run as finished or failed. On failure the original error is
+/// returned; a failure to record the failure is only logged.
+pub(crate) fn in_run<T>(
+    mut run: Box<dyn Run>,
+    work: impl FnOnce(&mut dyn Run) -> Result<T, PipelineError>,
+) -> Result<(T, std::path::PathBuf), PipelineError> {
+    match work(run.as_mut()) {
+        Ok(out) => {
+            let dir = run.dir().to_path_buf();
+            run.finish(RunStatus::Finished)?;
+            Ok((out, dir))
+        }
+        Err(e) => {
+            if let Err(fe) = run.finish(RunStatus::Failed) {
+                tracing::warn!("could not mark the run as failed: {fe}");
+            }
+            Err(e)
+        }
+    }
+}

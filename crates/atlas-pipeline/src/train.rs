@@ -1,0 +1,250 @@
+//! `train`: config → dataset → model → validation metrics, recorded in a run folder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use atlas_classify::{Classifier, DenseHead, EpochStats, Probabilities, TfidfLinearModel};
+use atlas_config::{ExperimentKind, ResolvedConfig};
+use atlas_corpus::{Paper, Split};
+use atlas_embed::EmbeddingCache;
+use atlas_model::{write_pipeline_meta, PipelineMeta, SavedEncoder};
+use atlas_track::{LocalTracker, Run, RunSpec, Tracker};
+use serde_json::json;
+
+use crate::dataset::{labels_from, prepare_dataset};
+use crate::evaluate::{evaluate_probs, summary_numbers};
+use crate::{in_run, PipelineError};
+
+/// Multi-label threshold of the validation metrics logged at the end of training.
+const VALIDATION_MULTILABEL_THRESHOLD: f32 = 0.2;
+
+/// Texts embedded (and cached) per chunk while training an embedding head.
+const EMBED_CHUNK: usize = 1024;
+
+/// Result of a training run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Final metrics logged by the run (validation metrics, timings).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Trains the configured experiment and records everything in a run folder (marked failed when training
+/// fails, so a half-written run is never mistaken for a result).
+pub fn train(resolved: &ResolvedConfig) -> Result<TrainOutcome, PipelineError> {
+    let cfg = &resolved.config;
+    let spec = RunSpec {
+        kind: "train".into(),
+        name: cfg.run.name.clone().or_else(|| Some(cfg.experiment.name.clone())),
+        root: cfg.run.root.clone(),
+        dir: cfg.run.dir.clone(),
+    };
+    let run = LocalTracker.start_run(spec)?;
+    tracing::info!("run {} in {}", run.id(), run.dir().display());
+    let (metrics, run_dir) = in_run(run, |run| train_in_run(resolved, run))?;
+    Ok(TrainOutcome { run_dir, metrics })
+}
+
+/// The training texts and labels of a dataset, as the trainers take them.
+struct Prepared {
+    valid: Vec<Paper>,
+    train_texts: Vec<String>,
+    train_y: Vec<u32>,
+    /// Validation papers whose primary category occurs in training: the early-stopping set.
+    valid_texts: Vec<String>,
+    valid_y: Vec<u32>,
+    /// Every validation paper (also those of classes unseen in training) for the validation metrics.
+    all_valid: Vec<String>,
+}
+
+fn train_in_run(
+    resolved: &ResolvedConfig,
+    run: &mut dyn Run,
+) -> Result<BTreeMap<String, f64>, PipelineError> {
+    let cfg = &resolved.config;
+    run.log_config_yaml(&resolved.to_yaml())?;
+    run.log_params(&json!({
+        "seed": cfg.seed,
+        "data": cfg.data,
+        "experiment": cfg.experiment,
+        "groups": resolved.groups,
+        "overrides": resolved.overrides,
+    }))?;
+
+    let t = Instant::now();
+    let ds = prepare_dataset(&cfg.data)?;
+    run.set_data_fingerprint(ds.fingerprint());
+    let train = ds.read(Split::Train)?;
+    let valid = ds.read(Split::Validation)?;
+    run.log_timing("data", t.elapsed().as_secs_f64())?;
+    if train.is_empty() {
+        return Err(PipelineError::input(ds.dir(), "the training split is empty"));
+    }
+    tracing::info!("{} training and {} validation papers", train.len(), valid.len());
+
+    let labels = labels_from(&train, &ds);
+    let index: HashMap<&str, u32> =
+        labels.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let template = &cfg.data.template;
+    // Validation papers whose primary category never occurs in training cannot be predicted; they are left
+    // out of early stopping (and counted as errors by `evaluate`).
+    let (valid_texts, valid_y) =
+        valid.iter().filter_map(|p| index.get(p.primary()).map(|&y| (p.text(template), y))).unzip();
+    let data = Prepared {
+        train_texts: train.iter().map(|p| p.text(template)).collect(),
+        train_y: train.iter().map(|p| index[p.primary()]).collect(),
+        valid_texts,
+        valid_y,
+        all_valid: valid.iter().map(|p| p.text(template)).collect(),
+        valid,
+    };
+
+    let model_dir = run.artifact_dir().join("model");
+    let mut metrics: BTreeMap<String, f64> = BTreeMap::new();
+    let mut log_err = None;
+    let mut observer = |e: &EpochStats| {
+        let mut m = BTreeMap::from([("train_loss".to_string(), e.train_loss)]);
+        if let Some(v) = e.valid_loss {
+            m.insert("valid_loss".into(), v);
+        }
+        if let Some(v) = e.valid_accuracy {
+            m.insert("valid_accuracy".into(), v);
+        }
+        if let Err(err) = run.log_metrics(Some(e.epoch as u64), &m) {
+            log_err.get_or_insert(err);
+        }
+    };
+    let validation_probs = match cfg.experiment.kind {
+        ExperimentKind::TfidfLinear => {
+            train_tfidf(resolved, &labels, &data, &model_dir, &mut metrics, &mut observer)?
+        }
+        kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => {
+            train_embedding_head(resolved, kind, &labels, &data, &model_dir, &mut metrics, &mut observer)?
+        }
+    };
+    if let Some(err) = log_err {
+        return Err(err.into());
+    }
+    for (k, v) in &metrics {
+        if let Some(phase) = k.strip_suffix("_s") {
+            run.log_timing(phase, *v)?;
+        }
+    }
+    if let Some(probs) = validation_probs {
+        let rep = evaluate_probs(&labels, &probs, &data.valid, VALIDATION_MULTILABEL_THRESHOLD)?;
+        for (k, v) in summary_numbers(&rep) {
+            metrics.insert(format!("validation_{k}"), v);
+        }
+    }
+    write_pipeline_meta(
+        &model_dir,
+        &PipelineMeta {
+            template: template.clone(),
+            experiment: cfg.experiment.name.clone(),
+            run_id: run.id().to_string(),
+        },
+    )?;
+    run.log_metrics(None, &metrics)?;
+    Ok(metrics)
+}
+
+fn early_stopping_set<'a, T>(rows: &'a [T], y: &'a [u32]) -> Option<(&'a [T], &'a [u32])> {
+    (!y.is_empty()).then_some((rows, y))
+}
+
+/// TF-IDF + linear model; returns the validation probabilities.
+fn train_tfidf(
+    resolved: &ResolvedConfig,
+    labels: &atlas_classify::Labels,
+    data: &Prepared,
+    model_dir: &std::path::Path,
+    metrics: &mut BTreeMap<String, f64>,
+    observer: &mut dyn FnMut(&EpochStats),
+) -> Result<Option<Probabilities>, PipelineError> {
+    let exp = &resolved.config.experiment;
+    let train_refs: Vec<&str> = data.train_texts.iter().map(String::as_str).collect();
+    let valid_refs: Vec<&str> = data.valid_texts.iter().map(String::as_str).collect();
+    let (model, report) = TfidfLinearModel::train(
+        &train_refs,
+        &data.train_y,
+        early_stopping_set(&valid_refs, &data.valid_y),
+        labels.clone(),
+        &exp.tfidf,
+        &exp.linear,
+        observer,
+    )?;
+    metrics.insert("vectorize_s".into(), report.vectorize_s);
+    metrics.insert("fit_s".into(), report.fit_s);
+    metrics.insert("train_s".into(), report.vectorize_s + report.fit_s);
+    metrics.insert("n_features".into(), report.n_features as f64);
+    metrics.insert("epochs_run".into(), report.epochs_run as f64);
+    metrics.insert("best_epoch".into(), report.best_epoch as f64);
+    model.save(model_dir)?;
+    let refs: Vec<&str> = data.all_valid.iter().map(String::as_str).collect();
+    Ok((!data.valid.is_empty()).then(|| model.predict_proba(&refs)))
+}
+
+/// Frozen sentence embeddings (cached) + a dense head; returns the validation probabilities.
+fn train_embedding_head(
+    resolved: &ResolvedConfig,
+    kind: ExperimentKind,
+    labels: &atlas_classify::Labels,
+    data: &Prepared,
+    model_dir: &std::path::Path,
+    metrics: &mut BTreeMap<String, f64>,
+    observer: &mut dyn FnMut(&EpochStats),
+) -> Result<Option<Probabilities>, PipelineError> {
+    let exp = &resolved.config.experiment;
+    let enc_cfg = &exp.encoder;
+    let encoder = enc_cfg.spec.load(&resolved.config.data.template, 1)?;
+    let mut cache = EmbeddingCache::for_encoder(&encoder, enc_cfg.cache_dir.as_deref())?;
+    tracing::info!(
+        "encoder {} (dim {}), cache {}",
+        encoder.backend_name(),
+        encoder.dim(),
+        cache.path().display()
+    );
+    let t = Instant::now();
+    let total = (data.train_texts.len() + data.all_valid.len()) as u64;
+    let pb = atlas_embed::job::progress_bar(total, "embedding");
+    let (xtr, ctr) = atlas_embed::embed_texts_cached(
+        &encoder,
+        Some(&mut cache),
+        &data.train_texts,
+        EMBED_CHUNK,
+        Some(&pb),
+    )?;
+    let (xva_all, cva) =
+        atlas_embed::embed_texts_cached(&encoder, Some(&mut cache), &data.all_valid, EMBED_CHUNK, Some(&pb))?;
+    pb.finish_and_clear();
+    metrics.insert("embed_s".into(), t.elapsed().as_secs_f64());
+    metrics.insert("embedded_texts".into(), (ctr.embedded + cva.embedded) as f64);
+    metrics.insert("cached_texts".into(), (ctr.from_cache + cva.from_cache) as f64);
+    let dim = encoder.dim();
+    // Rows of the validation papers whose label the model knows (the early-stopping set).
+    let known: std::collections::HashSet<&str> = labels.codes.iter().map(String::as_str).collect();
+    let mut xva = Vec::with_capacity(data.valid_y.len() * dim);
+    for (i, p) in data.valid.iter().enumerate() {
+        if known.contains(p.primary()) {
+            xva.extend_from_slice(&xva_all[i * dim..(i + 1) * dim]);
+        }
+    }
+    let valid = early_stopping_set(&xva, &data.valid_y);
+    let (head, report) = match kind {
+        ExperimentKind::EmbeddingLr => {
+            DenseHead::train_lr(&xtr, dim, &data.train_y, valid, labels.clone(), &exp.lr, observer)?
+        }
+        _ => DenseHead::train_mlp(&xtr, dim, &data.train_y, valid, labels.clone(), &exp.mlp, observer)?,
+    };
+    metrics.insert("fit_s".into(), report.fit_s);
+    metrics.insert("train_s".into(), report.fit_s);
+    metrics.insert("epochs_run".into(), report.epochs_run as f64);
+    metrics.insert("best_epoch".into(), report.best_epoch as f64);
+    let saved = SavedEncoder::new(&enc_cfg.spec, &encoder)?;
+    let saved = serde_json::to_value(&saved)
+        .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
+    head.save(model_dir, &saved)?;
+    Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
+}
