@@ -154,4 +154,16 @@ pub enum ServeError {
     /// The model failed at start-up.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The trained model could not be loaded.
+    #[error(transparent)]
+    Load(#[from] atlas_model::PredictorError),
+    /// The index could not be opened.
+    #[error("index: {0}")]
+    Index(#[from] atlas_index::IndexError),
+    /// The encoder could not be loaded or configured.
+    #[error("encoder: {0}")]
+    Encoder(#[from] atlas_encoder::EncoderError),
+    /// The taxonomy could not be read.
+    #[error("taxonomy: {0}")]
+    Taxonomy(#[from] atlas_corpus::CorpusError),
 }

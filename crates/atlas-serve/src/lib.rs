@@ -20,6 +20,7 @@ pub mod api;
 pub mod batcher;
 pub mod error;
 pub mod extract;
+pub mod load;
 pub mod model;
 pub mod openapi;
 pub mod reqlog;
@@ -36,6 +37,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use batcher::{BatchConfig, BatchError, Batcher};
 pub use error::{ApiError, ErrorBody, ModelError, ServeError};
+pub use load::{build_state, default_max_batch_tokens, ServeOptions};
 pub use model::{
     embed_with_encoder, render_with_encoder, Embedded, Embedder, EncoderEmbedder, Model, ModelInfo,
     TextClassifierModel,

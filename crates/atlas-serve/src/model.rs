@@ -3,7 +3,9 @@
 //! texts into vectors. Both are called only from the batching worker threads, never on the async runtime.
 //!
 //! [`TextClassifierModel`] adapts any [`atlas_classify::Classifier`] (TF-IDF) and [`EncoderEmbedder`] adapts an
-//! [`atlas_encoder::Encoder`]; the binary implements [`Model`] for its own loaded-model type.
+//! [`atlas_encoder::Encoder`]; [`crate::load`] serves a trained model folder of either family.
+
+use std::sync::Arc;
 
 use atlas_classify::{Classifier, Labels, Probabilities};
 use atlas_encoder::Encoder;
@@ -108,16 +110,18 @@ pub fn render_with_encoder(encoder: &Encoder, title: &str, abstract_text: &str) 
         .unwrap_or_else(|_| format!("{title} [SEP] {abstract_text}"))
 }
 
-/// An [`Encoder`] as an [`Embedder`].
+/// An [`Encoder`] as an [`Embedder`]. The encoder is shared (`Arc`), so an embedding classifier and the
+/// server's `/v1/embed` use one loaded copy.
 pub struct EncoderEmbedder {
-    encoder: Encoder,
+    encoder: Arc<Encoder>,
     name: String,
     embedding_id: String,
 }
 
 impl EncoderEmbedder {
     /// Wraps a loaded encoder (fails only if its files cannot be hashed for the vector-space id).
-    pub fn new(encoder: Encoder) -> Result<Self, ModelError> {
+    pub fn new(encoder: impl Into<Arc<Encoder>>) -> Result<Self, ModelError> {
+        let encoder = encoder.into();
         let embedding_id = encoder.embedding_id()?.to_string();
         let dir = encoder.folder().dir();
         let name =

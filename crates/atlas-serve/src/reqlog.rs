@@ -112,6 +112,18 @@ pub enum LogTarget {
     Postgres(String),
 }
 
+impl LogTarget {
+    /// Reads what a user names as the log: a `postgres://` / `postgresql://` URL is a database, anything else a
+    /// SQLite file.
+    pub fn parse(target: &str) -> Self {
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            LogTarget::Postgres(target.to_string())
+        } else {
+            LogTarget::Sqlite(PathBuf::from(target))
+        }
+    }
+}
+
 /// Counters of the writer.
 #[derive(Debug, Default)]
 pub struct LogStats {

@@ -1,0 +1,180 @@
+//! Building a ready [`AppState`] from what a user names: a trained model (run folder), an index location, an
+//! encoder folder, a taxonomy and a request-log target. The binary's `serve` only parses flags into
+//! [`ServeOptions`]; a test, a job or another front end builds the same server through [`build_state`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use atlas_classify::{Labels, Probabilities};
+use atlas_encoder::{BatchLimits, DeviceSpec, Encoder, EncoderSpec};
+use atlas_index::{IndexLocation, VectorIndex};
+use atlas_model::{LoadOptions, LoadedModel};
+
+use crate::error::{ModelError, ServeError};
+use crate::model::{Embedder, EncoderEmbedder, Model, ModelInfo};
+use crate::reqlog::{LogTarget, RequestLog};
+use crate::state::{AppState, ServerConfig};
+
+/// Records the request log queues before new ones are dropped (and counted).
+const REQUEST_LOG_CAPACITY: usize = 4096;
+
+/// What `serve` loads, already parsed.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// A training run folder (or the model folder inside it): TF-IDF or embedding classifier.
+    pub model: PathBuf,
+    /// The similar-paper index (enables search and papers).
+    pub index: Option<IndexLocation>,
+    /// HNSW search breadth instead of the index's stored one.
+    pub ef_search: Option<usize>,
+    /// Encoder folder for `/v1/embed` and text search when neither the model nor the index brings one, or
+    /// when the index's recorded folder has moved.
+    pub model_dir: Option<PathBuf>,
+    /// Category names; `None` = the default taxonomy file when present.
+    pub taxonomy: Option<PathBuf>,
+    /// Where requests are logged; `None` = not logged.
+    pub request_log: Option<LogTarget>,
+    /// Limits, batching and worker settings. `batch.max_batch_tokens` is replaced by the device's default
+    /// unless [`ServeOptions::max_batch_tokens`] is set.
+    pub server: ServerConfig,
+    /// Most tokens in one model call; `None` = [`default_max_batch_tokens`] of the encoder's device.
+    pub max_batch_tokens: Option<usize>,
+}
+
+/// `--max-batch-tokens` default for an encoder on `device`: 1024 on a CPU, where a small batch costs nothing in
+/// throughput (one abstract is already a 180-row matrix product) while every 256-token row adds ~20 MB to the
+/// peak RSS, and two workers with 16384 served half the requests/s of 1024 (docs/benchmarks.md, serving);
+/// 16384 on a GPU, which needs large batches to be busy.
+pub fn default_max_batch_tokens(device: DeviceSpec) -> usize {
+    match device {
+        DeviceSpec::Cpu => 1024,
+        DeviceSpec::Cuda(_) => 16_384,
+    }
+}
+
+/// A [`LoadedModel`] as the server's [`Model`].
+struct ServedModel {
+    loaded: LoadedModel,
+    info: ModelInfo,
+}
+
+impl Model for ServedModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn labels(&self) -> &Labels {
+        self.loaded.predictor.labels()
+    }
+    fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
+        self.loaded.predictor.predict(texts).map_err(|e| ModelError::new(e.to_string()))
+    }
+}
+
+/// Runs `f` and returns its result with the seconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64())
+}
+
+/// Loads everything `opts` names into a server state (model checksums verified, the encoder checked against
+/// the index's vector space, workers started).
+///
+/// The model and the index load on two threads at once: both are mostly file reading, checksumming and (for
+/// the model) graph optimisation, independent of each other, so the cold start is the longer of the two
+/// instead of their sum. `/info` reports each phase.
+pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
+    let started = Instant::now();
+    let workers = opts.server.batch.workers.max(1);
+    let load = LoadOptions { sessions: workers, ..LoadOptions::default() };
+    let ((loaded, model_s), (index, index_s)) = std::thread::scope(|s| {
+        let index = s.spawn(|| timed(|| opts.index.as_ref().map(|loc| loc.open(opts.ef_search)).transpose()));
+        let model = timed(|| LoadedModel::open(&opts.model, &load));
+        let index = index.join().unwrap_or_else(|_| {
+            (Err(atlas_index::IndexError::Invalid("opening the index panicked".into())), 0.0)
+        });
+        (model, index)
+    });
+    let mut loaded = loaded?;
+    let index: Option<Arc<dyn VectorIndex>> = index?.map(Arc::from);
+    let device = loaded.predictor.encoder().map_or(DeviceSpec::Cpu, |e| e.device());
+    let max_batch_tokens = opts.max_batch_tokens.unwrap_or_else(|| default_max_batch_tokens(device));
+    // The model calls the queue forms are bounded the same way inside the encoder (one large request is cut
+    // into calls of at most this size, never padded past the encoder's padding budget).
+    let limits = BatchLimits::new(opts.server.batch.max_batch_size, max_batch_tokens);
+    if let Some(encoder) = loaded.predictor.encoder_mut() {
+        encoder.set_limits(limits)?;
+    }
+    tracing::info!(model_s, index_s, "model and index loaded");
+    let info = ModelInfo {
+        version: loaded.version(),
+        kind: loaded.predictor.kind().to_string(),
+        template: loaded.pipeline.template.clone(),
+        dir: loaded.dir.display().to_string(),
+    };
+    let model_encoder = loaded.predictor.encoder().cloned();
+    let model = Arc::new(ServedModel { loaded, info });
+    let (embedder, encoder_s) = choose_embedder(opts, model_encoder, index.as_ref(), limits, workers)?;
+
+    let mut config = opts.server.clone();
+    config.batch.max_batch_tokens = max_batch_tokens;
+    let mut b = AppState::builder(model).config(config).startup_phase("model", model_s);
+    if let Some(i) = index {
+        b = b.startup_phase("index", index_s).index(i);
+    }
+    if let Some(seconds) = encoder_s {
+        // An encoder of its own was loaded (the model brings none, or not the index's vector space).
+        b = b.startup_phase("encoder", seconds);
+    }
+    if let Some(e) = embedder {
+        b = b.embedder(e);
+    }
+    if let Some(t) = atlas_corpus::taxonomy_path(opts.taxonomy.as_deref()) {
+        b = b.taxonomy(Arc::new(atlas_corpus::Taxonomy::load(&t)?));
+    }
+    if let Some(target) = &opts.request_log {
+        b = b.request_log(Arc::new(RequestLog::open(target, REQUEST_LOG_CAPACITY)?));
+    }
+    b.startup_phase("load", started.elapsed().as_secs_f64()).build()
+}
+
+/// An encoder for `/v1/embed` and text search, and the seconds spent loading it when it is not the model's
+/// own.
+type ChosenEmbedder = (Option<Arc<dyn Embedder>>, Option<f64>);
+
+/// Picks the encoder: the model's own (embedding heads, shared, not loaded twice) when it fits the index, else
+/// the index's, else `model_dir` / the default folder. `None` (with a warning) when there is none:
+/// classification still works.
+fn choose_embedder(
+    opts: &ServeOptions,
+    model_encoder: Option<Arc<Encoder>>,
+    index: Option<&Arc<dyn VectorIndex>>,
+    limits: BatchLimits,
+    workers: usize,
+) -> Result<ChosenEmbedder, ServeError> {
+    if let Some(encoder) = model_encoder {
+        let id = encoder.embedding_id()?.to_string();
+        if index.is_none_or(|i| i.info().embedding_id == id) {
+            return Ok((Some(Arc::new(EncoderEmbedder::new(encoder)?)), None));
+        }
+    }
+    let started = Instant::now();
+    let own = |mut encoder: Encoder| -> Result<ChosenEmbedder, ServeError> {
+        encoder.set_limits(limits)?;
+        let embedder: Arc<dyn Embedder> = Arc::new(EncoderEmbedder::new(Arc::new(encoder))?);
+        Ok((Some(embedder), Some(started.elapsed().as_secs_f64())))
+    };
+    if let Some(i) = index {
+        // The encoder that reproduces the index's vector space (its model folder, fp32 or int8), so text
+        // queries land where the stored papers are.
+        return own(atlas_model::query_encoder(i.info(), opts.model_dir.as_deref(), workers)?);
+    }
+    let Some(dir) = opts.model_dir.clone().or_else(atlas_encoder::default_model_dir).filter(|d| d.is_dir())
+    else {
+        tracing::warn!("no sentence encoder found: /v1/embed, /v1/embeddings and text search are disabled");
+        return Ok((None, None));
+    };
+    let spec = EncoderSpec { model_dir: Some(dir), ..EncoderSpec::default() };
+    own(spec.load(atlas_corpus::DEFAULT_TEMPLATE, workers)?)
+}
