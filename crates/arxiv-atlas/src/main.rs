@@ -1,17 +1,13 @@
 //! `arxiv-atlas`: the command-line entry point.
 //!
-//! This crate only wires the library crates together (argument parsing, logging, printing); the work itself
-//! lives in `atlas-corpus` (data), `atlas-classify` (models), `atlas-eval` (metrics), `atlas-config`
-//! (configuration) and `atlas-track` (run folders). `anyhow` is used here, at the edge, and nowhere else.
+//! This crate only parses arguments, calls the library crates and prints: the workflows live in
+//! `atlas-pipeline` (train, evaluate, classify), models open through `atlas-model`, indexes through
+//! `atlas-index` (`IndexLocation`, the retrieval protocol), the server through `atlas-serve`
+//! (`build_state`). `anyhow` is used here, at the edge, and nowhere else.
 
 mod cli;
 mod commands;
-mod encoding;
-mod model_dir;
 mod output;
-mod pipeline;
-mod search_cmd;
-mod serve_cmd;
 
 use clap::Parser;
 

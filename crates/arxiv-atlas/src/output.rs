@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use atlas_classify::Labels;
 use atlas_corpus::{IngestReport, ReadReport};
 use atlas_eval::EvalReport;
+use atlas_index::{Hit, RetrievalMetrics, RetrievalReport};
+use atlas_pipeline::Classification;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
-use serde_json::json;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -86,7 +86,7 @@ pub fn print_ingest_summary(report: &IngestReport) {
 
 /// The headline metrics of an evaluation, then the worst and best classes.
 pub fn print_report(rep: &EvalReport) {
-    let s = crate::pipeline::summary_numbers(rep);
+    let s = atlas_pipeline::summary_numbers(rep);
     print_metrics("evaluation", &s);
     let mut classes: Vec<_> = rep.per_class.iter().filter(|c| c.support > 0).collect();
     classes.sort_by(|a, b| b.f1.total_cmp(&a.f1));
@@ -117,53 +117,61 @@ pub fn print_report(rep: &EvalReport) {
     }
 }
 
-/// One ranked category.
-pub struct Ranked {
-    /// Category code.
-    pub code: String,
-    /// Category name.
-    pub name: String,
-    /// Probability.
-    pub probability: f32,
-}
-
-/// The `k` most probable categories of one probability row.
-pub fn ranked(labels: &Labels, row: &[f32], k: usize) -> Vec<Ranked> {
-    let mut idx: Vec<usize> = (0..row.len()).collect();
-    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-    idx.into_iter()
-        .take(k)
-        .map(|i| Ranked { code: labels.codes[i].clone(), name: labels.names[i].clone(), probability: row[i] })
-        .collect()
-}
-
-/// `{id?, category, name, probabilities: [{category, name, probability}]}`.
-pub fn classification_json(id: Option<&str>, ranked: &[Ranked]) -> serde_json::Value {
-    let probs: Vec<_> = ranked
-        .iter()
-        .map(|r| json!({"category": r.code, "name": r.name, "probability": r.probability}))
-        .collect();
-    let mut v = json!({
-        "category": ranked.first().map(|r| r.code.as_str()),
-        "name": ranked.first().map(|r| r.name.as_str()),
-        "probabilities": probs,
-    });
-    if let (Some(id), Some(o)) = (id, v.as_object_mut()) {
-        o.insert("id".into(), json!(id));
-    }
-    v
-}
-
-/// Table of ranked categories.
-pub fn print_ranked(ranked: &[Ranked]) {
+/// Table of a paper's ranked categories.
+pub fn print_classification(c: &Classification) {
     let mut t = table(&["#", "category", "name", "probability"]);
-    for (i, r) in ranked.iter().enumerate() {
+    for (i, r) in c.probabilities.iter().enumerate() {
         t.add_row(vec![
             num((i + 1) as f64),
-            Cell::new(&r.code),
+            Cell::new(&r.category),
             Cell::new(&r.name),
             num(r.probability as f64),
         ]);
+    }
+    println!("{t}");
+}
+
+/// Search hits as a plain table: score, id, year, categories, title.
+pub fn print_hits(hits: &[Hit]) {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(["score", "id", "year", "categories", "title"]);
+    for h in hits {
+        let title: String = h.paper.title.chars().take(90).collect();
+        t.add_row([
+            format!("{:.3}", h.score),
+            h.paper.id.clone(),
+            h.paper.year.map(|y| y.to_string()).unwrap_or_default(),
+            h.paper.categories.join(" "),
+            title,
+        ]);
+    }
+    println!("{t}");
+}
+
+/// The retrieval-quality table of `evaluate-retrieval`.
+pub fn print_retrieval(r: &RetrievalReport) {
+    println!(
+        "queries: {} test papers; documents: {} train+validation papers; hit = same primary category",
+        r.n_queries, r.n_docs
+    );
+    let mut t = table(&["index", "P@1", "P@10", "MRR@10", "nDCG@10", "recall@10", "QPS (1 thread)"]);
+    let row = |name: &str, m: &RetrievalMetrics, recall: Option<f64>, qps: Option<f64>| {
+        vec![
+            Cell::new(name),
+            num(m.p_at_1),
+            num(m.p_at_10),
+            num(m.mrr_at_10),
+            num(m.ndcg_at_10),
+            recall.map_or_else(|| Cell::new("1 (reference)"), num),
+            qps.map_or_else(|| Cell::new(""), |q| num(q.round())),
+        ]
+    };
+    t.add_row(row("exact", &r.exact.metrics, None, None));
+    for (name, ann) in [("usearch", Some(&r.usearch)), ("postgres", r.postgres.as_ref())] {
+        if let Some(a) = ann {
+            t.add_row(row(name, &a.metrics, Some(a.recall_at_10), Some(a.qps_1t)));
+        }
     }
     println!("{t}");
 }

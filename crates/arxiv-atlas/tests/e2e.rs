@@ -480,15 +480,25 @@ fn index_build_search_add_and_refuse_damage() {
     // A year range no paper of 2007 passes returns nothing rather than unfiltered hits.
     let r = last_json(&ok(&["search", "--id", query_id, "--index", &idx, "--years", "1900..1901", "--json"]));
     assert_eq!(r["hits"].as_array().unwrap().len(), 0);
-    assert!(
-        fails(&["search", "--id", query_id, "--index", &idx, "--years", "2019..2001"]).contains("--years")
-    );
+    assert!(fails(&["search", "--id", query_id, "--index", &idx, "--years", "2019..2001"])
+        .contains("years `2019..2001`"));
 
     pgvector_build_and_search(&emb, query_id);
 
     // Adding to an exact index of the train split: only the new papers go in, without a rebuild.
     let exact = p("exact");
-    ok(&["index", "build", "--embeddings", &emb, "--out", &exact, "--backend", "exact", "--splits", "train"]);
+    ok(&[
+        "index",
+        "build",
+        "--embeddings",
+        &emb,
+        "--index",
+        &exact,
+        "--backend",
+        "exact",
+        "--splits",
+        "train",
+    ]);
     let added = last_json(&ok(&["index", "add", "--index", &exact, "--embeddings", &emb, "--json"]));
     assert_eq!(added["added"], (set.ids.len() - n_train) as u64);
     assert_eq!(added["skipped"].as_array().unwrap().len(), n_train);
@@ -517,7 +527,7 @@ impl Drop for PgTables {
     }
 }
 
-/// The PostgreSQL backend through the CLI: `index build --backend postgres`, then `search --database-url` by id
+/// The PostgreSQL backend through the CLI: `index build --index postgres://…`, then `search` by id
 /// and by text with a filter. Runs against the real server `scripts/test.sh` starts.
 fn pgvector_build_and_search(emb: &str, query_id: &str) {
     let url = match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
@@ -536,18 +546,16 @@ fn pgvector_build_and_search(emb: &str, query_id: &str) {
         "build",
         "--embeddings",
         emb,
-        "--backend",
-        "postgres",
-        "--database-url",
+        "--index",
         &url,
-        "--prefix",
+        "--index-name",
         &prefix,
         "--splits",
         "train,validation",
         "--json",
     ]));
     assert_eq!(built["info"]["backend"], "postgres", "{built}");
-    let loc = ["--database-url", url.as_str(), "--prefix", prefix.as_str()];
+    let loc = ["--index", url.as_str(), "--index-name", prefix.as_str()];
     let r = last_json(&ok(&[&["search", "--id", query_id, "-k", "5", "--json"][..], &loc[..]].concat()));
     let hits = r["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5, "{r}");
@@ -598,7 +606,7 @@ fn serve_classifies_and_searches_with_a_real_index() {
     let Some((tmp, emb)) = embedded_sample() else { return };
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let (idx, run, log) = (p("idx"), p("run"), p("log.sqlite"));
-    ok(&["index", "build", "--embeddings", &emb, "--out", &idx, "--json"]);
+    ok(&["index", "build", "--embeddings", &emb, "--index", &idx, "--json"]);
     ok(&[
         "train",
         "data=mini",

@@ -1,10 +1,20 @@
-//! Command-line definition (clap derive). Every flag documented here shows up in `--help`.
+//! The command line (clap derive): every flag here shows up in `--help`. Values are parsed into the library
+//! crates' own types (enums, locations), so a misspelt option is refused before any work starts.
+
+mod encoder;
+mod index;
+mod serve;
 
 use std::path::PathBuf;
 
+use atlas_corpus::Split;
 use clap::{Args, Parser, Subcommand};
 
-/// Classify arXiv papers, measure the models, and keep every run reproducible.
+pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
+pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
+pub use serve::ServeArgs;
+
+/// Classify arXiv papers, embed them, find similar papers, and keep every run reproducible.
 #[derive(Debug, Parser)]
 #[command(name = "arxiv-atlas", version, about, long_about = None)]
 pub struct Cli {
@@ -31,82 +41,23 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// List and compare run folders.
     Runs(RunsArgs),
-    /// Ingest → train → evaluate the baseline on the bundled data, then classify a sample paper.
+    /// Ingest → train → evaluate the TF-IDF baseline, then classify a sample paper.
     Quickstart(QuickstartArgs),
     /// Embed papers with a sentence-transformer into an embedding set (chunked, cached, resumable).
     Embed(EmbedArgs),
-    /// Measure speed (see `bench embed --help`).
+    /// Measure speed: `bench embed` (the encoder) and `bench search` (the index).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Build or extend a similar-paper index (usearch HNSW, exact, or PostgreSQL + pgvector).
     #[command(subcommand)]
-    Index(crate::search_cmd::IndexCommand),
+    Index(IndexCommand),
     /// Find papers similar to a text or to a stored paper (`--id`), with category and year filters.
-    Search(crate::search_cmd::SearchArgs),
+    Search(SearchArgs),
     /// Retrieval quality (P@1, P@10, MRR@10, nDCG@10: test papers against train+validation, hit = same primary
     /// category) of exact and ANN search, with ANN recall@10 and QPS.
-    EvaluateRetrieval(crate::search_cmd::EvalRetrievalArgs),
+    EvaluateRetrieval(EvalRetrievalArgs),
     /// Serve classification, embeddings and similar-paper search over HTTP, with a web page at `/`.
-    Serve(crate::serve_cmd::ServeArgs),
-}
-
-/// Which sentence-transformer to run, and how.
-#[derive(Debug, Clone, Args)]
-pub struct EncoderArgs {
-    /// Model folder in the sentence-transformers layout, or a Hugging Face id (`owner/name[@revision]`,
-    /// fetched into the HF cache; `HF_HUB_OFFLINE=1` reads the cache only). Default: `$ARXIV_ATLAS_MODEL_DIR`,
-    /// else `../shared/models/all-MiniLM-L6-v2` when present.
-    #[arg(long)]
-    pub model_dir: Option<PathBuf>,
-    /// Engine: auto (ONNX Runtime on CPU when installed, else candle), candle, onnx.
-    #[arg(long, default_value = "auto")]
-    pub backend: String,
-    /// Weight precision: fp32 (exact) or int8 (ONNX, quantized graph from the model's `onnx/` folder).
-    #[arg(long, default_value = "fp32")]
-    pub precision: String,
-    /// Device for the candle backend: cpu or cuda:N (needs a build with the `cuda` feature).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Compute threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Texts per batch (texts are sorted by length first, so padding stays small).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Input text template.
-    #[arg(long, default_value = "{title} [SEP] {abstract}")]
-    pub template: String,
-}
-
-/// `arxiv-atlas embed`.
-#[derive(Debug, Args)]
-pub struct EmbedArgs {
-    /// Papers: any ingest format or an ingested dataset folder.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// Output embedding set folder (re-running resumes an interrupted run).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Only this split (train, validation, test).
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Papers per chunk: the unit that is saved and resumed.
-    #[arg(long, default_value_t = 2048)]
-    pub chunk_size: usize,
-    /// Stop after this many new chunks (a time-boxed run); the same command later resumes.
-    #[arg(long)]
-    pub max_chunks: Option<usize>,
-    /// Do not read or fill the embedding cache.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// Cache folder (default `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub encoder: EncoderArgs,
+    Serve(ServeArgs),
 }
 
 /// `arxiv-atlas bench …`.
@@ -114,30 +65,17 @@ pub struct EmbedArgs {
 pub enum BenchCommand {
     /// Encoder throughput (texts/s, tokens/s), single-text latency and GFLOP/s against the CPU's peak.
     Embed(BenchEmbedArgs),
-    /// Search speed: QPS at recall@10 ≥ 0.95 over train+validation with the first 1,000 test papers as queries.
-    Search(crate::search_cmd::BenchSearchArgs),
+    /// Search speed: QPS at recall@10 ≥ a target over train+validation, with the first test papers as queries.
+    Search(BenchSearchArgs),
 }
 
-/// `arxiv-atlas bench embed`.
-#[derive(Debug, Args)]
-pub struct BenchEmbedArgs {
-    /// Papers to take texts from.
-    #[arg(long, default_value = "../shared/data/arxiv-mini.jsonl.gz")]
-    pub input: PathBuf,
-    /// Use the first N papers.
-    #[arg(long, default_value_t = 2000)]
-    pub limit: usize,
-    /// Timed passes over all texts (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    pub repeats: usize,
-    /// Texts timed one at a time for latency.
-    #[arg(long, default_value_t = 200)]
-    pub latency_texts: usize,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub encoder: EncoderArgs,
+/// `index …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Build a search index from an embedding set (`arxiv-atlas embed`) and the papers' metadata.
+    Build(IndexBuildArgs),
+    /// Add the papers of an embedding set to an existing index (papers already stored are skipped).
+    Add(IndexAddArgs),
 }
 
 /// `arxiv-atlas ingest`.
@@ -189,9 +127,9 @@ pub struct EvaluateArgs {
     /// Papers to evaluate on: any ingest format or an ingested dataset folder.
     #[arg(long)]
     pub input: PathBuf,
-    /// Use only this split (train, validation, test); without it every record is used.
-    #[arg(long)]
-    pub split: Option<String>,
+    /// Use only these splits (train, validation, test; comma-separated); without it every record is used.
+    #[arg(long, value_delimiter = ',')]
+    pub split: Vec<Split>,
     /// Print the metrics as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -225,8 +163,8 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// How many categories to list.
-    #[arg(long, default_value_t = 5)]
-    pub top_k: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top_k: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -259,7 +197,7 @@ pub enum RunsCommand {
 /// `arxiv-atlas quickstart`.
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {
-    /// Raw papers to start from.
+    /// Raw papers to start from (default: the data kit's `arxiv-100k.jsonl.gz` beside the repository).
     #[arg(long, default_value = "../shared/data/arxiv-100k.jsonl.gz")]
     pub input: PathBuf,
     /// Run folder of the training run (the evaluation run goes next to it).
@@ -268,3 +206,6 @@ pub struct QuickstartArgs {
     /// Extra config overrides, as for `train`.
     pub overrides: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests;

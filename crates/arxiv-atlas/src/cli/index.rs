@@ -1,0 +1,185 @@
+//! Flags of the similar-paper commands: `index build|add`, `search`, `evaluate-retrieval`, `bench search`.
+//!
+//! An index is always named the same way: `--index` takes a folder or a `postgres://` URL, and
+//! `--index-name` picks the table prefix inside a database (several indexes can share one).
+
+use std::path::PathBuf;
+
+use atlas_corpus::Split;
+use atlas_index::{BuildOptions, IndexBackend, IndexLocation, Scalar, DEFAULT_INDEX_NAME};
+use clap::Args;
+
+/// Where an index lives.
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// The index: a folder (exact or usearch) or a PostgreSQL URL (`postgres://user@host:port/db`, pgvector).
+    #[arg(long, env = "ARXIV_ATLAS_INDEX")]
+    pub index: String,
+    /// Table-name prefix of a PostgreSQL index (`<name>_papers`, `<name>_meta`).
+    #[arg(long, default_value = DEFAULT_INDEX_NAME, alias = "prefix", alias = "pg-index")]
+    pub index_name: String,
+}
+
+impl IndexArgs {
+    /// The location these flags name.
+    pub fn location(&self) -> IndexLocation {
+        IndexLocation::parse(&self.index, &self.index_name)
+    }
+}
+
+/// HNSW and storage parameters of a build.
+#[derive(Debug, Clone, Args)]
+pub struct BuildParamsArgs {
+    /// Stored element type: f32, f16 or i8 (i8: usearch only). Default: i8 for usearch (rescored, see
+    /// --no-rescore), f32 for exact and pgvector.
+    #[arg(long, value_enum)]
+    pub scalar: Option<Scalar>,
+    /// HNSW graph degree (M).
+    #[arg(long, default_value_t = BuildOptions::default().m)]
+    pub m: usize,
+    /// HNSW candidate list while inserting (efConstruction).
+    #[arg(long, default_value_t = BuildOptions::default().ef_construction)]
+    pub ef_construction: usize,
+    /// HNSW candidate list while searching (efSearch), stored with the index.
+    #[arg(long, default_value_t = BuildOptions::default().ef_search)]
+    pub ef_search: usize,
+    /// usearch with i8: do not keep f16 copies of the vectors to re-rank the graph's max(k, efSearch)
+    /// candidates with (saves 2 × dim bytes a paper; costs recall and score accuracy).
+    #[arg(long)]
+    pub no_rescore: bool,
+}
+
+impl BuildParamsArgs {
+    /// The build options these flags give.
+    pub fn options(&self) -> BuildOptions {
+        BuildOptions {
+            scalar: self.scalar,
+            m: self.m,
+            ef_construction: self.ef_construction,
+            ef_search: self.ef_search,
+            rescore: !self.no_rescore,
+        }
+    }
+}
+
+/// `index build`.
+#[derive(Debug, Args)]
+pub struct IndexBuildArgs {
+    /// Embedding set folder written by `arxiv-atlas embed`.
+    #[arg(long)]
+    pub embeddings: PathBuf,
+    /// Where to build: an index folder, or a PostgreSQL URL for pgvector. (Never taken from
+    /// `ARXIV_ATLAS_INDEX`: a build replaces what is there, so it is always named.)
+    #[arg(long, alias = "out")]
+    pub index: String,
+    /// Table-name prefix of a PostgreSQL index.
+    #[arg(long, default_value = DEFAULT_INDEX_NAME, alias = "prefix")]
+    pub index_name: String,
+    /// Index type. Default: usearch for a folder, postgres for a PostgreSQL URL.
+    #[arg(long, value_enum)]
+    pub backend: Option<IndexBackend>,
+    /// Papers (any ingest format or dataset folder) to take titles/categories/years from; default: the
+    /// embedding set's own input.
+    #[arg(long)]
+    pub papers: Option<PathBuf>,
+    /// Only index papers of these splits (comma-separated: train,validation,test); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub splits: Vec<Split>,
+    #[command(flatten)]
+    pub params: BuildParamsArgs,
+    /// Print the build report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `index add`.
+#[derive(Debug, Args)]
+pub struct IndexAddArgs {
+    #[command(flatten)]
+    pub location: IndexArgs,
+    /// Embedding set with the papers to add.
+    #[arg(long)]
+    pub embeddings: PathBuf,
+    /// Papers to take metadata from; default: the embedding set's own input.
+    #[arg(long)]
+    pub papers: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Free text (a title, an abstract, a question). Omit it with --id.
+    #[arg(required_unless_present = "id")]
+    pub text: Option<String>,
+    /// Find papers like this stored paper (arXiv id) instead of a text.
+    #[arg(long, conflicts_with = "text")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub location: IndexArgs,
+    /// HNSW search breadth (usearch `expansion_search`, pgvector `hnsw.ef_search`); default: the index's own.
+    #[arg(long, alias = "ef")]
+    pub ef_search: Option<usize>,
+    /// Number of hits.
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+    /// Only papers listing this category (repeatable; any of them matches).
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// Only papers from these years, with Rust's range meaning: `2015..2019` = 2015 to 2018 (end excluded),
+    /// `2015..=2019` = 2015 to 2019, `2015..`, `..=2019`, or one year `2017`.
+    #[arg(long)]
+    pub years: Option<String>,
+    /// Model folder of the query encoder when the one recorded in the index has moved.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Print the hits as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `evaluate-retrieval`.
+#[derive(Debug, Args)]
+pub struct EvalRetrievalArgs {
+    /// Embedding set of the whole dataset (queries = its test papers, documents = train + validation).
+    #[arg(long, default_value = "data/embeddings/arxiv-100k-minilm")]
+    pub embeddings: PathBuf,
+    /// Papers for the labels; default: the embedding set's own input.
+    #[arg(long)]
+    pub papers: Option<PathBuf>,
+    #[command(flatten)]
+    pub params: BuildParamsArgs,
+    /// Also measure a pgvector index on this database (built into temporary tables, dropped afterwards).
+    #[arg(long, env = "ARXIV_ATLAS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench search`.
+#[derive(Debug, Args)]
+pub struct BenchSearchArgs {
+    /// Embedding set of the dataset (base = train + validation papers, queries = the first test papers).
+    #[arg(long, default_value = "data/embeddings/arxiv-100k-minilm")]
+    pub embeddings: PathBuf,
+    /// Number of queries: the first N test papers (the FAISS peer in ../shared/bench times 1,000).
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+    /// efSearch values to sweep (comma-separated); the reported point is the fastest with recall@10 ≥ --target.
+    #[arg(long, value_delimiter = ',', default_value = "16,24,32,48,64,128")]
+    pub ef: Vec<usize>,
+    /// Recall@10 the reported operating point must reach.
+    #[arg(long, default_value_t = 0.95)]
+    pub target: f64,
+    #[command(flatten)]
+    pub params: BuildParamsArgs,
+    /// Also measure pgvector on this database (temporary tables, dropped afterwards).
+    #[arg(long, env = "ARXIV_ATLAS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Print one JSON object (`qps`, `recall_at_10`, `build_s`, …).
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,70 @@
+//! Flags of `serve`.
+
+use std::path::PathBuf;
+
+use atlas_index::DEFAULT_INDEX_NAME;
+use clap::Args;
+
+/// `arxiv-atlas serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run folder from `train` (or the model folder inside it): TF-IDF or embedding classifier.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Similar-paper index (enables /v1/search and /v1/papers): a folder or a PostgreSQL URL (pgvector).
+    #[arg(long, env = "ARXIV_ATLAS_INDEX")]
+    pub index: Option<String>,
+    /// Table-name prefix of a PostgreSQL index.
+    #[arg(long, default_value = DEFAULT_INDEX_NAME, alias = "pg-index")]
+    pub index_name: String,
+    /// HNSW search breadth instead of the index's stored one.
+    #[arg(long)]
+    pub ef_search: Option<usize>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Category names (`taxonomy.tsv`); default `../shared/data/taxonomy.tsv` (the data kit) when it exists.
+    #[arg(long)]
+    pub taxonomy: Option<PathBuf>,
+    /// Sentence-transformer folder for /v1/embed and text search when neither the model nor the index brings
+    /// one, or when the index's model folder has moved (default: `$ARXIV_ATLAS_MODEL_DIR`, else
+    /// `../shared/models/all-MiniLM-L6-v2` when present).
+    #[arg(long, alias = "encoder-dir")]
+    pub model_dir: Option<PathBuf>,
+    /// Where requests are logged: a SQLite file, or a PostgreSQL URL.
+    #[arg(
+        long,
+        env = "ARXIV_ATLAS_REQUEST_LOG",
+        hide_env_values = true,
+        default_value = "serve/request-log.sqlite"
+    )]
+    pub request_log: String,
+    /// Do not log requests (wins over --request-log and its environment variable).
+    #[arg(long)]
+    pub no_request_log: bool,
+    /// Most texts in one model call.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch_size: usize,
+    /// Most tokens in one model call (rows × longest row). Default: 1024 when the encoder runs on a CPU,
+    /// 16384 on a GPU. On a CPU a small batch costs nothing in throughput (one abstract is already a 180-row
+    /// matrix product), while every 256-token row of a batch adds ~20 MB to the peak RSS, and with two workers
+    /// 16384 served half the requests/s of 1024 (docs/benchmarks.md, serving).
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
+    /// Longest wait for a batch to fill, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    pub max_wait_ms: u64,
+    /// Requests that may wait for a worker; more are answered 429.
+    #[arg(long, default_value_t = 256)]
+    pub queue_capacity: usize,
+    /// Inference workers: each runs one model call at a time, and the ONNX encoder gets one session per
+    /// worker with the CPU threads split between them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: u32,
+    /// Largest request body in bytes (larger → 413).
+    #[arg(long, default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Per-request time limit in seconds (longer → 504).
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout_s: f64,
+}

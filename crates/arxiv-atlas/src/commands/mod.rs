@@ -1,0 +1,30 @@
+//! One function per subcommand: turn what clap parsed into a library call, then print the answer.
+
+mod data;
+mod embed;
+mod search;
+mod serve;
+
+use anyhow::Result;
+
+use crate::cli::{BenchCommand, Cli, Command, IndexCommand};
+
+/// Dispatches a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Ingest(a) => data::ingest(a),
+        Command::Train(a) => data::train(a),
+        Command::Evaluate(a) => data::evaluate(a),
+        Command::Classify(a) => data::classify(a),
+        Command::Runs(a) => data::runs(a),
+        Command::Quickstart(a) => data::quickstart(a),
+        Command::Embed(a) => embed::embed(a),
+        Command::Bench(BenchCommand::Embed(a)) => embed::bench_embed(a),
+        Command::Bench(BenchCommand::Search(a)) => search::bench_search(a),
+        Command::Index(IndexCommand::Build(a)) => search::build(a),
+        Command::Index(IndexCommand::Add(a)) => search::add(a),
+        Command::Search(a) => search::search(a),
+        Command::EvaluateRetrieval(a) => search::evaluate_retrieval(a),
+        Command::Serve(a) => serve::serve(a),
+    }
+}

@@ -1,0 +1,163 @@
+//! `index build|add`, `search`, `evaluate-retrieval` and `bench search`: the work is in `atlas-index`; this
+//! opens the embedding set and prints the answers.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use atlas_embed::EmbeddingSet;
+use atlas_index::{Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace};
+use serde_json::json;
+
+use crate::cli::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
+use crate::output;
+
+fn open_set(dir: &Path) -> Result<EmbeddingSet> {
+    EmbeddingSet::open(dir).with_context(|| format!("opening the embedding set {}", dir.display()))
+}
+
+/// The vector space of an embedding set.
+fn space_of(set: &EmbeddingSet) -> VectorSpace {
+    VectorSpace {
+        embedding_id: set.meta.embedding_id.clone(),
+        model_hash: set.meta.model_hash.clone(),
+        model_dir: set.meta.model_dir.clone(),
+        template: set.meta.template.clone(),
+        dim: set.meta.dim,
+    }
+}
+
+/// The papers file of a set: `papers`, else the input the set was embedded from.
+fn papers_of<'a>(set: &'a EmbeddingSet, papers: Option<&'a Path>) -> &'a Path {
+    papers.unwrap_or(&set.meta.input)
+}
+
+pub fn build(a: IndexBuildArgs) -> Result<()> {
+    let set = open_set(&a.embeddings)?;
+    let location = atlas_index::IndexLocation::parse(&a.index, &a.index_name);
+    let backend = a.backend.unwrap_or_else(|| location.default_backend());
+    let params = IndexParams::for_backend(backend, &a.params.options())?;
+    let keep = |s| a.splits.is_empty() || a.splits.contains(&s);
+    let corpus = atlas_index::join_papers(
+        &set.ids,
+        &set.vectors,
+        set.meta.dim,
+        papers_of(&set, a.papers.as_deref()),
+        1,
+        |s| keep(s).then_some(0),
+    )?
+    .remove(0);
+    let report = location.build(&space_of(&set), &corpus.papers, &corpus.vectors, &params)?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["index"] = json!(location.to_string());
+        println!("{v}");
+    } else {
+        eprintln!(
+            "indexed {} papers ({}) into {location} in {:.1}s",
+            report.info.count, report.info.backend, report.build_seconds
+        );
+    }
+    Ok(())
+}
+
+pub fn add(a: IndexAddArgs) -> Result<()> {
+    let set = open_set(&a.embeddings)?;
+    let corpus = atlas_index::join_papers(
+        &set.ids,
+        &set.vectors,
+        set.meta.dim,
+        papers_of(&set, a.papers.as_deref()),
+        1,
+        |_| Some(0),
+    )?
+    .remove(0);
+    let report = a.location.location().add(&corpus.papers, &corpus.vectors, &set.meta.embedding_id)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "added {} papers, skipped {} already stored; the index now holds {}",
+            report.added,
+            report.skipped.len(),
+            report.count
+        );
+    }
+    Ok(())
+}
+
+pub fn search(a: SearchArgs) -> Result<()> {
+    let location = a.location.location();
+    let index = location.open(a.ef_search).with_context(|| format!("opening the index {location}"))?;
+    let filter = Filter {
+        categories: (!a.categories.is_empty()).then(|| a.categories.clone()),
+        years: a.years.as_deref().map(atlas_index::parse_year_range).transpose()?,
+    };
+    let k = a.k as usize;
+    let t = Instant::now();
+    let (query, hits) = match (&a.id, &a.text) {
+        (Some(id), _) => {
+            let hits = index
+                .search_like(id, k, &filter)?
+                .with_context(|| format!("paper {id} is not in the index"))?;
+            (json!({"id": id}), hits)
+        }
+        (None, Some(text)) => {
+            anyhow::ensure!(!text.trim().is_empty(), "the query text is empty");
+            let encoder = atlas_model::query_encoder(index.info(), a.model_dir.as_deref(), 1)?;
+            let e = encoder.embed(&[text.as_str()])?;
+            let v = e.row(0).context("the encoder returned no vector")?.to_vec();
+            (json!({"text": text}), index.search(&v, k, &filter)?)
+        }
+        (None, None) => anyhow::bail!("give a query text or --id"),
+    };
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let info = index.info();
+    if a.json {
+        println!("{}", json!({"query": query, "k": k, "backend": info.backend, "took_ms": ms, "hits": hits}));
+    } else {
+        output::print_hits(&hits);
+        eprintln!("{} hits from {} papers ({}) in {ms:.1} ms", hits.len(), info.count, info.backend);
+    }
+    Ok(())
+}
+
+/// The peers' protocol over an embedding set: documents = train + validation, queries = test.
+fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<RetrievalProtocol> {
+    let set = open_set(embeddings)?;
+    let papers = papers_of(&set, papers);
+    RetrievalProtocol::split(space_of(&set), &set.ids, &set.vectors, papers)
+        .with_context(|| format!("splitting {} into documents and queries", embeddings.display()))
+}
+
+pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
+    let p = protocol(&a.embeddings, a.papers.as_deref())?;
+    let opts =
+        RetrievalOptions { build: a.params.options(), database_url: a.database_url, temp_prefix: None };
+    let report = atlas_index::evaluate_protocol(&p, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        output::print_retrieval(&report);
+    }
+    Ok(())
+}
+
+pub fn bench_search(a: BenchSearchArgs) -> Result<()> {
+    let p = protocol(&a.embeddings, None)?;
+    let opts = SweepOptions {
+        queries: a.queries,
+        ef: a.ef,
+        target_recall: a.target,
+        build: a.params.options(),
+        database_url: a.database_url,
+        temp_prefix: None,
+    };
+    let report = atlas_index::bench_protocol(&p, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}

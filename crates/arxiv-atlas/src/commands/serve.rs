@@ -1,0 +1,60 @@
+//! `serve`: flags → [`atlas_serve::ServeOptions`] → a running HTTP server until Ctrl-C or SIGTERM.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use atlas_serve::{BatchConfig, LogTarget, ServeOptions, ServerConfig};
+
+use crate::cli::ServeArgs;
+
+fn options(a: &ServeArgs) -> Result<ServeOptions> {
+    if !(a.request_timeout_s > 0.0 && a.request_timeout_s.is_finite()) {
+        bail!("--request-timeout-s must be a positive number of seconds");
+    }
+    let server = ServerConfig {
+        batch: BatchConfig {
+            max_batch_size: a.max_batch_size,
+            max_batch_tokens: a.max_batch_tokens.unwrap_or(BatchConfig::default().max_batch_tokens),
+            max_wait: Duration::from_millis(a.max_wait_ms),
+            queue_capacity: a.queue_capacity,
+            workers: a.workers as usize,
+        },
+        body_limit: a.body_limit,
+        request_timeout: Duration::from_secs_f64(a.request_timeout_s),
+        ..ServerConfig::default()
+    };
+    Ok(ServeOptions {
+        model: a.model.clone(),
+        index: a.index.as_deref().map(|i| atlas_index::IndexLocation::parse(i, &a.index_name)),
+        ef_search: a.ef_search,
+        model_dir: a.model_dir.clone(),
+        taxonomy: a.taxonomy.clone(),
+        request_log: (!a.no_request_log).then(|| LogTarget::parse(&a.request_log)),
+        server,
+        max_batch_tokens: a.max_batch_tokens,
+    })
+}
+
+pub fn serve(a: ServeArgs) -> Result<()> {
+    let state = atlas_serve::build_state(&options(&a)?)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .with_context(|| format!("listening on {}", a.addr))?;
+        let addr = listener.local_addr()?;
+        let since_start = crate::PROCESS_START.get().map(|t| t.elapsed().as_secs_f64());
+        tracing::info!(
+            process_start_to_listen_s = since_start,
+            "serving on http://{addr}/ (docs at /docs, metrics at /metrics)"
+        );
+        // Scripts read this line to learn the port when --addr ends in :0.
+        println!("listening on http://{addr}");
+        atlas_serve::serve(listener, state, atlas_serve::shutdown_signal()).await?;
+        tracing::info!("server stopped");
+        Ok(())
+    })
+}
