@@ -1,10 +1,12 @@
 //! `train`: config → dataset → model → validation metrics, recorded in a run folder.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use atlas_classify::{Classifier, DenseHead, EpochStats, Probabilities, TfidfLinearModel};
+use atlas_classify::{
+    Classifier, DenseHead, EpochStats, Labels, Probabilities, TfidfLinearModel, TrainReport,
+};
 use atlas_config::{ExperimentKind, ResolvedConfig};
 use atlas_corpus::{Paper, Split};
 use atlas_embed::EmbeddingCache;
@@ -116,12 +118,11 @@ fn train_in_run(
             log_err.get_or_insert(err);
         }
     };
+    let trainer = Trainer { resolved, labels: &labels, data: &data, model_dir: &model_dir };
     let validation_probs = match cfg.experiment.kind {
-        ExperimentKind::TfidfLinear => {
-            train_tfidf(resolved, &labels, &data, &model_dir, &mut metrics, &mut observer)?
-        }
+        ExperimentKind::TfidfLinear => trainer.tfidf(&mut metrics, &mut observer)?,
         kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => {
-            train_embedding_head(resolved, kind, &labels, &data, &model_dir, &mut metrics, &mut observer)?
+            trainer.embedding_head(kind, &mut metrics, &mut observer)?
         }
     };
     if let Some(err) = log_err {
@@ -154,97 +155,101 @@ fn early_stopping_set<'a, T>(rows: &'a [T], y: &'a [u32]) -> Option<(&'a [T], &'
     (!y.is_empty()).then_some((rows, y))
 }
 
-/// TF-IDF + linear model; returns the validation probabilities.
-fn train_tfidf(
-    resolved: &ResolvedConfig,
-    labels: &atlas_classify::Labels,
-    data: &Prepared,
-    model_dir: &std::path::Path,
-    metrics: &mut BTreeMap<String, f64>,
-    observer: &mut dyn FnMut(&EpochStats),
-) -> Result<Option<Probabilities>, PipelineError> {
-    let exp = &resolved.config.experiment;
-    let train_refs: Vec<&str> = data.train_texts.iter().map(String::as_str).collect();
-    let valid_refs: Vec<&str> = data.valid_texts.iter().map(String::as_str).collect();
-    let (model, report) = TfidfLinearModel::train(
-        &train_refs,
-        &data.train_y,
-        early_stopping_set(&valid_refs, &data.valid_y),
-        labels.clone(),
-        &exp.tfidf,
-        &exp.linear,
-        observer,
-    )?;
-    metrics.insert("vectorize_s".into(), report.vectorize_s);
+/// What every fit records, whatever the model family.
+fn record_fit(metrics: &mut BTreeMap<String, f64>, report: &TrainReport) {
     metrics.insert("fit_s".into(), report.fit_s);
     metrics.insert("train_s".into(), report.vectorize_s + report.fit_s);
     metrics.insert("n_features".into(), report.n_features as f64);
     metrics.insert("epochs_run".into(), report.epochs_run as f64);
     metrics.insert("best_epoch".into(), report.best_epoch as f64);
-    model.save(model_dir)?;
-    let refs: Vec<&str> = data.all_valid.iter().map(String::as_str).collect();
-    Ok((!data.valid.is_empty()).then(|| model.predict_proba(&refs)))
 }
 
-/// Frozen sentence embeddings (cached) + a dense head; returns the validation probabilities.
-fn train_embedding_head(
-    resolved: &ResolvedConfig,
-    kind: ExperimentKind,
-    labels: &atlas_classify::Labels,
-    data: &Prepared,
-    model_dir: &std::path::Path,
-    metrics: &mut BTreeMap<String, f64>,
-    observer: &mut dyn FnMut(&EpochStats),
-) -> Result<Option<Probabilities>, PipelineError> {
-    let exp = &resolved.config.experiment;
-    let enc_cfg = &exp.encoder;
-    let encoder = enc_cfg.spec.load(&resolved.config.data.template, 1)?;
-    let mut cache = EmbeddingCache::for_encoder(&encoder, enc_cfg.cache_dir.as_deref())?;
-    tracing::info!(
-        "encoder {} (dim {}), cache {}",
-        encoder.backend_name(),
-        encoder.dim(),
-        cache.path().display()
-    );
-    let t = Instant::now();
-    let total = (data.train_texts.len() + data.all_valid.len()) as u64;
-    let pb = atlas_embed::job::progress_bar(total, "embedding");
-    let (xtr, ctr) = atlas_embed::embed_texts_cached(
-        &encoder,
-        Some(&mut cache),
-        &data.train_texts,
-        EMBED_CHUNK,
-        Some(&pb),
-    )?;
-    let (xva_all, cva) =
-        atlas_embed::embed_texts_cached(&encoder, Some(&mut cache), &data.all_valid, EMBED_CHUNK, Some(&pb))?;
-    pb.finish_and_clear();
-    metrics.insert("embed_s".into(), t.elapsed().as_secs_f64());
-    metrics.insert("embedded_texts".into(), (ctr.embedded + cva.embedded) as f64);
-    metrics.insert("cached_texts".into(), (ctr.from_cache + cva.from_cache) as f64);
-    let dim = encoder.dim();
-    // Rows of the validation papers whose label the model knows (the early-stopping set).
-    let known: std::collections::HashSet<&str> = labels.codes.iter().map(String::as_str).collect();
-    let mut xva = Vec::with_capacity(data.valid_y.len() * dim);
-    for (i, p) in data.valid.iter().enumerate() {
-        if known.contains(p.primary()) {
-            xva.extend_from_slice(&xva_all[i * dim..(i + 1) * dim]);
-        }
+/// One training step's inputs: the config, the label set, the texts and where the model goes.
+struct Trainer<'a> {
+    resolved: &'a ResolvedConfig,
+    labels: &'a Labels,
+    data: &'a Prepared,
+    model_dir: &'a Path,
+}
+
+impl Trainer<'_> {
+    /// TF-IDF + linear model; returns the validation probabilities.
+    fn tfidf(
+        &self,
+        metrics: &mut BTreeMap<String, f64>,
+        observer: &mut dyn FnMut(&EpochStats),
+    ) -> Result<Option<Probabilities>, PipelineError> {
+        let (exp, data) = (&self.resolved.config.experiment, self.data);
+        let train_refs: Vec<&str> = data.train_texts.iter().map(String::as_str).collect();
+        let valid_refs: Vec<&str> = data.valid_texts.iter().map(String::as_str).collect();
+        let (model, report) = TfidfLinearModel::train(
+            &train_refs,
+            &data.train_y,
+            early_stopping_set(&valid_refs, &data.valid_y),
+            self.labels.clone(),
+            &exp.tfidf,
+            &exp.linear,
+            observer,
+        )?;
+        metrics.insert("vectorize_s".into(), report.vectorize_s);
+        record_fit(metrics, &report);
+        model.save(self.model_dir)?;
+        let refs: Vec<&str> = data.all_valid.iter().map(String::as_str).collect();
+        Ok((!data.valid.is_empty()).then(|| model.predict_proba(&refs)))
     }
-    let valid = early_stopping_set(&xva, &data.valid_y);
-    let (head, report) = match kind {
-        ExperimentKind::EmbeddingLr => {
-            DenseHead::train_lr(&xtr, dim, &data.train_y, valid, labels.clone(), &exp.lr, observer)?
+
+    /// Frozen sentence embeddings (cached) + a dense head; returns the validation probabilities.
+    fn embedding_head(
+        &self,
+        kind: ExperimentKind,
+        metrics: &mut BTreeMap<String, f64>,
+        observer: &mut dyn FnMut(&EpochStats),
+    ) -> Result<Option<Probabilities>, PipelineError> {
+        let (exp, data) = (&self.resolved.config.experiment, self.data);
+        let enc_cfg = &exp.encoder;
+        let encoder = enc_cfg.spec.load(&self.resolved.config.data.template, 1)?;
+        let mut cache = EmbeddingCache::for_encoder(&encoder, enc_cfg.cache_dir.as_deref())?;
+        tracing::info!(
+            "encoder {} (dim {}), cache {}",
+            encoder.backend_name(),
+            encoder.dim(),
+            cache.path().display()
+        );
+        let t = Instant::now();
+        let pb = atlas_embed::job::progress_bar(
+            (data.train_texts.len() + data.all_valid.len()) as u64,
+            "embedding",
+        );
+        let mut embed = |texts: &[String]| {
+            atlas_embed::embed_texts_cached(&encoder, Some(&mut cache), texts, EMBED_CHUNK, Some(&pb))
+        };
+        let (xtr, ctr) = embed(&data.train_texts)?;
+        let (xva_all, cva) = embed(&data.all_valid)?;
+        pb.finish_and_clear();
+        metrics.insert("embed_s".into(), t.elapsed().as_secs_f64());
+        metrics.insert("embedded_texts".into(), (ctr.embedded + cva.embedded) as f64);
+        metrics.insert("cached_texts".into(), (ctr.from_cache + cva.from_cache) as f64);
+        let dim = encoder.dim();
+        // Rows of the validation papers whose label the model knows (the early-stopping set).
+        let known: HashSet<&str> = self.labels.codes.iter().map(String::as_str).collect();
+        let mut xva = Vec::with_capacity(data.valid_y.len() * dim);
+        for (i, p) in data.valid.iter().enumerate() {
+            if known.contains(p.primary()) {
+                xva.extend_from_slice(&xva_all[i * dim..(i + 1) * dim]);
+            }
         }
-        _ => DenseHead::train_mlp(&xtr, dim, &data.train_y, valid, labels.clone(), &exp.mlp, observer)?,
-    };
-    metrics.insert("fit_s".into(), report.fit_s);
-    metrics.insert("train_s".into(), report.fit_s);
-    metrics.insert("epochs_run".into(), report.epochs_run as f64);
-    metrics.insert("best_epoch".into(), report.best_epoch as f64);
-    let saved = SavedEncoder::new(&enc_cfg.spec, &encoder)?;
-    let saved = serde_json::to_value(&saved)
-        .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
-    head.save(model_dir, &saved)?;
-    Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
+        let valid = early_stopping_set(&xva, &data.valid_y);
+        let labels = self.labels.clone();
+        let (head, report) = match kind {
+            ExperimentKind::EmbeddingLr => {
+                DenseHead::train_lr(&xtr, dim, &data.train_y, valid, labels, &exp.lr, observer)?
+            }
+            _ => DenseHead::train_mlp(&xtr, dim, &data.train_y, valid, labels, &exp.mlp, observer)?,
+        };
+        record_fit(metrics, &report);
+        let saved = serde_json::to_value(SavedEncoder::new(&enc_cfg.spec, &encoder)?)
+            .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
+        head.save(self.model_dir, &saved)?;
+        Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
+    }
 }

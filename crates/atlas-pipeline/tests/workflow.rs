@@ -20,7 +20,12 @@ fn write_corpus(path: &Path) {
         let c = i % 2;
         let w = &words[c];
         let title = format!("{} {} study {i}", w[i % 6], w[(i / 2) % 6]);
-        let abs = format!("We report {} and {} with {} methods in paper number {i}.", w[(i + 1) % 6], w[(i + 3) % 6], w[(i + 5) % 6]);
+        let abs = format!(
+            "We report {} and {} with {} methods in paper number {i}.",
+            w[(i + 1) % 6],
+            w[(i + 3) % 6],
+            w[(i + 5) % 6]
+        );
         let rec = serde_json::json!({"id": format!("2101.{i:05}"), "title": title, "abstract": abs,
             "categories": cats[c], "authors": "A. Author"});
         writeln!(f, "{rec}").unwrap();
@@ -65,7 +70,8 @@ fn train_evaluate_classify_on_a_raw_file() {
         assert!(outcome.run_dir.join("artifacts").join(f).is_file(), "{f}");
     }
 
-    let model = atlas_model::LoadedModel::open(&trained.run_dir, &atlas_model::LoadOptions::default()).unwrap();
+    let model =
+        atlas_model::LoadedModel::open(&trained.run_dir, &atlas_model::LoadOptions::default()).unwrap();
     let out = tmp.path().join("pred.jsonl");
     let report = classify_file(&model, &input, &out, 2).unwrap();
     assert_eq!(report.papers, 400);
@@ -86,7 +92,10 @@ fn a_failed_training_run_is_recorded_as_failed() {
     let resolved = config(
         tmp.path(),
         &input,
-        &["experiment=embedding_lr", &format!("experiment.encoder.model_dir={}", tmp.path().join("no-model").display())],
+        &[
+            "experiment=embedding_lr",
+            &format!("experiment.encoder.model_dir={}", tmp.path().join("no-model").display()),
+        ],
     );
     let err = train(&resolved).unwrap_err().to_string();
     assert!(err.contains("no-model"), "{err}");

@@ -140,31 +140,37 @@ pub struct SearchArgs {
     pub json: bool,
 }
 
-/// `evaluate-retrieval`.
+/// The embedded dataset the retrieval protocol reads, and an optional pgvector to measure beside usearch.
 #[derive(Debug, Args)]
-pub struct EvalRetrievalArgs {
+pub struct ProtocolArgs {
     /// Embedding set of the whole dataset (queries = its test papers, documents = train + validation).
     #[arg(long, default_value = "data/embeddings/arxiv-100k-minilm")]
     pub embeddings: PathBuf,
-    /// Papers for the labels; default: the embedding set's own input.
-    #[arg(long)]
-    pub papers: Option<PathBuf>,
-    #[command(flatten)]
-    pub params: BuildParamsArgs,
     /// Also measure a pgvector index on this database (built into temporary tables, dropped afterwards).
     #[arg(long, env = "ARXIV_ATLAS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub params: BuildParamsArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
+/// `evaluate-retrieval`.
+#[derive(Debug, Args)]
+pub struct EvalRetrievalArgs {
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Papers for the labels; default: the embedding set's own input.
+    #[arg(long)]
+    pub papers: Option<PathBuf>,
+}
+
 /// `bench search`.
 #[derive(Debug, Args)]
 pub struct BenchSearchArgs {
-    /// Embedding set of the dataset (base = train + validation papers, queries = the first test papers).
-    #[arg(long, default_value = "data/embeddings/arxiv-100k-minilm")]
-    pub embeddings: PathBuf,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
     /// Number of queries: the first N test papers (the FAISS peer in ../shared/bench times 1,000).
     #[arg(long, default_value_t = 1000)]
     pub queries: usize,
@@ -174,12 +180,4 @@ pub struct BenchSearchArgs {
     /// Recall@10 the reported operating point must reach.
     #[arg(long, default_value_t = 0.95)]
     pub target: f64,
-    #[command(flatten)]
-    pub params: BuildParamsArgs,
-    /// Also measure pgvector on this database (temporary tables, dropped afterwards).
-    #[arg(long, env = "ARXIV_ATLAS_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Print one JSON object (`qps`, `recall_at_10`, `build_s`, …).
-    #[arg(long)]
-    pub json: bool,
 }

@@ -131,11 +131,12 @@ fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<RetrievalProtoco
 }
 
 pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
-    let p = protocol(&a.embeddings, a.papers.as_deref())?;
+    let pa = a.protocol;
+    let p = protocol(&pa.embeddings, a.papers.as_deref())?;
     let opts =
-        RetrievalOptions { build: a.params.options(), database_url: a.database_url, temp_prefix: None };
+        RetrievalOptions { build: pa.params.options(), database_url: pa.database_url, temp_prefix: None };
     let report = atlas_index::evaluate_protocol(&p, &opts)?;
-    if a.json {
+    if pa.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         output::print_retrieval(&report);
@@ -144,17 +145,18 @@ pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
 }
 
 pub fn bench_search(a: BenchSearchArgs) -> Result<()> {
-    let p = protocol(&a.embeddings, None)?;
+    let pa = a.protocol;
+    let p = protocol(&pa.embeddings, None)?;
     let opts = SweepOptions {
         queries: a.queries,
         ef: a.ef,
         target_recall: a.target,
-        build: a.params.options(),
-        database_url: a.database_url,
+        build: pa.params.options(),
+        database_url: pa.database_url,
         temp_prefix: None,
     };
     let report = atlas_index::bench_protocol(&p, &opts)?;
-    if a.json {
+    if pa.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&report)?);
