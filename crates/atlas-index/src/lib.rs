@@ -209,8 +209,9 @@ pub enum IndexError {
         /// usearch's message.
         message: String,
     },
-    /// PostgreSQL reported an error.
-    #[error("postgres: {op}: {source}")]
+    /// PostgreSQL reported an error (the server's own message, e.g. `ERROR: ef_construction must be greater
+    /// than or equal to 2 * m`, not just the driver's "db error").
+    #[error("postgres: {op}: {}", pg_message(source))]
     Postgres {
         /// What was being done.
         op: String,
@@ -226,6 +227,24 @@ pub enum IndexError {
         /// The operation.
         what: &'static str,
     },
+}
+
+/// The server's message of a PostgreSQL error (with its detail and hint), or the driver's description of a
+/// connection-level failure.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(" ({d})"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m
+        }
+        None => e.to_string(),
+    }
 }
 
 impl IndexError {
