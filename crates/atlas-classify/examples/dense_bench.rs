@@ -130,16 +130,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         codes: (0..k).map(|c| format!("c{c}")).collect(),
         names: (0..k).map(|c| format!("class {c}")).collect(),
     };
-    let mut observer = |e: &atlas_classify::EpochStats| {
-        eprintln!(
-            "step {:>3}: train loss {:.4}  valid loss {:.4}  valid acc {:.4}  ({:.2}s)",
-            e.epoch,
-            e.train_loss,
-            e.valid_loss.unwrap_or(f64::NAN),
-            e.valid_accuracy.unwrap_or(f64::NAN),
-            e.seconds
-        )
-    };
+    let mut observer = |e: &atlas_classify::EpochStats| common::print_epoch("step", e);
     let valid_ref = Some((valid.0.as_slice(), valid.1.as_slice()));
     let t = Instant::now();
     let (model, rep) = match args.head {

@@ -113,16 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         labels,
         &tfidf,
         &linear,
-        &mut |e| {
-            eprintln!(
-                "epoch {:>2}: train loss {:.4}  valid loss {:.4}  valid acc {:.4}  ({:.1}s)",
-                e.epoch,
-                e.train_loss,
-                e.valid_loss.unwrap_or(f64::NAN),
-                e.valid_accuracy.unwrap_or(f64::NAN),
-                e.seconds
-            )
-        },
+        &mut |e| common::print_epoch("epoch", e),
     )?;
     let train_s = t.elapsed().as_secs_f64();
     println!(

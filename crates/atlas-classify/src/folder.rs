@@ -67,3 +67,26 @@ pub(crate) fn check_labels(labels: &Labels) -> Result<(), ClassifyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Damages `weights.safetensors` of the saved folder `dir` (one flipped bit, then truncation) and
+    /// checks that `load` refuses each with an error naming the file and what failed, then restores the
+    /// file and checks that `load` accepts it again.
+    pub(crate) fn assert_damaged_weights_are_refused(dir: &Path, load: impl Fn(&Path) -> Result<(), String>) {
+        let weights = dir.join(WEIGHTS_FILE);
+        let original = std::fs::read(&weights).unwrap();
+        let mut flipped = original.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        for (damaged, what) in [(&flipped[..], "sha256"), (&original[..original.len() / 2], "size")] {
+            std::fs::write(&weights, damaged).unwrap();
+            let err = load(dir).unwrap_err();
+            assert!(err.contains(WEIGHTS_FILE) && err.contains(what), "{err}");
+        }
+        std::fs::write(&weights, &original).unwrap();
+        assert_eq!(load(dir), Ok(()));
+    }
+}

@@ -11,6 +11,18 @@ pub fn init_logging() {
         .init();
 }
 
+/// Prints one epoch's (or L-BFGS step's) figures on stderr: the examples' training observer.
+pub fn print_epoch(unit: &str, e: &atlas_classify::EpochStats) {
+    eprintln!(
+        "{unit} {:>3}: train loss {:.4}  valid loss {:.4}  valid acc {:.4}  ({:.2}s)",
+        e.epoch,
+        e.train_loss,
+        e.valid_loss.unwrap_or(f64::NAN),
+        e.valid_accuracy.unwrap_or(f64::NAN),
+        e.seconds
+    )
+}
+
 /// Splits an override `section.field=value` into its three parts.
 pub fn split_override(kv: &str) -> Result<(&str, &str, &str), Box<dyn Error>> {
     let (key, value) = kv.split_once('=').ok_or_else(|| format!("expected section.field=value, got {kv}"))?;
