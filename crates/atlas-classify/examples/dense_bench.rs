@@ -16,47 +16,42 @@
 //! `numpy.fromfile`) to compare other implementations on the same data.
 
 use std::error::Error;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use atlas_classify::synthetic::{ClusterProblem, ClusterSpec, PlantedLogistic};
 use atlas_classify::{DenseHead, EmbeddingLrParams, EmbeddingMlpParams, Labels, Probabilities};
+use clap::Parser;
 
-/// sklearn-style macro-F1: the mean F1 over every class that occurs in `truth` or `pred`.
-fn macro_f1(truth: &[u32], pred: &[usize], n: usize) -> f64 {
-    let (mut tp, mut fp, mut fn_) = (vec![0usize; n], vec![0usize; n], vec![0usize; n]);
-    for (&t, &p) in truth.iter().zip(pred) {
-        let t = t as usize;
-        if t == p {
-            tp[t] += 1;
-        } else {
-            fp[p] += 1;
-            fn_[t] += 1;
-        }
-    }
-    let present: Vec<usize> = (0..n).filter(|&c| tp[c] + fp[c] + fn_[c] > 0).collect();
-    let f1 = |c: usize| {
-        let d = 2 * tp[c] + fp[c] + fn_[c];
-        if d == 0 {
-            0.0
-        } else {
-            2.0 * tp[c] as f64 / d as f64
-        }
-    };
-    present.iter().map(|&c| f1(c)).sum::<f64>() / present.len().max(1) as f64
+mod common;
+
+/// Which head to train.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Head {
+    /// Logistic regression (`lr.*` settings).
+    Lr,
+    /// One-hidden-layer perceptron (`mlp.*` settings).
+    Mlp,
 }
 
-/// Sets `field = value` on serialisable params (value parsed as JSON, or taken as a string).
-fn set_field<T: serde::Serialize + serde::de::DeserializeOwned>(
-    params: &mut T,
-    field: &str,
-    value: &str,
-) -> Result<(), Box<dyn Error>> {
-    let value: serde_json::Value =
-        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
-    let mut json = serde_json::to_value(&*params)?;
-    json.as_object_mut().ok_or("params are not an object")?.insert(field.into(), value);
-    *params = serde_json::from_value(json)?;
-    Ok(())
+/// Trains an embedding head on a synthetic stand-in for the arXiv MiniLM embeddings.
+#[derive(Parser)]
+struct Args {
+    head: Head,
+    /// Use a planted logistic model of this weight scale instead of the cluster problem.
+    #[arg(long)]
+    planted: Option<f32>,
+    /// Training rows.
+    #[arg(long, default_value_t = 80_281)]
+    train: usize,
+    /// Also print the test figures.
+    #[arg(long)]
+    test: bool,
+    /// Write the three splits as raw little-endian files into this folder.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// Settings: lr.<field>=<value>, mlp.<field>=<value> (JSON values) or spec.<field>=<number>.
+    overrides: Vec<String>,
 }
 
 fn set_spec(spec: &mut ClusterSpec, field: &str, value: &str) -> Result<(), Box<dyn Error>> {
@@ -79,42 +74,28 @@ fn set_spec(spec: &mut ClusterSpec, field: &str, value: &str) -> Result<(), Box<
 
 fn report(name: &str, p: &Probabilities, y: &[u32], k: usize) {
     let pred = p.argmax();
-    let acc = y.iter().zip(&pred).filter(|(&t, &p)| t as usize == p).count() as f64 / y.len() as f64;
-    let top3 = (0..y.len()).filter(|&i| p.top_k(i, 3).iter().any(|&(c, _)| c == y[i] as usize)).count()
-        as f64
+    let truth: Vec<usize> = y.iter().map(|&c| c as usize).collect();
+    let acc = truth.iter().zip(&pred).filter(|(t, p)| t == p).count() as f64 / y.len() as f64;
+    let top3 = (0..y.len()).filter(|&i| p.top_k(i, 3).iter().any(|&(c, _)| c == truth[i])).count() as f64
         / y.len() as f64;
-    println!("{name}: accuracy {acc:.4}  macro-F1 {:.4}  top-3 {top3:.4}", macro_f1(y, &pred, k));
+    println!(
+        "{name}: accuracy {acc:.4}  macro-F1 {:.4}  top-3 {top3:.4}",
+        common::macro_f1(&truth, &pred, k)
+    );
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let mut args = std::env::args().skip(1);
-    let head = args
-        .next()
-        .ok_or("usage: dense_bench lr|mlp [--planted SCALE] [--train N] [--test] [key=value …]")?;
+    common::init_logging();
+    let args = Args::parse();
     let (mut lr, mut mlp, mut spec) =
         (EmbeddingLrParams::default(), EmbeddingMlpParams::default(), ClusterSpec::arxiv_like());
-    let (mut planted, mut n_train, mut show_test, mut dump) = (None, 80_281usize, false, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--planted" => planted = Some(args.next().ok_or("--planted needs a scale")?.parse::<f32>()?),
-            "--train" => n_train = args.next().ok_or("--train needs a count")?.parse()?,
-            "--test" => show_test = true,
-            "--dump" => dump = Some(std::path::PathBuf::from(args.next().ok_or("--dump needs a folder")?)),
-            kv => {
-                let (key, value) =
-                    kv.split_once('=').ok_or_else(|| format!("expected key=value, got {kv}"))?;
-                match key.split_once('.') {
-                    Some(("lr", f)) => set_field(&mut lr, f, value)?,
-                    Some(("mlp", f)) => set_field(&mut mlp, f, value)?,
-                    Some(("spec", f)) => set_spec(&mut spec, f, value)?,
-                    _ => return Err(format!("unknown setting {key} (lr.*, mlp.* or spec.*)").into()),
-                }
-            }
+    let (planted, n_train, show_test, dump) = (args.planted, args.train, args.test, args.dump);
+    for kv in &args.overrides {
+        match common::split_override(kv)? {
+            ("lr", field, value) => common::set_field(&mut lr, field, value)?,
+            ("mlp", field, value) => common::set_field(&mut mlp, field, value)?,
+            ("spec", field, value) => set_spec(&mut spec, field, value)?,
+            (section, ..) => return Err(format!("unknown section {section} (lr, mlp or spec)").into()),
         }
     }
     let (n_valid, n_test) = (9_845, 9_874);
@@ -149,28 +130,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         codes: (0..k).map(|c| format!("c{c}")).collect(),
         names: (0..k).map(|c| format!("class {c}")).collect(),
     };
-    let mut observer = |e: &atlas_classify::EpochStats| {
-        eprintln!(
-            "step {:>3}: train loss {:.4}  valid loss {:.4}  valid acc {:.4}  ({:.2}s)",
-            e.epoch,
-            e.train_loss,
-            e.valid_loss.unwrap_or(f64::NAN),
-            e.valid_accuracy.unwrap_or(f64::NAN),
-            e.seconds
-        )
-    };
+    let mut observer = |e: &atlas_classify::EpochStats| common::print_epoch("step", e);
     let valid_ref = Some((valid.0.as_slice(), valid.1.as_slice()));
     let t = Instant::now();
-    let (model, rep) = match head.as_str() {
-        "lr" => {
+    let (model, rep) = match args.head {
+        Head::Lr => {
             eprintln!("{lr:?}");
             DenseHead::train_lr(&train.0, dim, &train.1, valid_ref, labels, &lr, &mut observer)?
         }
-        "mlp" => {
+        Head::Mlp => {
             eprintln!("{mlp:?}");
             DenseHead::train_mlp(&train.0, dim, &train.1, valid_ref, labels, &mlp, &mut observer)?
         }
-        other => return Err(format!("unknown head {other} (lr or mlp)").into()),
+    };
+    let head = match args.head {
+        Head::Lr => "lr",
+        Head::Mlp => "mlp",
     };
     println!(
         "{head}: fit {:.1}s (wall {:.1}s), {} steps, best step {}",

@@ -17,73 +17,42 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use atlas_classify::{Classifier, Labels, LinearParams, TfidfLinearModel, TfidfParams};
+use clap::Parser;
+
+mod common;
+
+use common::macro_f1;
 
 struct Split {
     texts: Vec<String>,
     labels: Vec<String>,
 }
 
-/// sklearn-style macro-F1: the mean F1 over every class that occurs in `truth` or `pred`.
-fn macro_f1(truth: &[usize], pred: &[usize], n: usize) -> f64 {
-    let (mut tp, mut fp, mut fn_) = (vec![0usize; n], vec![0usize; n], vec![0usize; n]);
-    for (&t, &p) in truth.iter().zip(pred) {
-        if t == p {
-            tp[t] += 1;
-        } else {
-            fp[p] += 1;
-            fn_[t] += 1;
-        }
-    }
-    let present: Vec<usize> = (0..n).filter(|&c| tp[c] + fp[c] + fn_[c] > 0).collect();
-    let f1 = |c: usize| {
-        let d = 2 * tp[c] + fp[c] + fn_[c];
-        if d == 0 {
-            0.0
-        } else {
-            2.0 * tp[c] as f64 / d as f64
-        }
-    };
-    present.iter().map(|&c| f1(c)).sum::<f64>() / present.len().max(1) as f64
-}
-
-/// Sets `section.key = value` (value parsed as JSON, or taken as a string) on the params via serde.
-fn apply_override(
-    tfidf: &mut TfidfParams,
-    linear: &mut LinearParams,
-    kv: &str,
-) -> Result<(), Box<dyn Error>> {
-    let (key, value) = kv.split_once('=').ok_or_else(|| format!("expected key=value, got {kv}"))?;
-    let value: serde_json::Value =
-        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
-    let set = |json: serde_json::Value, field: &str| -> Result<serde_json::Value, Box<dyn Error>> {
-        let mut json = json;
-        json.as_object_mut().ok_or("params are not an object")?.insert(field.into(), value.clone());
-        Ok(json)
-    };
-    match key.split_once('.') {
-        Some(("tfidf", f)) => *tfidf = serde_json::from_value(set(serde_json::to_value(&*tfidf)?, f)?)?,
-        Some(("linear", f)) => *linear = serde_json::from_value(set(serde_json::to_value(&*linear)?, f)?)?,
-        _ => return Err(format!("unknown setting {key} (use tfidf.<field> or linear.<field>)").into()),
-    }
-    Ok(())
+/// Trains the TF-IDF classifier on a split TSV file and reports accuracy, macro-F1 and timings.
+#[derive(Parser)]
+struct Args {
+    /// One paper a line: split<TAB>label<TAB>text.
+    data: PathBuf,
+    /// Also print the test figures.
+    #[arg(long)]
+    test: bool,
+    /// Save the model into this folder (and time loading it back).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Settings: tfidf.<field>=<value> or linear.<field>=<value> (JSON values).
+    overrides: Vec<String>,
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // Library logs (e.g. the TF-IDF size) with RUST_LOG=info; quiet by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: tune DATA.tsv [--test] [--save DIR] [key=value …]")?);
+    common::init_logging();
+    let args = Args::parse();
+    let (path, show_test, save) = (args.data, args.test, args.save);
     let (mut tfidf, mut linear) = (TfidfParams::default(), LinearParams::default());
-    let (mut show_test, mut save) = (false, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--test" => show_test = true,
-            "--save" => save = Some(PathBuf::from(args.next().ok_or("--save needs a folder")?)),
-            kv => apply_override(&mut tfidf, &mut linear, kv)?,
+    for kv in &args.overrides {
+        match common::split_override(kv)? {
+            ("tfidf", field, value) => common::set_field(&mut tfidf, field, value)?,
+            ("linear", field, value) => common::set_field(&mut linear, field, value)?,
+            (section, ..) => return Err(format!("unknown section {section} (tfidf or linear)").into()),
         }
     }
     eprintln!("tfidf: {tfidf:?}\nlinear: {linear:?}");
@@ -144,16 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         labels,
         &tfidf,
         &linear,
-        &mut |e| {
-            eprintln!(
-                "epoch {:>2}: train loss {:.4}  valid loss {:.4}  valid acc {:.4}  ({:.1}s)",
-                e.epoch,
-                e.train_loss,
-                e.valid_loss.unwrap_or(f64::NAN),
-                e.valid_accuracy.unwrap_or(f64::NAN),
-                e.seconds
-            )
-        },
+        &mut |e| common::print_epoch("epoch", e),
     )?;
     let train_s = t.elapsed().as_secs_f64();
     println!(

@@ -1,9 +1,8 @@
 //! The error type of this crate.
 
-use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use atlas_artifact::ArtifactError;
+use atlas_artifact::{ArtifactError, IoError};
 
 /// Everything that can go wrong while training, saving, loading or running a classifier.
 #[derive(Debug, thiserror::Error)]
@@ -28,16 +27,8 @@ pub enum ClassifyError {
         message: String,
     },
     /// An I/O operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done ("read", "create folder" …).
-        op: &'static str,
-        /// The file or folder concerned.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The folder holds an artifact kind that no classifier of this build can load.
     #[error(
         "{dir} holds a `{kind}` artifact, which is not a classifier this build can load (known: {known})"
@@ -64,4 +55,11 @@ pub enum ClassifyError {
     /// The worker thread pool could not be started.
     #[error("cannot start the worker thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
+}
+
+impl ClassifyError {
+    /// A [`ClassifyError::Format`] error about the file `path`.
+    pub(crate) fn format(path: &Path, message: impl ToString) -> Self {
+        ClassifyError::Format { path: path.to_path_buf(), message: message.to_string() }
+    }
 }

@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod dense;
+pub mod early_stopping;
 pub mod error;
+mod folder;
 mod kernels;
 pub mod labels;
 pub mod model;
@@ -28,8 +30,7 @@ pub mod train;
 
 use std::path::Path;
 
-use atlas_artifact::{ArtifactError, MANIFEST_FILE};
-use serde::Deserialize;
+use atlas_artifact::Manifest;
 
 pub use dense::{DenseHead, HeadParams};
 pub use error::ClassifyError;
@@ -57,25 +58,7 @@ const ALL_KINDS: &[&str] = &[TfidfLinearModel::KIND, DenseHead::KIND_LR, DenseHe
 /// The kind named by the manifest of the folder `dir` (e.g. `arxiv-atlas/tfidf-linear` or
 /// `arxiv-atlas/embedding-lr`), without verifying any checksum: for choosing how to load it.
 pub fn model_kind(dir: &Path) -> Result<String, ClassifyError> {
-    #[derive(Deserialize)]
-    struct KindOnly {
-        kind: String,
-    }
-    let path = dir.join(MANIFEST_FILE);
-    let raw = match std::fs::read(&path) {
-        Ok(raw) => raw,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ArtifactError::MissingManifest {
-                dir: dir.to_path_buf(),
-                expected: ALL_KINDS.join("` or `"),
-            }
-            .into())
-        }
-        Err(source) => return Err(ClassifyError::Io { op: "read", path, source }),
-    };
-    Ok(serde_json::from_slice::<KindOnly>(&raw)
-        .map_err(|source| ArtifactError::BadManifest { path, source })?
-        .kind)
+    Ok(Manifest::peek_kind(dir, &ALL_KINDS.join("` or `"))?)
 }
 
 /// Opens a text classifier folder of any known kind (dispatching on its manifest's `kind`), verifying

@@ -9,25 +9,24 @@
 //!
 //! Other files in the folder (e.g. the CLI's `pipeline.json`) are left alone.
 
-use std::io;
 use std::path::Path;
 use std::time::Instant;
 
-use atlas_artifact::{Manifest, MANIFEST_FILE};
+use atlas_artifact::{IoContext, MANIFEST_FILE};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClassifyError;
+use crate::folder::{self, check_labels, WEIGHTS_FILE};
 use crate::labels::{Labels, Probabilities};
 use crate::params::{LinearParams, TfidfParams};
 use crate::softmax::SoftmaxRegression;
-use crate::tensors::{self, TensorRef};
+use crate::tensors::{self, TensorFile, TensorRef};
 use crate::tfidf::TfidfVectorizer;
 use crate::train::{in_pool, EpochStats};
 use crate::Classifier;
 
 const VOCAB_FILE: &str = "vocabulary.txt";
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Below this many texts `predict_proba` stays on the calling thread: handing one text to the thread pool
 /// costs more than transforming it.
@@ -68,20 +67,6 @@ pub struct TfidfLinearModel {
     regression: SoftmaxRegression,
     labels: Labels,
     linear: LinearParams,
-}
-
-pub(crate) fn check_labels(labels: &Labels) -> Result<(), ClassifyError> {
-    if labels.codes.is_empty() {
-        return Err(ClassifyError::InvalidData("the label set is empty".into()));
-    }
-    if labels.codes.len() != labels.names.len() {
-        return Err(ClassifyError::InvalidData(format!(
-            "{} label codes but {} label names",
-            labels.codes.len(),
-            labels.names.len()
-        )));
-    }
-    Ok(())
 }
 
 impl TfidfLinearModel {
@@ -191,37 +176,7 @@ impl TfidfLinearModel {
     /// Writes the model into `dir` (created if needed). Every file is written atomically and the manifest
     /// last, so an interrupted save leaves a folder that [`TfidfLinearModel::load`] refuses.
     pub fn save(&self, dir: &Path) -> Result<(), ClassifyError> {
-        std::fs::create_dir_all(dir).map_err(|source| ClassifyError::Io {
-            op: "create folder",
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        // Overwriting a model: drop the old manifest first so the folder never pairs it with new files.
-        let manifest_path = dir.join(MANIFEST_FILE);
-        match std::fs::remove_file(&manifest_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ClassifyError::Io { op: "remove", path: manifest_path, source }),
-        }
-        atlas_artifact::write_atomic_with(&dir.join(VOCAB_FILE), |w| {
-            for term in self.vectorizer.terms() {
-                w.write_all(term.as_bytes())?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
         let (d, k) = (self.regression.n_features(), self.regression.n_classes());
-        tensors::write_f32(
-            &dir.join(WEIGHTS_FILE),
-            &[
-                TensorRef { name: "weight", shape: vec![d, k], data: self.regression.weights() },
-                TensorRef { name: "bias", shape: vec![k], data: self.regression.bias() },
-                TensorRef { name: "idf", shape: vec![d], data: self.vectorizer.idf() },
-            ],
-        )?;
-        let mut manifest = Manifest::new(Self::KIND, Self::FORMAT_VERSION);
-        manifest.add_file(dir, VOCAB_FILE)?;
-        manifest.add_file(dir, WEIGHTS_FILE)?;
         let meta = Meta {
             labels: self.labels.clone(),
             tfidf: self.vectorizer.params().clone(),
@@ -229,68 +184,55 @@ impl TfidfLinearModel {
             n_features: d,
             n_classes: k,
         };
-        manifest.meta = serde_json::to_value(&meta).map_err(|e| ClassifyError::Format {
-            path: manifest_path.clone(),
-            message: format!("cannot encode the model metadata: {e}"),
-        })?;
-        manifest.write(dir)?;
-        Ok(())
+        folder::save(dir, Self::KIND, Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], &meta, || {
+            atlas_artifact::write_atomic_with(&dir.join(VOCAB_FILE), |w| {
+                for term in self.vectorizer.terms() {
+                    w.write_all(term.as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+                Ok(())
+            })?;
+            tensors::write_f32(
+                &dir.join(WEIGHTS_FILE),
+                &[
+                    TensorRef { name: "weight", shape: vec![d, k], data: self.regression.weights() },
+                    TensorRef { name: "bias", shape: vec![k], data: self.regression.bias() },
+                    TensorRef { name: "idf", shape: vec![d], data: self.vectorizer.idf() },
+                ],
+            )
+        })
     }
 
     /// Loads a model folder written by [`TfidfLinearModel::save`], verifying every checksum first. Refuses
     /// folders of another kind, of a newer format version, and damaged or incomplete ones.
     pub fn load(dir: &Path) -> Result<Self, ClassifyError> {
-        let manifest = Manifest::open(dir, Self::KIND, Self::FORMAT_VERSION)?;
-        let manifest_path = dir.join(MANIFEST_FILE);
-        let format_err =
-            |path: &Path, message: String| ClassifyError::Format { path: path.to_path_buf(), message };
-        for name in [VOCAB_FILE, WEIGHTS_FILE] {
-            if !manifest.files.contains_key(name) {
-                return Err(format_err(&manifest_path, format!("the manifest does not list {name}")));
-            }
-        }
-        let meta: Meta = serde_json::from_value(manifest.meta.clone())
-            .map_err(|e| format_err(&manifest_path, format!("malformed model metadata: {e}")))?;
-        check_labels(&meta.labels).map_err(|e| format_err(&manifest_path, e.to_string()))?;
-
+        let meta: Meta =
+            folder::open(dir, Self::KIND, Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], |m: &Meta| {
+                &m.labels
+            })?;
         let vocab_path = dir.join(VOCAB_FILE);
-        let vocab = std::fs::read(&vocab_path).map_err(|source| ClassifyError::Io {
-            op: "read",
-            path: vocab_path.clone(),
-            source,
-        })?;
-        let vocab =
-            String::from_utf8(vocab).map_err(|e| format_err(&vocab_path, format!("not UTF-8 text: {e}")))?;
+        let vocab = std::fs::read(&vocab_path).io_context("read", &vocab_path)?;
+        let vocab = String::from_utf8(vocab)
+            .map_err(|e| ClassifyError::format(&vocab_path, format!("not UTF-8 text: {e}")))?;
         let terms: Vec<String> = vocab.lines().map(str::to_string).collect();
 
-        let weights_path = dir.join(WEIGHTS_FILE);
-        let mut t = tensors::read_f32(&weights_path)?;
-        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ClassifyError> {
-            match t.remove(name) {
-                Some((s, v)) if s == shape => Ok(v),
-                Some((s, _)) => Err(format_err(
-                    &weights_path,
-                    format!("tensor {name} has shape {s:?}, expected {shape:?}"),
-                )),
-                None => Err(format_err(&weights_path, format!("no tensor named {name}"))),
-            }
-        };
+        let mut weights = TensorFile::read(&dir.join(WEIGHTS_FILE))?;
         let (d, k) = (meta.n_features, meta.n_classes);
-        let weight = take("weight", &[d, k])?;
-        let bias = take("bias", &[k])?;
-        let idf = take("idf", &[d])?;
+        let weight = weights.take("weight", &[d, k])?;
+        let bias = weights.take("bias", &[k])?;
+        let idf = weights.take("idf", &[d])?;
         if terms.len() != d {
-            return Err(format_err(
+            return Err(ClassifyError::format(
                 &vocab_path,
                 format!("{} terms, the model has {d} features", terms.len()),
             ));
         }
         let vectorizer = TfidfVectorizer::from_parts(terms, idf, &meta.tfidf)
-            .map_err(|e| format_err(&vocab_path, e.to_string()))?;
+            .map_err(|e| ClassifyError::format(&vocab_path, e))?;
         let regression = SoftmaxRegression::from_parts(d, k, weight, bias)
-            .map_err(|e| format_err(&weights_path, e.to_string()))?;
+            .map_err(|e| ClassifyError::format(weights.path(), e))?;
         Self::from_parts(vectorizer, regression, meta.labels, meta.linear)
-            .map_err(|e| format_err(&manifest_path, e.to_string()))
+            .map_err(|e| ClassifyError::format(&dir.join(MANIFEST_FILE), e))
     }
 }
 
@@ -322,6 +264,7 @@ impl Classifier for TfidfLinearModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlas_artifact::Manifest;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -443,22 +386,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model");
         m.save(&path).unwrap();
+        let load = |p: &Path| TfidfLinearModel::load(p).map(drop).map_err(|e| e.to_string());
+        crate::folder::tests::assert_damaged_weights_are_refused(&path, load);
+        // The kind-dispatching loader verifies the checksums too.
         let weights = path.join(WEIGHTS_FILE);
         let original = std::fs::read(&weights).unwrap();
-
-        // One flipped byte in the weights: checksum mismatch naming the file.
-        let mut flipped = original.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 0x40;
-        std::fs::write(&weights, &flipped).unwrap();
-        let err = TfidfLinearModel::load(&path).unwrap_err().to_string();
-        assert!(err.contains(WEIGHTS_FILE) && err.contains("sha256"), "{err}");
-        // Truncated weights.
         std::fs::write(&weights, &original[..original.len() / 2]).unwrap();
         let err = crate::load_classifier(&path).err().unwrap().to_string();
         assert!(err.contains(WEIGHTS_FILE) && err.contains("size"), "{err}");
         std::fs::write(&weights, &original).unwrap();
-        assert!(TfidfLinearModel::load(&path).is_ok());
 
         // A folder of another kind.
         let mut manifest = Manifest::read(&path, TfidfLinearModel::KIND, 1).unwrap();

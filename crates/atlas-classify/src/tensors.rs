@@ -4,7 +4,9 @@
 //! building the whole file in memory (a 300k-feature model has 200 MB of weights).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use atlas_artifact::IoContext;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors};
@@ -69,11 +71,7 @@ pub type Tensor = (Vec<usize>, Vec<f32>);
 
 /// Reads every tensor of a safetensors file; each must be `f32`. Returns name → tensor.
 pub fn read_f32(path: &Path) -> Result<HashMap<String, Tensor>, ClassifyError> {
-    let bytes = std::fs::read(path).map_err(|source| ClassifyError::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).io_context("read", path)?;
     let format_err = |message: String| ClassifyError::Format { path: path.to_path_buf(), message };
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format_err(format!("not a valid safetensors file: {e}")))?;
@@ -87,6 +85,37 @@ pub fn read_f32(path: &Path) -> Result<HashMap<String, Tensor>, ClassifyError> {
         out.insert(name.to_string(), (view.shape().to_vec(), values));
     }
     Ok(out)
+}
+
+/// The tensors of a model's weights file, taken out one by one with the shape the model expects.
+pub struct TensorFile {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl TensorFile {
+    /// Reads every tensor of the safetensors file `path` (see [`read_f32`]).
+    pub fn read(path: &Path) -> Result<Self, ClassifyError> {
+        Ok(TensorFile { path: path.to_path_buf(), tensors: read_f32(path)? })
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the values of tensor `name`, which must have `shape`; the error names the file, the tensor
+    /// and both shapes.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ClassifyError> {
+        match self.tensors.remove(name) {
+            Some((s, v)) if s == shape => Ok(v),
+            Some((s, _)) => Err(ClassifyError::format(
+                &self.path,
+                format!("tensor {name} has shape {s:?}, expected {shape:?}"),
+            )),
+            None => Err(ClassifyError::format(&self.path, format!("no tensor named {name}"))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +146,13 @@ mod tests {
         // A shape that does not match the data is refused before anything is written.
         let bad = write_f32(&dir.path().join("bad"), &[TensorRef { name: "x", shape: vec![4], data: &b }]);
         assert!(bad.is_err() && !dir.path().join("bad").exists());
+        // Tensors are taken with the shape the model expects.
+        let mut file = TensorFile::read(&path).unwrap();
+        let err = file.take("weight", &[2, 3]).unwrap_err().to_string();
+        assert!(err.contains("t.safetensors") && err.contains("[3, 2]") && err.contains("[2, 3]"), "{err}");
+        assert_eq!(file.take("bias", &[2]).unwrap(), b.to_vec());
+        let err = file.take("bias", &[2]).unwrap_err().to_string();
+        assert!(err.contains("no tensor named bias"), "{err}");
         // A truncated file is refused.
         std::fs::write(&path, &raw[..raw.len() - 3]).unwrap();
         assert!(matches!(read_f32(&path), Err(ClassifyError::Format { .. })));

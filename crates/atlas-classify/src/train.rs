@@ -19,7 +19,6 @@
 //! 300k features × 172 classes) to read and write on every update.
 
 use std::io::IsTerminal;
-use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -27,8 +26,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use rayon::ThreadPool;
-use serde::{Deserialize, Serialize};
 
+use crate::early_stopping::{self, Schedule, Trainer};
+pub use crate::early_stopping::{EpochStats, FitSummary};
 use crate::error::ClassifyError;
 use crate::kernels::add_weighted_rows;
 use crate::params::LinearParams;
@@ -49,33 +49,6 @@ const INITIAL_ACCUMULATOR: f32 = 1e-8;
 
 /// Marks a feature not (yet) seen in the current batch.
 const UNSEEN: u32 = u32::MAX;
-
-/// Figures of one training epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Mean cross-entropy over the epoch's mini-batches (measured before each batch's update).
-    pub train_loss: f64,
-    /// Mean cross-entropy on the validation set after the epoch, if one was given.
-    pub valid_loss: Option<f64>,
-    /// Top-1 accuracy on the validation set after the epoch, if one was given.
-    pub valid_accuracy: Option<f64>,
-    /// Wall-clock seconds of the epoch (including the validation pass).
-    pub seconds: f64,
-}
-
-/// How a fit went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FitSummary {
-    /// Epochs actually run (early stopping may end before `LinearParams::epochs`).
-    pub epochs_run: usize,
-    /// The epoch whose weights were kept: the one with the lowest validation loss, or the last one when
-    /// there is no validation set.
-    pub best_epoch: usize,
-    /// One entry per epoch.
-    pub history: Vec<EpochStats>,
-}
 
 fn validate(params: &LinearParams) -> Result<(), ClassifyError> {
     let bad = |msg: String| Err(ClassifyError::InvalidParams(msg));
@@ -311,173 +284,179 @@ impl SoftmaxRegression {
             }
         }
         let valid = valid.filter(|(vx, _)| vx.n_rows() > 0);
-        let (d, k) = (x.n_cols, n_classes);
-        let mut model = SoftmaxRegression::zeros(d, k);
-        let mut acc_w = vec![INITIAL_ACCUMULATOR; d];
-        let mut acc_b = vec![INITIAL_ACCUMULATOR; k];
-        let lr = params.learning_rate as f32;
-        let l2 = params.l2 as f32;
-        let mut best: Option<(f64, usize, Vec<f32>, Vec<f32>)> = None;
-        let mut history = Vec::new();
-        let mut rng = StdRng::seed_from_u64(params.seed);
-        let mut order: Vec<u32> = (0..x.n_rows() as u32).collect();
-        let mut columns = BatchColumns::new(d);
-        let batch_size = params.batch_size.min(x.n_rows());
-        let mut resid = vec![0.0f32; batch_size * k];
-        let mut losses = vec![0.0f64; batch_size];
-        let mut grad_b = vec![0.0f32; k];
-        let n_batches = x.n_rows().div_ceil(batch_size);
-        let bar = progress_bar(n_batches);
-        let mut since_best = 0;
+        let mut trainer = SparseTrainer::new(pool, x, y, n_classes, valid, params);
+        let schedule = Schedule {
+            max_steps: params.epochs,
+            patience: params.patience,
+            min_improvement: params.tol,
+            unit: "epoch",
+            log_every: 1,
+            lower_hint: "linear.learning_rate",
+        };
+        let summary = early_stopping::run(&mut trainer, &schedule, observer);
+        trainer.bar.finish_and_clear();
+        let summary = summary?;
+        let mut model = trainer.model;
+        if let Some((w, b)) = trainer.best {
+            let (mw, mb) = model.params_mut();
+            mw.copy_from_slice(&w);
+            mb.copy_from_slice(&b);
+        }
+        Ok((model, summary))
+    }
+}
 
-        for epoch in 1..=params.epochs {
-            let t0 = Instant::now();
-            bar.set_message(format!("epoch {epoch}/{}", params.epochs));
-            bar.reset();
-            order.shuffle(&mut rng);
-            let mut loss_sum = 0.0f64;
-            for batch in order.chunks(batch_size) {
-                let b = batch.len();
-                let resid = &mut resid[..b * k];
-                let losses = &mut losses[..b];
-                // Phase 1: forward, residuals and losses.
-                {
-                    let (w, bias) = (model.weights(), model.bias());
-                    let losses = &mut *losses;
-                    let resid = &mut *resid;
-                    in_pool(pool, || {
-                        resid.par_chunks_mut(k).zip(losses.par_iter_mut()).zip(batch.par_iter()).for_each(
-                            |((r, loss), &doc)| {
-                                let (idx, val) = x.row(doc as usize);
-                                r.copy_from_slice(bias);
-                                add_weighted_rows(w, k, idx, val, r);
-                                let yi = y[doc as usize] as usize;
-                                let logit_y = r[yi];
-                                let lse = softmax_in_place(r);
-                                *loss = lse - f64::from(logit_y);
-                                r[yi] -= 1.0;
-                            },
-                        )
-                    });
-                }
-                loss_sum += losses.iter().sum::<f64>();
-                // Phase 2: sparse update of the touched rows.
-                let scale = 1.0 / b as f32;
-                columns.build(x, batch, scale);
-                let (w, bias) = model.params_mut();
-                let w_rows = carve_rows(w, k, &columns.features);
-                let a_rows = carve_rows(&mut acc_w, 1, &columns.features);
-                let cols = &columns;
-                let resid: &[f32] = resid;
+/// The sparse mini-batch AdaGrad optimiser of [`SoftmaxRegression::fit`], one epoch per step of the shared
+/// loop ([`early_stopping::run`]).
+struct SparseTrainer<'a> {
+    pool: Option<&'a ThreadPool>,
+    x: &'a CsrMatrix,
+    y: &'a [u32],
+    valid: Option<(&'a CsrMatrix, &'a [u32])>,
+    epochs: usize,
+    model: SoftmaxRegression,
+    /// Row-wise AdaGrad accumulators of the weights (one per feature) and per-coordinate ones of the bias.
+    acc_w: Vec<f32>,
+    acc_b: Vec<f32>,
+    lr: f32,
+    l2: f32,
+    rng: StdRng,
+    order: Vec<u32>,
+    columns: BatchColumns,
+    batch_size: usize,
+    resid: Vec<f32>,
+    losses: Vec<f64>,
+    grad_b: Vec<f32>,
+    bar: ProgressBar,
+    /// A copy of the weights and bias of the best epoch so far (reused, so one memcpy per improvement).
+    best: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl<'a> SparseTrainer<'a> {
+    fn new(
+        pool: Option<&'a ThreadPool>,
+        x: &'a CsrMatrix,
+        y: &'a [u32],
+        n_classes: usize,
+        valid: Option<(&'a CsrMatrix, &'a [u32])>,
+        params: &LinearParams,
+    ) -> Self {
+        let (d, k) = (x.n_cols, n_classes);
+        let batch_size = params.batch_size.min(x.n_rows());
+        SparseTrainer {
+            pool,
+            x,
+            y,
+            valid,
+            epochs: params.epochs,
+            model: SoftmaxRegression::zeros(d, k),
+            acc_w: vec![INITIAL_ACCUMULATOR; d],
+            acc_b: vec![INITIAL_ACCUMULATOR; k],
+            lr: params.learning_rate as f32,
+            l2: params.l2 as f32,
+            rng: StdRng::seed_from_u64(params.seed),
+            order: (0..x.n_rows() as u32).collect(),
+            columns: BatchColumns::new(d),
+            batch_size,
+            resid: vec![0.0f32; batch_size * k],
+            losses: vec![0.0f64; batch_size],
+            grad_b: vec![0.0f32; k],
+            bar: progress_bar(x.n_rows().div_ceil(batch_size)),
+            best: None,
+        }
+    }
+}
+
+impl Trainer for SparseTrainer<'_> {
+    fn step(&mut self, epoch: usize) -> f64 {
+        let (pool, x, y, k) = (self.pool, self.x, self.y, self.model.n_classes());
+        let (lr, l2) = (self.lr, self.l2);
+        self.bar.set_message(format!("epoch {epoch}/{}", self.epochs));
+        self.bar.reset();
+        self.order.shuffle(&mut self.rng);
+        let mut loss_sum = 0.0f64;
+        for batch in self.order.chunks(self.batch_size) {
+            let b = batch.len();
+            let resid = &mut self.resid[..b * k];
+            let losses = &mut self.losses[..b];
+            // Phase 1: forward, residuals and losses.
+            {
+                let (w, bias) = (self.model.weights(), self.model.bias());
+                let losses = &mut *losses;
+                let resid = &mut *resid;
                 in_pool(pool, || {
-                    w_rows.into_par_iter().zip(a_rows).enumerate().with_min_len(16).for_each_init(
-                        || vec![0.0f32; k],
-                        |grad, (u, (w_row, a_row))| {
-                            grad.fill(0.0);
-                            let entries = cols.offsets[u]..cols.offsets[u + 1];
-                            // The gradient row is a weighted sum of residual rows: the same kernel as
-                            // the forward pass, with documents in place of features.
-                            add_weighted_rows(
-                                resid,
-                                k,
-                                &cols.docs[entries.clone()],
-                                &cols.values[entries],
-                                grad,
-                            );
-                            if l2 > 0.0 {
-                                for (g, &w) in grad.iter_mut().zip(w_row.iter()) {
-                                    *g += l2 * w;
-                                }
-                            }
-                            rowwise_adagrad_step(w_row, &mut a_row[0], grad, lr);
+                    resid.par_chunks_mut(k).zip(losses.par_iter_mut()).zip(batch.par_iter()).for_each(
+                        |((r, loss), &doc)| {
+                            let (idx, val) = x.row(doc as usize);
+                            r.copy_from_slice(bias);
+                            add_weighted_rows(w, k, idx, val, r);
+                            let yi = y[doc as usize] as usize;
+                            let logit_y = r[yi];
+                            let lse = softmax_in_place(r);
+                            *loss = lse - f64::from(logit_y);
+                            r[yi] -= 1.0;
                         },
                     )
                 });
-                grad_b.fill(0.0);
-                for r in resid.chunks(k) {
-                    for (g, &v) in grad_b.iter_mut().zip(r) {
-                        *g += v * scale;
-                    }
-                }
-                adagrad_step(bias, &mut acc_b, &grad_b, lr);
-                bar.inc(1);
             }
-            let train_loss = loss_sum / x.n_rows() as f64;
-            let (valid_loss, valid_accuracy) = match valid {
-                Some((vx, vy)) => {
-                    let (l, a) = in_pool(pool, || evaluate(&model, vx, vy));
-                    (Some(l), Some(a))
-                }
-                None => (None, None),
-            };
-            let stats = EpochStats {
-                epoch,
-                train_loss,
-                valid_loss,
-                valid_accuracy,
-                seconds: t0.elapsed().as_secs_f64(),
-            };
-            // Hide the bar while the epoch is reported, so log lines and the observer's output do not
-            // interleave with it.
-            bar.suspend(|| {
-                match (valid_loss, valid_accuracy) {
-                    (Some(l), Some(a)) => tracing::info!(
-                        "epoch {epoch}: train loss {train_loss:.4}, validation loss {l:.4}, accuracy {a:.4} ({:.1}s)",
-                        stats.seconds
-                    ),
-                    _ => tracing::info!("epoch {epoch}: train loss {train_loss:.4} ({:.1}s)", stats.seconds),
-                }
-                observer(&stats);
-            });
-            history.push(stats);
-            if !train_loss.is_finite() {
-                bar.finish_and_clear();
-                return Err(ClassifyError::InvalidParams(format!(
-                    "training diverged in epoch {epoch} (loss {train_loss}); lower linear.learning_rate"
-                )));
-            }
-            if let Some(l) = valid_loss {
-                // Patience counts epochs that fail to beat the best loss by `tol` (relative); the kept
-                // weights are those of the lowest loss either way.
-                let improved = best.as_ref().is_none_or(|b| l < b.0 * (1.0 - params.tol));
-                if best.as_ref().is_none_or(|b| l < b.0) {
-                    // Keep a copy of the best weights instead of re-training: one memcpy per improvement.
-                    match &mut best {
-                        Some(b) => {
-                            b.0 = l;
-                            b.1 = epoch;
-                            b.2.copy_from_slice(model.weights());
-                            b.3.copy_from_slice(model.bias());
+            loss_sum += losses.iter().sum::<f64>();
+            // Phase 2: sparse update of the touched rows.
+            let scale = 1.0 / b as f32;
+            self.columns.build(x, batch, scale);
+            let (w, bias) = self.model.params_mut();
+            let w_rows = carve_rows(w, k, &self.columns.features);
+            let a_rows = carve_rows(&mut self.acc_w, 1, &self.columns.features);
+            let cols = &self.columns;
+            let resid: &[f32] = resid;
+            in_pool(pool, || {
+                w_rows.into_par_iter().zip(a_rows).enumerate().with_min_len(16).for_each_init(
+                    || vec![0.0f32; k],
+                    |grad, (u, (w_row, a_row))| {
+                        grad.fill(0.0);
+                        let entries = cols.offsets[u]..cols.offsets[u + 1];
+                        // The gradient row is a weighted sum of residual rows: the same kernel as
+                        // the forward pass, with documents in place of features.
+                        add_weighted_rows(resid, k, &cols.docs[entries.clone()], &cols.values[entries], grad);
+                        if l2 > 0.0 {
+                            for (g, &w) in grad.iter_mut().zip(w_row.iter()) {
+                                *g += l2 * w;
+                            }
                         }
-                        None => best = Some((l, epoch, model.weights().to_vec(), model.bias().to_vec())),
-                    }
-                }
-                if improved {
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if params.patience > 0 && since_best >= params.patience {
-                        tracing::info!(
-                            "early stopping: validation loss not {:.2}% better for {since_best} epochs",
-                            params.tol * 100.0
-                        );
-                        break;
-                    }
+                        rowwise_adagrad_step(w_row, &mut a_row[0], grad, lr);
+                    },
+                )
+            });
+            self.grad_b.fill(0.0);
+            for r in resid.chunks(k) {
+                for (g, &v) in self.grad_b.iter_mut().zip(r) {
+                    *g += v * scale;
                 }
             }
+            adagrad_step(bias, &mut self.acc_b, &self.grad_b, lr);
+            self.bar.inc(1);
         }
-        bar.finish_and_clear();
-        let epochs_run = history.len();
-        let best_epoch = match best {
-            Some((_, epoch, w, b)) => {
-                let (mw, mb) = model.params_mut();
-                mw.copy_from_slice(&w);
-                mb.copy_from_slice(&b);
-                epoch
+        loss_sum / x.n_rows() as f64
+    }
+
+    fn validate(&mut self) -> Option<(f64, f64)> {
+        let (vx, vy) = self.valid?;
+        let model = &self.model;
+        Some(in_pool(self.pool, || evaluate(model, vx, vy)))
+    }
+
+    fn keep_best(&mut self) {
+        let (w, b) = (self.model.weights(), self.model.bias());
+        match &mut self.best {
+            Some((bw, bb)) => {
+                bw.copy_from_slice(w);
+                bb.copy_from_slice(b);
             }
-            None => epochs_run,
-        };
-        Ok((model, FitSummary { epochs_run, best_epoch, history }))
+            None => self.best = Some((w.to_vec(), b.to_vec())),
+        }
+    }
+
+    fn report(&self, report: &mut dyn FnMut()) {
+        self.bar.suspend(report);
     }
 }
 

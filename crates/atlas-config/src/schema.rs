@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
+use atlas_corpus::TextTemplate;
 use atlas_encoder::EncoderSpec;
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +45,8 @@ pub struct DataConfig {
     #[serde(default)]
     pub max_per_category: Option<usize>,
     /// How a paper becomes the classifier's input text; `{title}` and `{abstract}` are substituted.
-    #[serde(default = "default_template")]
-    pub template: String,
+    #[serde(default)]
+    pub template: TextTemplate,
 }
 
 /// Default of [`DataConfig::cache_dir`].
@@ -56,10 +57,6 @@ pub const DEFAULT_TEMPLATE: &str = "{title} [SEP] {abstract}";
 
 fn default_cache_dir() -> PathBuf {
     PathBuf::from(DEFAULT_CACHE_DIR)
-}
-
-fn default_template() -> String {
-    DEFAULT_TEMPLATE.to_string()
 }
 
 /// The `experiment` group: the model family and its hyper-parameters.
@@ -183,7 +180,7 @@ pub fn key_paths() -> Vec<String> {
             cache_dir: PathBuf::new(),
             max_samples: Some(0),
             max_per_category: Some(0),
-            template: String::new(),
+            template: TextTemplate::default(),
         },
         experiment: ExperimentConfig {
             name: String::new(),
@@ -236,6 +233,19 @@ mod tests {
         }
         assert!(keys.iter().any(|p| p == "experiment.tfidf.max_features"));
         assert!(!keys.iter().any(|p| p == "data" || p == "experiment"), "only leaves: {keys:?}");
+    }
+
+    #[test]
+    fn a_misspelt_template_field_or_encoder_option_names_the_key() {
+        let load = |arg: &str| crate::load(&crate::ConfigSource::Embedded, &[arg.to_string()], &[]);
+        let err = load("data.template={title} {abstact}").unwrap_err().to_string();
+        assert!(err.contains("data.template") && err.contains("{abstact}"), "{err}");
+        let err = load("experiment.encoder.backend=onxx").unwrap_err().to_string();
+        assert!(err.contains("experiment.encoder") && err.contains("onxx"), "{err}");
+        let err = load("experiment.encoder.precison=int8").unwrap_err().to_string();
+        assert!(err.contains("precison"), "{err}");
+        let ok = load("experiment.encoder.precision=int8").unwrap();
+        assert_eq!(ok.config.experiment.encoder.spec.precision, atlas_encoder::Precision::Int8);
     }
 
     #[test]

@@ -46,7 +46,8 @@ fn merge_order_primary_group_override_env() {
     let r = load(&src, &[], &[]).unwrap();
     assert_eq!(r.config.data.max_samples, Some(2), "group file beats config.yaml");
     assert_eq!(
-        r.config.data.template, "from-primary",
+        r.config.data.template.as_str(),
+        "from-primary",
         "config.yaml keys the group file leaves alone survive"
     );
     assert_eq!(r.config.data.input, PathBuf::from("a.jsonl"));
@@ -94,7 +95,7 @@ fn overrides_parse_yaml_values() {
     assert_eq!(c.experiment.tfidf.max_features, None);
     assert_eq!(c.run.dir, Some(PathBuf::from("/tmp/some run")));
     assert_eq!(c.run.name.as_deref(), Some("baseline"));
-    assert_eq!(c.data.template, "{title} [SEP] {abstract} .");
+    assert_eq!(c.data.template.as_str(), "{title} [SEP] {abstract} .");
     assert_eq!(c.seed, 7);
     assert_eq!(r.overrides, a, "the arguments are recorded as given");
 }
@@ -260,7 +261,7 @@ fn shipped_config_files() {
     assert_eq!(c.seed, 42);
     assert_eq!(c.data.input, PathBuf::from("../shared/data/arxiv-100k.jsonl.gz"));
     assert_eq!(c.data.taxonomy, Some(PathBuf::from("../shared/data/taxonomy.tsv")));
-    assert_eq!(c.data.template, DEFAULT_TEMPLATE);
+    assert_eq!(c.data.template.as_str(), DEFAULT_TEMPLATE);
     assert_eq!(c.experiment.kind, ExperimentKind::TfidfLinear);
     assert_eq!(c.run, RunConfig::default());
     let mini = load(&repo_conf(), &args(&["data=mini"]), &[]).unwrap();

@@ -16,6 +16,7 @@ use crate::normalize::normalize_cow;
 use crate::rawfile::RawReader;
 use crate::read::{BatchSink, Keyed, Parsed, Skip, SourceOptions, SourceStats};
 use crate::{CorpusError, Paper, SkipReason};
+use atlas_artifact::IoContext;
 
 /// Rows handed over per batch.
 const BATCH_ROWS: usize = 4096;
@@ -61,7 +62,7 @@ pub(crate) fn read(
     on_batch: &mut BatchSink<'_>,
 ) -> Result<SourceStats, CorpusError> {
     let raw = RawReader::open(path, opts.progress.cloned(), false)?;
-    let input = decoded(BufReader::with_capacity(READ_BUFFER, raw)).map_err(CorpusError::io("read", path))?;
+    let input = decoded(BufReader::with_capacity(READ_BUFFER, raw)).io_context("read", path)?;
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
     let header =
         rdr.byte_headers().map_err(|source| CorpusError::Csv { path: path.to_path_buf(), source })?.clone();

@@ -1,9 +1,8 @@
 //! The error type of this crate.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
-use atlas_artifact::ArtifactError;
+use atlas_artifact::{ArtifactError, IoError};
 
 /// Errors that stop reading or writing a corpus.
 ///
@@ -11,17 +10,9 @@ use atlas_artifact::ArtifactError;
 /// [`ReadReport`](crate::ReadReport) and reading goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
-    /// An I/O operation on `path` failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done ("open", "read", "write" …).
-        op: &'static str,
-        /// The file concerned.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation on a file failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The input's format could not be recognised.
     #[error("{path}: unrecognised input format: {why}")]
     UnknownFormat {
@@ -106,11 +97,6 @@ pub enum CorpusError {
 }
 
 impl CorpusError {
-    /// Closure that wraps an [`io::Error`] with the operation and path, for `map_err`.
-    pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CorpusError + 'a {
-        move |source| CorpusError::Io { op, path: path.to_path_buf(), source }
-    }
-
     /// Closure that wraps a [`parquet::errors::ParquetError`] with the path, for `map_err`.
     pub(crate) fn parquet(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> CorpusError + '_ {
         move |source| CorpusError::Parquet { path: path.to_path_buf(), source }

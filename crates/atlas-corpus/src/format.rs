@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::CorpusError;
+use atlas_artifact::IoContext;
 
 /// Buffer size for reading input files: large reads keep syscall and decoder overhead negligible.
 pub(crate) const READ_BUFFER: usize = 1 << 20;
@@ -55,7 +56,7 @@ impl fmt::Display for InputFormat {
 /// character `{`, or a first line containing `title`, `abstract` and `categories` separated by commas.
 pub fn detect_format(path: &Path) -> Result<InputFormat, CorpusError> {
     let unknown = |why: String| CorpusError::UnknownFormat { path: path.to_path_buf(), why };
-    let meta = std::fs::metadata(path).map_err(CorpusError::io("open", path))?;
+    let meta = std::fs::metadata(path).io_context("open", path)?;
     if meta.is_dir() {
         return if path.join(atlas_artifact::MANIFEST_FILE).is_file() {
             Ok(InputFormat::Dataset)
@@ -80,8 +81,7 @@ pub fn detect_format(path: &Path) -> Result<InputFormat, CorpusError> {
 /// Guesses the format from the first bytes (after gzip decoding).
 fn sniff(path: &Path) -> Result<Option<InputFormat>, CorpusError> {
     let mut raw = [0u8; 4];
-    let n = read_up_to(&mut File::open(path).map_err(CorpusError::io("open", path))?, &mut raw)
-        .map_err(CorpusError::io("read", path))?;
+    let n = read_up_to(&mut File::open(path).io_context("open", path)?, &mut raw).io_context("read", path)?;
     if &raw[..n] == PARQUET_MAGIC {
         return Ok(Some(InputFormat::HfParquet));
     }
@@ -126,8 +126,8 @@ pub(crate) fn starts_with_gzip_magic(head: &[u8]) -> bool {
 /// Opens `path` for reading its *content*: gzip (recognised by its magic bytes, whatever the name) is
 /// decoded, including multi-member files such as those written by `pigz` or concatenated `.gz` parts.
 pub(crate) fn open_decoded(path: &Path) -> Result<Box<dyn BufRead + Send>, CorpusError> {
-    let file = File::open(path).map_err(CorpusError::io("open", path))?;
-    decoded(BufReader::with_capacity(READ_BUFFER, file)).map_err(CorpusError::io("read", path))
+    let file = File::open(path).io_context("open", path)?;
+    decoded(BufReader::with_capacity(READ_BUFFER, file)).io_context("read", path).map_err(CorpusError::from)
 }
 
 /// Wraps an already opened buffered reader, adding a gzip decoder when its first bytes are gzip's magic.
@@ -176,7 +176,7 @@ mod tests {
         assert!(matches!(detect_format(dir.path()), Err(CorpusError::UnknownFormat { .. })));
         std::fs::write(p("manifest.json"), b"{}").unwrap();
         assert_eq!(detect_format(dir.path()).unwrap(), InputFormat::Dataset);
-        assert!(matches!(detect_format(&p("missing.jsonl")), Err(CorpusError::Io { .. })));
+        assert!(matches!(detect_format(&p("missing.jsonl")), Err(CorpusError::Io(_))));
     }
 
     #[test]

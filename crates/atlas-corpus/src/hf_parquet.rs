@@ -17,6 +17,7 @@ use crate::date::iso_date;
 use crate::normalize::normalize_cow;
 use crate::read::{BatchSink, Keyed, Parsed, Skip, SourceOptions, SourceStats};
 use crate::{CorpusError, Paper, SkipReason};
+use atlas_artifact::IoContext;
 
 /// Rows decoded per record batch.
 const BATCH_ROWS: usize = 8192;
@@ -27,8 +28,8 @@ pub(crate) fn read(
     opts: SourceOptions<'_>,
     on_batch: &mut BatchSink<'_>,
 ) -> Result<SourceStats, CorpusError> {
-    let file = File::open(path).map_err(CorpusError::io("open", path))?;
-    let size = file.metadata().map_err(CorpusError::io("stat", path))?.len();
+    let file = File::open(path).io_context("open", path)?;
+    let size = file.metadata().io_context("stat", path)?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(CorpusError::parquet(path))?;
     if builder.schema().column_with_name("arxiv_id").is_none()
         && crate::dataset::is_split_schema(builder.schema())

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use ahash::AHashMap;
 use arrow::array::RecordBatch;
-use atlas_artifact::{write_atomic, Manifest, MANIFEST_FILE};
+use atlas_artifact::{write_atomic, IoContext, Manifest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -111,17 +111,9 @@ pub fn ingest(inputs: &[PathBuf], out_dir: &Path, opts: &IngestOptions) -> Resul
         }
     }
 
-    std::fs::create_dir_all(out_dir).map_err(CorpusError::io("create folder", out_dir))?;
-    match std::fs::remove_file(out_dir.join(MANIFEST_FILE)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(CorpusError::Io {
-                op: "remove old manifest",
-                path: out_dir.join(MANIFEST_FILE),
-                source: e,
-            });
-        }
-        _ => {}
-    }
+    // Re-ingesting into a dataset folder: its old manifest goes first, so the folder never pairs it with
+    // new split files.
+    Manifest::begin_write(out_dir)?;
     let progress = opts.progress.then(|| progress_bar(inputs));
 
     let writer = DatasetWriter::create(out_dir)?;
@@ -129,7 +121,7 @@ pub fn ingest(inputs: &[PathBuf], out_dir: &Path, opts: &IngestOptions) -> Resul
     let writing = thread::Builder::new()
         .name("atlas-corpus-write".into())
         .spawn(move || write_all(writer, rx))
-        .map_err(CorpusError::io("start writing thread for", out_dir))?;
+        .io_context("start writing thread for", out_dir)?;
 
     let mut state = State {
         tx: Some(tx),

@@ -20,6 +20,12 @@
 //! [`ingest`] normalises the inputs, removes duplicate ids, assigns each paper to its split with the fixed
 //! rule of [`split_of`] and writes `train.parquet`, `validation.parquet`, `test.parquet`,
 //! `ingest-report.json` and a checksummed `manifest.json` ([`Dataset`] opens and verifies it).
+//!
+//! # Paper text
+//!
+//! [`TextTemplate`] turns a paper into the one string a classifier or an encoder reads (e.g.
+//! `{title} [SEP] {abstract}`); it is the only renderer of paper text in arxiv-atlas, and refuses a template
+//! that names an unknown field when it is parsed.
 
 #![warn(missing_docs)]
 
@@ -40,6 +46,7 @@ mod read;
 mod report;
 mod split;
 mod taxonomy;
+mod template;
 
 pub use dataset::{
     split_file, CategoryCount, Dataset, SplitCounts, DATASET_FORMAT_VERSION, DATASET_KIND, INGEST_REPORT_FILE,
@@ -54,3 +61,4 @@ pub use read::{load_papers, read_papers, ReadOptions};
 pub use report::{ReadReport, SkipCount, SkipReason, FIRST_LINES_KEPT};
 pub use split::{split_bucket, split_of, ParseSplitError, Split};
 pub use taxonomy::{taxonomy_path, Category, Taxonomy, DEFAULT_TAXONOMY_PATH};
+pub use template::{TemplateError, TextTemplate};

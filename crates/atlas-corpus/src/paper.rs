@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The text template of the peer-baseline protocol: title and abstract joined by ` [SEP] `.
+use crate::template::TextTemplate;
+
+/// The text template of the peer-baseline protocol: title and abstract joined by ` [SEP] `
+/// ([`TextTemplate::default`] is this template, parsed).
 pub const DEFAULT_TEMPLATE: &str = "{title} [SEP] {abstract}";
 
 /// One arXiv paper, normalised: whitespace runs collapsed, categories split, date as `YYYY-MM-DD`.
@@ -57,39 +60,19 @@ impl Paper {
         self.categories.join(" ")
     }
 
-    /// The model input text: `template` with `{title}` and `{abstract}` replaced.
-    ///
-    /// Placeholders are substituted in one left-to-right pass, so a title that itself contains the text
-    /// `{abstract}` is copied verbatim instead of being expanded.
-    pub fn text(&self, template: &str) -> String {
-        const TITLE: &str = "{title}";
-        const ABSTRACT: &str = "{abstract}";
-        let mut out = String::with_capacity(template.len() + self.title.len() + self.abstract_text.len());
-        let mut rest = template;
-        while let Some(pos) = rest.find('{') {
-            out.push_str(&rest[..pos]);
-            let tail = &rest[pos..];
-            if let Some(after) = tail.strip_prefix(TITLE) {
-                out.push_str(&self.title);
-                rest = after;
-            } else if let Some(after) = tail.strip_prefix(ABSTRACT) {
-                out.push_str(&self.abstract_text);
-                rest = after;
-            } else {
-                out.push('{');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-        out
+    /// The model input text: `template` with every placeholder replaced by this paper's field (see
+    /// [`TextTemplate`], the one renderer of paper text).
+    pub fn text(&self, template: &TextTemplate) -> String {
+        template.render(self)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn paper() -> Paper {
+    /// A paper whose title contains a placeholder and whose abstract contains braces.
+    pub(crate) fn paper() -> Paper {
         Paper {
             id: "0704.0001".into(),
             title: "A {abstract} title".into(),
@@ -103,9 +86,9 @@ mod tests {
     #[test]
     fn default_template_matches_peer_protocol() {
         let p = paper();
-        assert_eq!(p.text(DEFAULT_TEMPLATE), "A {abstract} title [SEP] Body $x^{2}$.");
-        assert_eq!(p.text("{abstract}|{title}|{other}"), "Body $x^{2}$.|A {abstract} title|{other}");
-        assert_eq!(p.text("no placeholders {"), "no placeholders {");
+        assert_eq!(p.text(&TextTemplate::default()), "A {abstract} title [SEP] Body $x^{2}$.");
+        let t = TextTemplate::parse("{abstract}|{title}|{{other}}").unwrap();
+        assert_eq!(p.text(&t), "Body $x^{2}$.|A {abstract} title|{other}");
     }
 
     #[test]

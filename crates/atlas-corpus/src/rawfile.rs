@@ -9,6 +9,7 @@ use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 
 use crate::CorpusError;
+use atlas_artifact::IoContext;
 
 /// The file as raw bytes, counted, optionally hashed, and reported to the progress bar.
 pub(crate) struct RawReader {
@@ -21,7 +22,7 @@ pub(crate) struct RawReader {
 impl RawReader {
     /// Opens `path`; `hash` asks for the SHA-256 of everything read.
     pub fn open(path: &Path, progress: Option<ProgressBar>, hash: bool) -> Result<Self, CorpusError> {
-        let file = File::open(path).map_err(CorpusError::io("open", path))?;
+        let file = File::open(path).io_context("open", path)?;
         Ok(RawReader { file, bytes: 0, hasher: hash.then(Sha256::new), progress })
     }
 

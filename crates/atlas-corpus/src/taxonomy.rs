@@ -7,6 +7,7 @@ use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::CorpusError;
+use atlas_artifact::IoContext;
 
 /// One category code of the taxonomy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +40,7 @@ impl Taxonomy {
     /// Reads and validates a taxonomy TSV file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CorpusError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(CorpusError::io("read taxonomy", path))?;
+        let text = std::fs::read_to_string(path).io_context("read taxonomy", path)?;
         Self::parse(&text, path)
     }
 

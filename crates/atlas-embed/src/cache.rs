@@ -7,6 +7,7 @@
 //! space gets its own SQLite file, so spaces never mix and an old one can be deleted as a whole. SQLite makes
 //! the cache safe to share between processes and robust to a kill mid-write (each chunk is one transaction).
 
+use atlas_artifact::IoContext;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -50,7 +51,7 @@ impl EmbeddingCache {
 
     /// Opens (creating if needed) the cache of `embedding_id` with vectors of `dim` floats under `dir`.
     pub fn open(dir: &Path, embedding_id: &str, dim: usize) -> Result<Self, EmbedError> {
-        std::fs::create_dir_all(dir).map_err(|e| EmbedError::io("create", dir, e))?;
+        std::fs::create_dir_all(dir).io_context("create", dir)?;
         let short: String = embedding_id.chars().filter(char::is_ascii_alphanumeric).take(24).collect();
         let path = dir.join(format!("{short}.sqlite"));
         let sql = |e: rusqlite::Error| EmbedError::Cache { path: path.clone(), message: e.to_string() };

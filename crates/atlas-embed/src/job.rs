@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use atlas_artifact::{write_atomic, Manifest};
+use atlas_artifact::{write_atomic, IoContext, Manifest};
 use atlas_corpus::{Paper, ReadOptions};
 use atlas_encoder::Encoder;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,15 +18,10 @@ use crate::cache::{text_key, EmbeddingCache};
 use crate::set::{write_vectors, SetMeta, IDS_FILE, SET_FORMAT_VERSION, SET_KIND, VECTORS_FILE};
 use crate::EmbedError;
 
-/// Renders a paper into the encoder's input text with the encoder's template.
+/// Renders a paper into the encoder's input text with the encoder's template. The template was checked when
+/// it was parsed, so this does not fail; the `Result` is kept for the callers written when it could.
 pub fn paper_text(encoder: &Encoder, paper: &Paper) -> Result<String, EmbedError> {
-    Ok(encoder.template().render(|field| match field {
-        "title" => Some(paper.title.as_str()),
-        "abstract" => Some(paper.abstract_text.as_str()),
-        "authors" => Some(paper.authors.as_str()),
-        "id" => Some(paper.id.as_str()),
-        _ => None,
-    })?)
+    Ok(paper.text(encoder.template()))
 }
 
 /// A progress bar with rate and ETA on stderr (hidden when stderr is not a terminal).
@@ -186,7 +181,7 @@ pub fn embed_file(
         )));
     }
 
-    std::fs::create_dir_all(out.join(CHUNKS_DIR)).map_err(|e| EmbedError::io("create", out, e))?;
+    std::fs::create_dir_all(out.join(CHUNKS_DIR)).io_context("create", out)?;
     let want = Progress {
         embedding_id: embedding_id.clone(),
         input_fingerprint: fingerprint.clone(),
@@ -295,7 +290,7 @@ pub fn embed_file(
         if d != dim {
             return Err(EmbedError::BadSet { path: vec_path, message: format!("dim {d}, expected {dim}") });
         }
-        ids.push_str(&std::fs::read_to_string(&ids_path).map_err(|e| EmbedError::io("read", &ids_path, e))?);
+        ids.push_str(&std::fs::read_to_string(&ids_path).io_context("read", &ids_path)?);
         chunks.push(rows);
     }
     let count = ids.lines().count();

@@ -4,11 +4,13 @@
 //! - [`job`]: chunked, resumable embedding of a whole input into an embedding set;
 //! - [`set`]: the embedding-set folder format (safetensors matrix + ids + checksummed manifest).
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod job;
 pub mod set;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use cache::{default_cache_dir, text_key, EmbeddingCache};
 pub use job::{embed_file, embed_texts_cached, paper_text, EmbedCounts, EmbedFileOptions, EmbedFileReport};
@@ -18,16 +20,8 @@ pub use set::{EmbeddingSet, SetMeta};
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// File-system error.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] atlas_artifact::IoError),
     /// The encoder failed.
     #[error(transparent)]
     Encoder(#[from] atlas_encoder::EncoderError),
@@ -56,10 +50,4 @@ pub enum EmbedError {
     /// The output folder belongs to another run.
     #[error("{0}")]
     Conflict(String),
-}
-
-impl EmbedError {
-    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
-        EmbedError::Io { op, path: path.to_path_buf(), source }
-    }
 }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use atlas_artifact::{write_atomic_with, Manifest};
+use atlas_artifact::{write_atomic_with, IoContext, Manifest};
 use serde::{Deserialize, Serialize};
 
 use crate::EmbedError;
@@ -96,7 +96,7 @@ pub fn write_vectors<'a>(
 
 /// Reads a vector file written by [`write_vectors`] (or any safetensors file with an f32 `embeddings` tensor).
 pub fn read_vectors(path: &Path) -> Result<(usize, usize, Vec<f32>), EmbedError> {
-    let bytes = std::fs::read(path).map_err(|e| EmbedError::io("read", path, e))?;
+    let bytes = std::fs::read(path).io_context("read", path)?;
     let bad = |m: String| EmbedError::BadSet { path: path.to_path_buf(), message: m };
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let t = st.tensor(TENSOR_NAME).map_err(|e| bad(e.to_string()))?;
@@ -134,7 +134,7 @@ impl EmbeddingSet {
         let (rows, dim, vectors) = read_vectors(&dir.join(VECTORS_FILE))?;
         let ids_path = dir.join(IDS_FILE);
         let ids: Vec<String> = std::fs::read_to_string(&ids_path)
-            .map_err(|e| EmbedError::io("read", &ids_path, e))?
+            .io_context("read", &ids_path)?
             .lines()
             .map(str::to_string)
             .collect();

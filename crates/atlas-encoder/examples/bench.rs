@@ -5,19 +5,22 @@
 //! cargo run --release -p atlas-encoder --example bench -- \
 //!     --backend onnx --precision int8 --threads 2 --batch-size 32 --n 2000 --latency 200
 //! ```
-//! Options (defaults): --model (ARXIV_ATLAS_MODEL_DIR or ../shared/models/all-MiniLM-L6-v2),
-//! --data (../shared/data/arxiv-mini.jsonl.gz), --n 2000, --backend auto, --precision fp32, --threads 2,
-//! --batch-size 32, --repeats 3, --latency 200, --template "{title} [SEP] {abstract}", --device cpu (cuda:N runs
-//! the candle backend on a GPU; needs the `cuda` feature).
+//! `--help` lists the options and their defaults: the model and how it runs (shared with the `parity`
+//! example), --data (../shared/data/arxiv-mini.jsonl.gz), --n 2000, --repeats 3, --latency 200 and
+//! --template "{title} [SEP] {abstract}" (a template naming an unknown field is refused).
 //! Prints one JSON report on stdout.
 
-use std::collections::HashMap;
 use std::error::Error;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
+use atlas_corpus::Paper;
 use atlas_encoder::{bench, BenchOptions, Encoder, EncoderOptions, TextTemplate};
+use clap::Parser;
+
+mod common;
 
 // Binaries choose the allocator; candle allocates a tensor per op, and mimalloc measured ~25 % faster
 // than glibc's malloc for it (shared/design/encoder-notes.md).
@@ -28,50 +31,44 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PEER_TEXTS_PER_S: f64 = 24.14;
 const PEER_P50_MS: f64 = 38.91;
 
-fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+/// Embedding throughput and single-text latency on the first papers of an arXiv JSONL(.gz) file.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    encoder: common::EncoderArgs,
+    /// Papers, one JSON record a line (gzip when the name ends in .gz).
+    #[arg(long, default_value = "../shared/data/arxiv-mini.jsonl.gz")]
+    data: PathBuf,
+    /// How many of the first papers to embed.
+    #[arg(long, default_value_t = 2000)]
+    n: usize,
+    /// Timed passes over the texts.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Texts embedded one at a time for the latency figures.
+    #[arg(long, default_value_t = 200)]
+    latency: usize,
+    /// How a paper becomes text.
+    #[arg(long, default_value = atlas_encoder::PAPER_TEMPLATE)]
+    template: TextTemplate,
 }
 
-fn run() -> Result<(), Box<dyn Error>> {
-    let mut args: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let key = k.strip_prefix("--").ok_or_else(|| format!("unexpected argument {k:?}"))?.to_owned();
-        let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
-        args.insert(key, v);
-    }
-    let get = |k: &str, d: &str| args.get(k).cloned().unwrap_or_else(|| d.to_owned());
-    let model = match args.get("model") {
-        Some(m) => PathBuf::from(m),
-        None => atlas_encoder::default_model_dir().ok_or("no model folder: pass --model")?,
-    };
-    let data = PathBuf::from(get("data", "../shared/data/arxiv-mini.jsonl.gz"));
-    let n: usize = get("n", "2000").parse()?;
-    let template = TextTemplate::parse(&get("template", atlas_encoder::PAPER_TEMPLATE))?;
-    let threads: usize = get("threads", "2").parse()?;
-    let opts = EncoderOptions {
-        backend: get("backend", "auto").parse()?,
-        precision: get("precision", "fp32").parse()?,
-        threads,
-        template: template.clone(),
-        device: get("device", "cpu").parse()?,
-        ..Default::default()
-    };
-    let bench_opts = BenchOptions {
-        batch_size: get("batch-size", "32").parse()?,
-        repeats: get("repeats", "3").parse()?,
-        latency_texts: get("latency", "200").parse()?,
-        threads,
-        ..Default::default()
-    };
+fn main() -> ExitCode {
+    common::exit_code(run(Args::parse()))
+}
 
-    let texts = read_texts(&data, n, &template)?;
+fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let model = args.encoder.model_dir()?;
+    let opts = EncoderOptions { template: args.template.clone(), ..args.encoder.options()? };
+    let bench_opts = BenchOptions {
+        batch_size: args.encoder.batch_size,
+        repeats: args.repeats,
+        latency_texts: args.latency,
+        threads: args.encoder.threads,
+        ..Default::default()
+    };
+    let data = &args.data;
+    let texts = read_texts(data, args.n, &args.template)?;
     let t0 = std::time::Instant::now();
     let encoder = Encoder::load(&model, &opts)?;
     eprintln!(
@@ -100,18 +97,29 @@ fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The first `n` records of a JSONL file (gzip if the name ends in .gz) rendered with `template`.
-fn read_texts(path: &PathBuf, n: usize, template: &TextTemplate) -> Result<Vec<String>, Box<dyn Error>> {
+/// The first `n` records of a JSONL file (gzip if the name ends in .gz) rendered with `template`. The fields
+/// are taken as they are in the file (not normalised), so the texts are those of the peer protocol.
+fn read_texts(path: &Path, n: usize, template: &TextTemplate) -> Result<Vec<String>, Box<dyn Error>> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::GzDecoder::new(file))
     } else {
         Box::new(file)
     };
+    let field =
+        |rec: &serde_json::Value, name: &str| rec.get(name).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     let mut texts = Vec::with_capacity(n);
     for line in BufReader::new(reader).lines().take(n) {
         let rec: serde_json::Value = serde_json::from_str(&line?)?;
-        texts.push(template.render(|f| rec.get(f).and_then(|v| v.as_str()))?);
+        let paper = Paper {
+            id: field(&rec, "id"),
+            title: field(&rec, "title"),
+            abstract_text: field(&rec, "abstract"),
+            authors: field(&rec, "authors"),
+            categories: Vec::new(),
+            date: None,
+        };
+        texts.push(template.render(&paper));
     }
     Ok(texts)
 }

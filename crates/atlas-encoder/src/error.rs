@@ -98,7 +98,7 @@ pub enum EncoderError {
         /// ONNX Runtime's message.
         message: String,
     },
-    /// A text template is malformed or names a field that has no value.
+    /// A text template is malformed or names a field papers do not have (see [`crate::TextTemplate`]).
     #[error("text template {template:?}: {message}")]
     Template {
         /// The template.

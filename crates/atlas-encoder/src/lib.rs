@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod batch;
 pub mod bench;
@@ -48,7 +50,7 @@ pub use folder::{default_model_dir, BertConfig, ModelFolder};
 pub use hub::{resolve_model, ModelRef};
 pub use pooling::{HiddenStates, Pooling, PoolingHead};
 pub use spec::{EncoderSpec, SavedEncoder};
-pub use template::{TextTemplate, PAPER_TEMPLATE};
+pub use template::{TemplateError, TextTemplate, PAPER_TEMPLATE};
 pub use tokenize::TextTokenizer;
 
 /// Cosine similarity of two vectors (0 when either is zero). Handy for parity checks and tests.

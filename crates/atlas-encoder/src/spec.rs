@@ -80,9 +80,9 @@ impl EncoderSpec {
     }
 
     /// Resolves the model folder and loads the encoder, rendering papers with `template`.
-    pub fn load(&self, template: &str, sessions: usize) -> Result<Encoder, EncoderError> {
+    pub fn load(&self, template: &TextTemplate, sessions: usize) -> Result<Encoder, EncoderError> {
         let dir = self.resolve_model_dir()?;
-        Encoder::load(&dir, &self.options(TextTemplate::parse(template)?, sessions))
+        Encoder::load(&dir, &self.options(template.clone(), sessions))
     }
 }
 
@@ -123,7 +123,7 @@ pub struct SavedEncoder {
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// Text template.
-    pub template: String,
+    pub template: TextTemplate,
     /// Vector width.
     pub dim: usize,
 }
@@ -144,7 +144,7 @@ impl SavedEncoder {
             device: spec.device,
             threads: spec.threads,
             batch_size: spec.batch_size,
-            template: encoder.template().as_str().to_string(),
+            template: encoder.template().clone(),
             dim: encoder.dim(),
         })
     }

@@ -79,7 +79,7 @@ pub enum PredictorError {
     /// Writing or verifying a checksummed folder failed.
     #[error(transparent)]
     Artifact(#[from] atlas_artifact::ArtifactError),
-    /// The text template of the model is malformed.
+    /// A text template (of an index, or a saved model) is malformed.
     #[error(transparent)]
-    Corpus(#[from] atlas_corpus::CorpusError),
+    Template(#[from] atlas_corpus::TemplateError),
 }

@@ -18,8 +18,8 @@ pub const PIPELINE_FILE: &str = "pipeline.json";
 /// How a paper becomes classifier input; stored next to the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineMeta {
-    /// Text template with `{title}` and `{abstract}`.
-    pub template: String,
+    /// How a paper becomes the model's input text (checked when read: a bad field is an error naming it).
+    pub template: atlas_corpus::TextTemplate,
     /// Experiment name that produced the model (e.g. `tfidf_linear`).
     pub experiment: String,
     /// Training run id, for provenance.
@@ -72,7 +72,7 @@ pub(crate) fn read_pipeline_meta(dir: &Path, kind: &str) -> Result<PipelineMeta,
     match std::fs::read(&path) {
         Ok(raw) => serde_json::from_slice(&raw).map_err(|source| PredictorError::Json { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineMeta {
-            template: atlas_corpus::DEFAULT_TEMPLATE.to_string(),
+            template: atlas_corpus::TextTemplate::default(),
             experiment: kind.to_string(),
             run_id: String::new(),
         }),

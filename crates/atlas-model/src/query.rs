@@ -22,10 +22,11 @@ pub fn query_encoder(
         // embedding-id check below decides whether it is the same model.
         None => None,
     };
+    let template: atlas_corpus::TextTemplate = info.template.parse()?;
     let mut last: Option<PredictorError> = None;
     for precision in [Precision::Fp32, Precision::Int8] {
         let spec = EncoderSpec { model_dir: dir.clone(), precision, ..EncoderSpec::default() };
-        let encoder = match spec.load(&info.template, sessions) {
+        let encoder = match spec.load(&template, sessions) {
             Ok(e) => e,
             Err(e) => {
                 last = Some(e.into());

@@ -31,7 +31,7 @@ fn a_run_folder_opens_as_a_text_classifier_with_its_pipeline() {
             .unwrap();
     model.save(&model_dir).unwrap();
     let meta = PipelineMeta {
-        template: "{title}. {abstract}".into(),
+        template: "{title}. {abstract}".parse().unwrap(),
         experiment: "tfidf_linear".into(),
         run_id: "r1".into(),
     };
@@ -63,7 +63,7 @@ fn an_embedding_head_rebuilds_its_encoder_and_refuses_another_vector_space() {
     let test = "an_embedding_head_rebuilds_its_encoder_and_refuses_another_vector_space";
     let Some(model) = atlas_testkit::shared_dir(test, "models/all-MiniLM-L6-v2") else { return };
     let spec = EncoderSpec { model_dir: Some(model), ..EncoderSpec::default() };
-    let encoder = spec.load(atlas_corpus::DEFAULT_TEMPLATE, 1).unwrap();
+    let encoder = spec.load(&atlas_corpus::TextTemplate::default(), 1).unwrap();
     let x = encoder.embed(&TEXTS).unwrap().into_vec();
     let saved = SavedEncoder::new(&spec, &encoder).unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -176,5 +176,5 @@ fn choose_embedder(
         return Ok((None, None));
     };
     let spec = EncoderSpec { model_dir: Some(dir), ..EncoderSpec::default() };
-    own(spec.load(atlas_corpus::DEFAULT_TEMPLATE, workers)?)
+    own(spec.load(&atlas_corpus::TextTemplate::default(), workers)?)
 }

@@ -23,7 +23,8 @@ pub struct ModelInfo {
     /// Manifest kind, e.g. `arxiv-atlas/tfidf-linear`.
     pub kind: String,
     /// Text template that turns a paper into the model's input, e.g. `{title} [SEP] {abstract}`.
-    pub template: String,
+    #[schema(value_type = String)]
+    pub template: atlas_corpus::TextTemplate,
     /// Folder the model was loaded from.
     pub dir: String,
 }
@@ -96,18 +97,10 @@ pub fn embed_with_encoder(encoder: &Encoder, texts: &[String]) -> Result<Embedde
     Ok(Embedded { dim: e.dim(), data: e.into_vec(), tokens })
 }
 
-/// Renders a paper with an encoder's template (fields other than title and abstract are empty).
+/// Renders a paper with an encoder's template (its title and abstract normalised like ingested papers;
+/// fields other than title and abstract are empty).
 pub fn render_with_encoder(encoder: &Encoder, title: &str, abstract_text: &str) -> String {
-    let title = atlas_corpus::normalize_text(title);
-    let abstract_text = atlas_corpus::normalize_text(abstract_text);
-    encoder
-        .template()
-        .render(|f| match f {
-            "title" => Some(title.as_str()),
-            "abstract" => Some(abstract_text.as_str()),
-            _ => Some(""),
-        })
-        .unwrap_or_else(|_| format!("{title} [SEP] {abstract_text}"))
+    atlas_corpus::Paper::from_text(title, abstract_text).text(encoder.template())
 }
 
 /// An [`Encoder`] as an [`Embedder`]. The encoder is shared (`Arc`), so an embedding classifier and the

@@ -73,7 +73,7 @@ async fn classify_one_paper() {
     assert!(!v["name"].as_str().unwrap().is_empty());
     assert_eq!(v["model"], "tfidf_linear@test");
     // Same numbers as the model called directly.
-    let text = atlas_corpus::Paper::from_text(TITLE, ABSTRACT).text(atlas_corpus::DEFAULT_TEMPLATE);
+    let text = atlas_corpus::Paper::from_text(TITLE, ABSTRACT).text(&atlas_corpus::TextTemplate::default());
     let direct = f.model.predict(&[text]).unwrap();
     let (best, p) = direct.top_k(0, 1)[0];
     assert_eq!(v["category"], f.model.labels().codes[best]);
@@ -503,7 +503,7 @@ impl GatedModel {
             info: ModelInfo {
                 version: "gated".into(),
                 kind: "test".into(),
-                template: "{title} [SEP] {abstract}".into(),
+                template: atlas_corpus::TextTemplate::default(),
                 dir: String::new(),
             },
             gate: Mutex::new(rx),

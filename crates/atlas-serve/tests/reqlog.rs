@@ -35,8 +35,8 @@ async fn traffic(target: &LogTarget) -> Option<(Vec<(String, Value)>, bool)> {
     let app = atlas_serve::router(state.clone());
     let mut answers = Vec::new();
     for p in &f.papers[10..13] {
-        let text =
-            atlas_corpus::Paper::from_text(&p.title, &p.abstract_text).text(atlas_corpus::DEFAULT_TEMPLATE);
+        let text = atlas_corpus::Paper::from_text(&p.title, &p.abstract_text)
+            .text(&atlas_corpus::TextTemplate::default());
         let v = post(&app, "/v1/classify", json!({"title": p.title, "abstract": p.abstract_text})).await;
         answers.push((text, v));
     }

@@ -48,7 +48,7 @@ async fn in_flight_requests_finish_after_the_signal() {
         info: ModelInfo {
             version: "slow".into(),
             kind: "test".into(),
-            template: "{title}".into(),
+            template: "{title}".parse().expect("a valid template"),
             dir: String::new(),
         },
         entered: entered.clone(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::TrackError;
 use crate::record::{read_run, RunRecord, RUN_FILE};
+use atlas_artifact::IoError;
 
 /// Every run under `root`, oldest first (by start time, then id). Sub-folders that are not runs, or whose
 /// `run.json` cannot be read, are skipped with a warning; a missing `root` has no runs.
@@ -13,12 +14,11 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunRecord>, TrackError> {
     let entries = match fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(TrackError::Io { op: "list", path: root.to_path_buf(), source }),
+        Err(source) => return Err(TrackError::from(IoError::new("list", root, source))),
     };
     let mut runs = Vec::new();
     for entry in entries {
-        let entry =
-            entry.map_err(|source| TrackError::Io { op: "list", path: root.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| TrackError::from(IoError::new("list", root, source)))?;
         let path = entry.path();
         if !path.is_dir() {
             continue;

@@ -1,22 +1,13 @@
 //! Errors of run tracking.
 
-use std::io;
 use std::path::PathBuf;
 
 /// Why a run could not be recorded or read.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
     /// A file or folder operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done ("create run folder", "append to" …).
-        op: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] atlas_artifact::IoError),
     /// Writing a file atomically failed.
     #[error(transparent)]
     Artifact(#[from] atlas_artifact::ArtifactError),

@@ -16,6 +16,7 @@ use crate::record::{
     RunRecord, RunStatus, ARTIFACTS_DIR, CONFIG_FILE, METRICS_FILE, PARAMS_FILE, RUN_FILE, RUN_FORMAT_VERSION,
 };
 use crate::tracker::{Run, RunSpec, Tracker};
+use atlas_artifact::IoError;
 
 /// Records runs as folders: `<root>/<UTC yyyymmdd-hhmmss>-<kind>-<4 hex>/`, or exactly `spec.dir`.
 ///
@@ -251,7 +252,7 @@ fn prepare_explicit_dir(dir: &Path) -> Result<PathBuf, TrackError> {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(TrackError::Io { op: "remove", path, source }),
+                Err(source) => return Err(TrackError::from(IoError::new("remove", path, source))),
             }
         }
     }
@@ -274,14 +275,14 @@ fn create_unique_dir(
         match fs::create_dir(&dir) {
             Ok(()) => return Ok((dir, id)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(source) => return Err(TrackError::Io { op: "create run folder", path: dir, source }),
+            Err(source) => return Err(TrackError::from(IoError::new("create run folder", dir, source))),
         }
     }
-    Err(TrackError::Io {
-        op: "find a free run folder name in",
-        path: root.to_path_buf(),
-        source: last_err.unwrap_or_else(|| io::Error::other("every name tried was taken")),
-    })
+    Err(TrackError::from(IoError::new(
+        "find a free run folder name in",
+        root,
+        last_err.unwrap_or_else(|| io::Error::other("every name tried was taken")),
+    )))
 }
 
 /// 16 random bits as 4 hex digits. `RandomState` is seeded from the OS once per thread and varies per
@@ -296,5 +297,5 @@ fn random_hex4() -> String {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> TrackError + 'a {
-    move |source| TrackError::Io { op, path: path.to_path_buf(), source }
+    move |source| TrackError::from(IoError::new(op, path, source))
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrackError;
+use atlas_artifact::IoError;
 
 /// The run record file.
 pub const RUN_FILE: &str = "run.json";
@@ -147,7 +148,7 @@ pub fn read_run(dir: &Path) -> Result<RunRecord, TrackError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(TrackError::NotARun { path: dir.to_path_buf() })
         }
-        Err(source) => return Err(TrackError::Io { op: "read", path, source }),
+        Err(source) => return Err(TrackError::from(IoError::new("read", path, source))),
     };
     let mut record: RunRecord =
         serde_json::from_slice(&bytes).map_err(|source| TrackError::Json { path: path.clone(), source })?;
@@ -194,12 +195,12 @@ pub fn read_metrics_log(path: &Path) -> Result<Vec<MetricsLine>, TrackError> {
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(TrackError::Io { op: "open", path: path.to_path_buf(), source }),
+        Err(source) => return Err(TrackError::from(IoError::new("open", path, source))),
     };
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|source| TrackError::Io { op: "read", path: path.to_path_buf(), source })?;
+        .map_err(|source| TrackError::from(IoError::new("read", path, source)))?;
     let mut out = Vec::with_capacity(lines.len());
     let n = lines.len();
     for (i, line) in lines.iter().enumerate() {

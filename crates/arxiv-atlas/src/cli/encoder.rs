@@ -31,7 +31,7 @@ pub struct EncoderArgs {
     pub batch_size: u32,
     /// Input text template (`{title}`, `{abstract}`, `{authors}`, `{id}`).
     #[arg(long, default_value = atlas_corpus::DEFAULT_TEMPLATE)]
-    pub template: String,
+    pub template: atlas_corpus::TextTemplate,
 }
 
 impl EncoderArgs {

@@ -1,16 +1,16 @@
-//! The loop shared by the dense trainers: run an epoch (or an L-BFGS iteration), measure the validation
-//! set, keep the best weights, stop early, report.
-
-use std::time::Instant;
+//! The dense trainers (Adam, L-BFGS) plugged into the crate's shared training loop
+//! ([`crate::early_stopping`]): each step runs in the training pool, and validation and the kept weights
+//! use the network with the standardisation folded in.
 
 use rayon::ThreadPool;
 
 use super::network::Network;
 use super::scaler::Standardizer;
+use crate::early_stopping::{self, EpochStats, FitSummary, Schedule, Trainer};
 use crate::error::ClassifyError;
-use crate::train::{in_pool, EpochStats, FitSummary};
+use crate::train::in_pool;
 
-/// One optimiser, seen by [`fit_loop`] as a sequence of steps over the training data.
+/// One dense optimiser, seen by [`fit_loop`] as a sequence of steps over the training data.
 pub(crate) trait StepTrainer: Send {
     /// Runs step `step` (1-based: an epoch, or an L-BFGS iteration) and returns the mean training
     /// cross-entropy it measured. Runs inside the training thread pool.
@@ -45,78 +45,75 @@ pub(crate) struct LoopSettings<'a> {
     pub(crate) lower_hint: &'a str,
 }
 
-/// Runs `trainer` until `max_steps`, convergence or early stopping. Returns the network on raw input
-/// (the standardisation folded in) of the step with the lowest validation loss, or of the last step
-/// without validation data. `observer` sees every step's figures on the calling thread.
+/// Runs `trainer` until `max_steps`, convergence or early stopping (the crate's shared loop,
+/// [`early_stopping::run`]). Returns the network on raw input (the standardisation folded in) of the step
+/// with the lowest validation loss, or of the last step without validation data. `observer` sees every
+/// step's figures on the calling thread.
 pub(crate) fn fit_loop(
     pool: Option<&ThreadPool>,
     trainer: &mut dyn StepTrainer,
     settings: &LoopSettings<'_>,
     observer: &mut dyn FnMut(&EpochStats),
 ) -> Result<(Network, FitSummary), ClassifyError> {
-    let mut best: Option<(f64, usize, Network)> = None;
-    let mut since_best = 0;
-    let mut history = Vec::new();
-    for step in 1..=settings.max_steps {
-        let t0 = Instant::now();
-        let train_loss = in_pool(pool, || trainer.step(step));
-        if !train_loss.is_finite() {
-            return Err(ClassifyError::InvalidParams(format!(
-                "training diverged at step {step} (loss {train_loss}); lower {}",
-                settings.lower_hint
-            )));
-        }
-        let evaluated = settings.valid.map(|(vx, vy)| {
-            let net = trainer.network().fold(settings.scaler);
-            let (loss, acc) = in_pool(pool, || net.evaluate(vx, vy));
-            (loss, acc, net)
-        });
-        let stats = EpochStats {
-            epoch: step,
-            train_loss,
-            valid_loss: evaluated.as_ref().map(|e| e.0),
-            valid_accuracy: evaluated.as_ref().map(|e| e.1),
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        let line = match (stats.valid_loss, stats.valid_accuracy) {
-            (Some(l), Some(a)) => format!(
-                "step {step}: train loss {train_loss:.4}, validation loss {l:.4}, accuracy {a:.4} ({:.2}s)",
-                stats.seconds
-            ),
-            _ => format!("step {step}: train loss {train_loss:.4} ({:.2}s)", stats.seconds),
-        };
-        if step % settings.log_every.max(1) == 0 {
-            tracing::info!("{line}");
-        } else {
-            tracing::debug!("{line}");
-        }
-        observer(&stats);
-        history.push(stats);
-        if let Some((loss, _, net)) = evaluated {
-            let improved = best.as_ref().is_none_or(|b| loss < b.0 * (1.0 - settings.min_improvement));
-            if best.as_ref().is_none_or(|b| loss < b.0) {
-                best = Some((loss, step, net));
-            }
-            if improved {
-                since_best = 0;
-            } else {
-                since_best += 1;
-                trainer.on_plateau();
-                if settings.patience > 0 && since_best >= settings.patience {
-                    tracing::info!("early stopping: no better validation loss for {since_best} steps");
-                    break;
-                }
-            }
-        }
-        if let Some(why) = trainer.converged() {
-            tracing::info!("converged after {step} steps: {why}");
-            break;
-        }
-    }
-    let epochs_run = history.len();
-    let (net, best_epoch) = match best {
-        Some((_, step, net)) => (net, step),
-        None => (trainer.network().fold(settings.scaler), epochs_run),
+    let schedule = Schedule {
+        max_steps: settings.max_steps,
+        patience: settings.patience,
+        min_improvement: settings.min_improvement,
+        unit: "step",
+        log_every: settings.log_every,
+        lower_hint: settings.lower_hint,
     };
-    Ok((net, FitSummary { epochs_run, best_epoch, history }))
+    let mut run = DenseRun {
+        pool,
+        trainer,
+        valid: settings.valid,
+        scaler: settings.scaler,
+        measured: None,
+        best: None,
+    };
+    let summary = early_stopping::run(&mut run, &schedule, observer)?;
+    let net = match run.best {
+        Some(net) => net,
+        None => run.trainer.network().fold(settings.scaler),
+    };
+    Ok((net, summary))
+}
+
+/// A [`StepTrainer`] as the shared loop sees it: steps run in the training pool, and the validation set is
+/// measured on the network with the standardisation folded in, which is also the copy kept as the best.
+struct DenseRun<'a, 'b> {
+    pool: Option<&'a ThreadPool>,
+    trainer: &'a mut dyn StepTrainer,
+    valid: Option<(&'b [f32], &'b [u32])>,
+    scaler: &'b Standardizer,
+    /// The folded network of the last validation pass, until it is kept or replaced.
+    measured: Option<Network>,
+    best: Option<Network>,
+}
+
+impl Trainer for DenseRun<'_, '_> {
+    fn step(&mut self, step: usize) -> f64 {
+        let trainer = &mut *self.trainer;
+        in_pool(self.pool, || trainer.step(step))
+    }
+
+    fn validate(&mut self) -> Option<(f64, f64)> {
+        let (vx, vy) = self.valid?;
+        let net = self.trainer.network().fold(self.scaler);
+        let measured = in_pool(self.pool, || net.evaluate(vx, vy));
+        self.measured = Some(net);
+        Some(measured)
+    }
+
+    fn keep_best(&mut self) {
+        self.best = self.measured.take();
+    }
+
+    fn on_plateau(&mut self) {
+        self.trainer.on_plateau();
+    }
+
+    fn converged(&self) -> Option<String> {
+        self.trainer.converged()
+    }
 }

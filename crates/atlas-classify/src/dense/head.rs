@@ -10,11 +10,10 @@
 //!
 //! Other files in the folder are left alone.
 
-use std::io;
 use std::path::Path;
 use std::time::Instant;
 
-use atlas_artifact::{ArtifactError, Manifest, MANIFEST_FILE};
+use atlas_artifact::{ArtifactError, MANIFEST_FILE};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamConfig, AdamTrainer};
@@ -23,13 +22,12 @@ use super::lbfgs::LbfgsTrainer;
 use super::network::{Layer, Network};
 use super::scaler::Standardizer;
 use crate::error::ClassifyError;
+use crate::folder::{self, check_labels, WEIGHTS_FILE};
 use crate::labels::{Labels, Probabilities};
-use crate::model::{check_labels, TrainReport};
+use crate::model::TrainReport;
 use crate::params::{EmbeddingLrParams, EmbeddingMlpParams, LrSolver};
-use crate::tensors::{self, TensorRef};
+use crate::tensors::{self, TensorFile, TensorRef};
 use crate::train::{in_pool, EpochStats, FitSummary};
-
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// An Adam epoch counts as progress only if it lowers the best validation loss by more than 0.1%:
 /// smaller gains late in training are noise, and treating them as a plateau lowers the step size
@@ -340,18 +338,6 @@ impl DenseHead {
     /// metadata. Every file is written atomically and the manifest last, so an interrupted save leaves a
     /// folder that [`DenseHead::load`] refuses.
     pub fn save(&self, dir: &Path, encoder: &serde_json::Value) -> Result<(), ClassifyError> {
-        std::fs::create_dir_all(dir).map_err(|source| ClassifyError::Io {
-            op: "create folder",
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        // Overwriting a model: drop the old manifest first so the folder never pairs it with new files.
-        let manifest_path = dir.join(MANIFEST_FILE);
-        match std::fs::remove_file(&manifest_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ClassifyError::Io { op: "remove", path: manifest_path, source }),
-        }
         let (dim, k) = (self.net.dim(), self.net.n_classes());
         let out = &self.net.output;
         let tensors = match &self.net.hidden {
@@ -366,9 +352,6 @@ impl DenseHead {
                 TensorRef { name: "output.bias", shape: vec![k], data: &out.b },
             ],
         };
-        tensors::write_f32(&dir.join(WEIGHTS_FILE), &tensors)?;
-        let mut manifest = Manifest::new(self.kind(), Self::FORMAT_VERSION);
-        manifest.add_file(dir, WEIGHTS_FILE)?;
         let (lr, mlp) = match &self.params {
             HeadParams::Lr(p) => (Some(p.clone()), None),
             HeadParams::Mlp(p) => (None, Some(p.clone())),
@@ -382,12 +365,9 @@ impl DenseHead {
             mlp,
             encoder: encoder.clone(),
         };
-        manifest.meta = serde_json::to_value(&meta).map_err(|e| ClassifyError::Format {
-            path: manifest_path.clone(),
-            message: format!("cannot encode the model metadata: {e}"),
-        })?;
-        manifest.write(dir)?;
-        Ok(())
+        folder::save(dir, self.kind(), Self::FORMAT_VERSION, &[WEIGHTS_FILE], &meta, || {
+            tensors::write_f32(&dir.join(WEIGHTS_FILE), &tensors)
+        })
     }
 
     /// Loads a folder written by [`DenseHead::save`], verifying every checksum first; returns the head
@@ -403,19 +383,12 @@ impl DenseHead {
             }
             .into());
         }
-        let manifest = Manifest::open(dir, &kind, Self::FORMAT_VERSION)?;
+        let meta: Meta =
+            folder::open(dir, &kind, Self::FORMAT_VERSION, &[WEIGHTS_FILE], |m: &Meta| &m.labels)?;
         let manifest_path = dir.join(MANIFEST_FILE);
-        let format_err =
-            |path: &Path, message: String| ClassifyError::Format { path: path.to_path_buf(), message };
-        if !manifest.files.contains_key(WEIGHTS_FILE) {
-            return Err(format_err(&manifest_path, format!("the manifest does not list {WEIGHTS_FILE}")));
-        }
-        let meta: Meta = serde_json::from_value(manifest.meta.clone())
-            .map_err(|e| format_err(&manifest_path, format!("malformed model metadata: {e}")))?;
-        check_labels(&meta.labels).map_err(|e| format_err(&manifest_path, e.to_string()))?;
         let (dim, k) = (meta.dim, meta.n_classes);
         if meta.labels.len() != k || dim == 0 {
-            return Err(format_err(
+            return Err(ClassifyError::format(
                 &manifest_path,
                 format!("{} labels for {k} classes, dimension {dim}", meta.labels.len()),
             ));
@@ -424,7 +397,7 @@ impl DenseHead {
             (true, Some(p), None, None) => HeadParams::Lr(p),
             (false, None, Some(p), Some(_)) => HeadParams::Mlp(p),
             _ => {
-                return Err(format_err(
+                return Err(ClassifyError::format(
                     &manifest_path,
                     format!(
                         "the metadata of a `{kind}` folder must hold its settings (and `hidden` for an MLP)"
@@ -433,35 +406,29 @@ impl DenseHead {
             }
         };
 
-        let weights_path = dir.join(WEIGHTS_FILE);
-        let mut t = tensors::read_f32(&weights_path)?;
-        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ClassifyError> {
-            match t.remove(name) {
-                Some((s, v)) if s == shape => Ok(v),
-                Some((s, _)) => Err(format_err(
-                    &weights_path,
-                    format!("tensor {name} has shape {s:?}, expected {shape:?}"),
-                )),
-                None => Err(format_err(&weights_path, format!("no tensor named {name}"))),
-            }
-        };
+        let mut t = TensorFile::read(&dir.join(WEIGHTS_FILE))?;
         let net = match meta.hidden {
             None => Network {
                 hidden: None,
-                output: Layer { n_in: dim, n_out: k, w: take("weight", &[dim, k])?, b: take("bias", &[k])? },
+                output: Layer {
+                    n_in: dim,
+                    n_out: k,
+                    w: t.take("weight", &[dim, k])?,
+                    b: t.take("bias", &[k])?,
+                },
             },
             Some(h) => Network {
                 hidden: Some(Layer {
                     n_in: dim,
                     n_out: h,
-                    w: take("hidden.weight", &[dim, h])?,
-                    b: take("hidden.bias", &[h])?,
+                    w: t.take("hidden.weight", &[dim, h])?,
+                    b: t.take("hidden.bias", &[h])?,
                 }),
                 output: Layer {
                     n_in: h,
                     n_out: k,
-                    w: take("output.weight", &[h, k])?,
-                    b: take("output.bias", &[k])?,
+                    w: t.take("output.weight", &[h, k])?,
+                    b: t.take("output.bias", &[k])?,
                 },
             },
         };
@@ -765,22 +732,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("head");
         head.save(&path, &serde_json::Value::Null).unwrap();
-        let weights = path.join(WEIGHTS_FILE);
-        let original = std::fs::read(&weights).unwrap();
-
-        // One flipped bit in the weights.
-        let mut flipped = original.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 0x01;
-        std::fs::write(&weights, &flipped).unwrap();
-        let err = DenseHead::load(&path).unwrap_err().to_string();
-        assert!(err.contains(WEIGHTS_FILE) && err.contains("sha256"), "{err}");
-        // Truncated weights.
-        std::fs::write(&weights, &original[..original.len() / 2]).unwrap();
-        let err = DenseHead::load(&path).unwrap_err().to_string();
-        assert!(err.contains(WEIGHTS_FILE) && err.contains("size"), "{err}");
-        std::fs::write(&weights, &original).unwrap();
-        assert!(DenseHead::load(&path).is_ok());
+        let load = |p: &Path| DenseHead::load(p).map(drop).map_err(|e| e.to_string());
+        crate::folder::tests::assert_damaged_weights_are_refused(&path, load);
 
         // Metadata that disagrees with the (checksummed) tensors.
         let mut manifest = Manifest::read(&path, DenseHead::KIND_MLP, 1).unwrap();

@@ -8,7 +8,7 @@ mod writer;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use atlas_artifact::Manifest;
+use atlas_artifact::{IoContext, Manifest};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -204,7 +204,7 @@ fn read_split_file(
     path: &Path,
     f: &mut dyn FnMut(Vec<Result<Paper, String>>) -> Result<std::ops::ControlFlow<()>, CorpusError>,
 ) -> Result<u64, CorpusError> {
-    let file = File::open(path).map_err(CorpusError::io("open", path))?;
+    let file = File::open(path).io_context("open", path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(CorpusError::parquet(path))?;
     schema::check_schema(builder.schema(), path)?;
     let reader = builder.with_batch_size(READ_BATCH_ROWS).build().map_err(CorpusError::parquet(path))?;
@@ -260,7 +260,7 @@ pub(crate) fn read_split_source(
     opts: SourceOptions<'_>,
     on_batch: &mut BatchSink<'_>,
 ) -> Result<SourceStats, CorpusError> {
-    let size = std::fs::metadata(path).map_err(CorpusError::io("stat", path))?.len();
+    let size = std::fs::metadata(path).io_context("stat", path)?.len();
     let (bytes_read, _) = read_split_rows(path, &mut 0, on_batch)?;
     if let Some(p) = opts.progress {
         p.inc(size);

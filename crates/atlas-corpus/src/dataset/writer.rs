@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use atlas_artifact::FileEntry;
+use atlas_artifact::{FileEntry, IoContext, IoError};
 use parquet::arrow::ArrowWriter;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -98,8 +98,8 @@ impl SplitWriter {
         // Temporary files are private (0600) by default; the finished dataset is meant to be shared.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let tmp = builder.tempfile_in(dir).map_err(CorpusError::io("create temporary file in", dir))?;
-        let file = tmp.as_file().try_clone().map_err(CorpusError::io("open", tmp.path()))?;
+        let tmp = builder.tempfile_in(dir).io_context("create temporary file in", dir)?;
+        let file = tmp.as_file().try_clone().io_context("open", tmp.path())?;
         let sink =
             HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
         let writer = ArrowWriter::try_new(sink, schema(), Some(writer_properties()?))
@@ -116,12 +116,8 @@ impl SplitWriter {
     fn complete(self) -> Result<Completed, CorpusError> {
         let sink = self.writer.into_inner().map_err(CorpusError::parquet(&self.path))?;
         let entry = FileEntry { sha256: hex::encode(sink.hasher.finalize()), bytes: sink.bytes };
-        let file = sink.inner.into_inner().map_err(|e| CorpusError::Io {
-            op: "write",
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(CorpusError::io("sync", &self.path))?;
+        let file = sink.inner.into_inner().map_err(|e| IoError::new("write", &self.path, e.into_error()))?;
+        file.sync_all().io_context("sync", &self.path)?;
         Ok(Completed { path: self.path, tmp: self.tmp, rows: self.rows, entry })
     }
 }
@@ -145,11 +141,7 @@ pub(crate) struct WrittenSplit {
 
 impl Completed {
     fn persist(self) -> Result<WrittenSplit, CorpusError> {
-        self.tmp.persist(&self.path).map_err(|e| CorpusError::Io {
-            op: "rename into",
-            path: self.path.clone(),
-            source: e.error,
-        })?;
+        self.tmp.persist(&self.path).map_err(|e| IoError::new("rename into", &self.path, e.error))?;
         Ok(WrittenSplit { rows: self.rows, entry: self.entry })
     }
 }

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use crate::format::{starts_with_gzip_magic, READ_BUFFER};
 use crate::rawfile::RawReader;
 use crate::{CorpusError, SkipReason};
+use atlas_artifact::{IoContext, IoError};
 
 /// Target size of a block. Large enough that per-block costs (channel hand-over, parallel fan-out) vanish,
 /// small enough that a few of them in flight stay far below the memory budget.
@@ -82,7 +83,7 @@ pub(super) fn run(
     tx: SyncSender<Block>,
     recycle: Receiver<Vec<u8>>,
 ) -> Result<ReaderTotals, CorpusError> {
-    let mut src = Decoded::new(raw).map_err(CorpusError::io("read", &path))?;
+    let mut src = Decoded::new(raw).io_context("read", &path)?;
     let fresh = || Vec::with_capacity(BLOCK_SIZE + BLOCK_SIZE / 4);
     let mut pending = fresh();
     let mut target = BLOCK_SIZE;
@@ -97,10 +98,10 @@ pub(super) fn run(
         match res {
             Err(e) => {
                 let reason = match e.kind() {
-                    _ if !src.is_gzip() => return Err(CorpusError::Io { op: "read", path, source: e }),
+                    _ if !src.is_gzip() => return Err(IoError::new("read", path, e).into()),
                     io::ErrorKind::UnexpectedEof => SkipReason::TruncatedGzip,
                     io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => SkipReason::CorruptGzip,
-                    _ => return Err(CorpusError::Io { op: "read", path, source: e }),
+                    _ => return Err(IoError::new("read", path, e).into()),
                 };
                 let cut = memchr::memrchr(b'\n', &pending).map_or(0, |p| p + 1);
                 let partial = pending.split_off(cut);
@@ -118,7 +119,7 @@ pub(super) fn run(
                 }
                 let mut raw = src.into_raw();
                 // Whatever the decoder left unread still belongs to the file's checksum.
-                io::copy(&mut raw, &mut io::sink()).map_err(CorpusError::io("read", &path))?;
+                io::copy(&mut raw, &mut io::sink()).io_context("read", &path)?;
                 let raw = raw.into_inner();
                 let bytes_raw = raw.bytes_read();
                 return Ok(ReaderTotals { bytes_decoded: decoded, bytes_raw, sha256: raw.finish_hash() });

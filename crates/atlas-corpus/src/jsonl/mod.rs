@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::rawfile::RawReader;
 use crate::read::{BatchSink, Keyed, Parsed, Skip, SourceOptions, SourceStats};
 use crate::CorpusError;
+use atlas_artifact::IoContext;
 use blocks::{Block, BLOCK_SIZE, MAX_LINE};
 use record::parse_line;
 
@@ -44,7 +45,7 @@ pub(crate) fn read(
     let reader = thread::Builder::new()
         .name("atlas-corpus-read".into())
         .spawn(move || blocks::run(owned_path, raw, tx, recycle_rx))
-        .map_err(CorpusError::io("start reading thread for", path))?;
+        .io_context("start reading thread for", path)?;
 
     let mut next_line = 1u64;
     let mut blank_lines = 0u64;

@@ -62,10 +62,10 @@ fn train_tfidf(papers: &[Paper], taxonomy: &Taxonomy) -> TextClassifierModel {
     let codes: Vec<String> = counts.iter().filter(|(_, n)| **n >= 20).map(|(c, _)| c.to_string()).collect();
     let names = codes.iter().map(|c| taxonomy.name(c).unwrap_or(c).to_string()).collect();
     let labels = Labels { codes: codes.clone(), names };
-    let template = atlas_corpus::DEFAULT_TEMPLATE;
+    let template = atlas_corpus::TextTemplate::default();
     let (texts, ys): (Vec<String>, Vec<u32>) = papers
         .iter()
-        .filter_map(|p| codes.iter().position(|c| c == p.primary()).map(|y| (p.text(template), y as u32)))
+        .filter_map(|p| codes.iter().position(|c| c == p.primary()).map(|y| (p.text(&template), y as u32)))
         .unzip();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let linear = LinearParams::default();
@@ -77,7 +77,7 @@ fn train_tfidf(papers: &[Paper], taxonomy: &Taxonomy) -> TextClassifierModel {
         ModelInfo {
             version: "tfidf_linear@test".into(),
             kind: String::new(),
-            template: template.into(),
+            template,
             dir: "(in memory)".into(),
         },
     )
