@@ -90,15 +90,31 @@ pub struct ExperimentConfig {
 
 /// Which sentence-transformer embeds the papers of an embedding experiment, and how: the encoder's own
 /// [`EncoderSpec`] (model folder, backend, precision, device, threads, batch size — typed, so `backend: onxx`
-/// is an error naming the valid values) and where its vectors are cached.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// is an error naming the valid values) and where its vectors are cached. Written as one flat section
+/// (`experiment.encoder.precision`, `experiment.encoder.cache_dir`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct EncoderConfig {
     /// The encoder.
     #[serde(flatten)]
     pub spec: EncoderSpec,
     /// Embedding cache folder; `None` = `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`.
-    #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// Read by hand rather than derived: serde's `flatten` lets unknown keys through (the flattened struct's
+/// `deny_unknown_fields` is not applied), and `experiment.encoder.precison=int8` must be an error, not a
+/// silently ignored setting. `cache_dir` is taken out and the rest must be exactly an [`EncoderSpec`].
+impl<'de> Deserialize<'de> for EncoderConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let cache_dir = match map.remove("cache_dir") {
+            Some(v) => serde_json::from_value(v).map_err(|e| D::Error::custom(format!("cache_dir: {e}")))?,
+            None => None,
+        };
+        let spec = EncoderSpec::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(EncoderConfig { spec, cache_dir })
+    }
 }
 
 /// Model families. Written in snake_case in YAML (`kind: tfidf_linear`).
