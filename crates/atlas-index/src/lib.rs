@@ -168,16 +168,8 @@ pub enum IndexError {
     #[error(transparent)]
     Artifact(#[from] atlas_artifact::ArtifactError),
     /// An I/O operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file concerned.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] atlas_artifact::IoError),
     /// The folder passed its checksums but its contents are inconsistent (or it was written by a bug).
     #[error("{path}: {message}")]
     BadIndex {
@@ -249,7 +241,7 @@ fn pg_message(e: &postgres::Error) -> String {
 
 impl IndexError {
     pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
-        IndexError::Io { op, path: path.to_path_buf(), source }
+        IndexError::Io(atlas_artifact::IoError::new(op, path, source))
     }
 
     pub(crate) fn bad(path: &std::path::Path, message: impl Into<String>) -> Self {

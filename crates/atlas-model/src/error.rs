@@ -14,16 +14,8 @@ pub enum PredictorError {
         message: String,
     },
     /// A file of the model folder could not be read or written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] atlas_artifact::IoError),
     /// A JSON file of the model folder is malformed.
     #[error("{path}: {source}")]
     Json {

@@ -48,15 +48,10 @@ pub fn resolve_model_folder(path: &Path) -> Result<PathBuf, PredictorError> {
 
 /// Adds `pipeline.json` to a freshly saved model folder and re-seals its manifest with the new file's checksum.
 pub fn write_pipeline_meta(model_dir: &Path, meta: &PipelineMeta) -> Result<(), PredictorError> {
-    let manifest_path = model_dir.join(MANIFEST_FILE);
-    let raw = std::fs::read(&manifest_path).map_err(|source| PredictorError::Io {
-        op: "read",
-        path: manifest_path.clone(),
-        source,
-    })?;
-    let m: Manifest = serde_json::from_slice(&raw)
-        .map_err(|source| PredictorError::Json { path: manifest_path.clone(), source })?;
-    let mut manifest = Manifest::open(model_dir, &m.kind, m.format_version)?;
+    // The folder was just written by a classifier of this build: whatever its kind and version, verify it and
+    // add one file.
+    let kind = Manifest::peek_kind(model_dir, "a model folder")?;
+    let mut manifest = Manifest::open(model_dir, &kind, u32::MAX)?;
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|source| PredictorError::Json { path: model_dir.join(PIPELINE_FILE), source })?;
     write_atomic(&model_dir.join(PIPELINE_FILE), &json)?;
@@ -76,7 +71,7 @@ pub(crate) fn read_pipeline_meta(dir: &Path, kind: &str) -> Result<PipelineMeta,
             experiment: kind.to_string(),
             run_id: String::new(),
         }),
-        Err(source) => Err(PredictorError::Io { op: "read", path, source }),
+        Err(source) => Err(atlas_artifact::IoError::new("read", path, source).into()),
     }
 }
 

@@ -48,16 +48,8 @@ pub enum PipelineError {
         source: serde_json::Error,
     },
     /// A file could not be written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] atlas_artifact::IoError),
 }
 
 impl PipelineError {

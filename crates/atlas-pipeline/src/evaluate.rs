@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use atlas_artifact::IoContext;
 use atlas_classify::{Labels, Probabilities};
 use atlas_corpus::{Paper, Split};
 use atlas_eval::{EvalInput, EvalOptions, EvalReport};
@@ -92,11 +93,7 @@ fn read_splits(input: &Path, splits: &[Split]) -> Result<Vec<Paper>, PipelineErr
 }
 
 fn write_reports(art: &Path, report: &EvalReport) -> Result<(), PipelineError> {
-    std::fs::create_dir_all(art).map_err(|source| PipelineError::Io {
-        op: "create",
-        path: art.into(),
-        source,
-    })?;
+    std::fs::create_dir_all(art).io_context("create", art)?;
     report.write_per_class_csv(&art.join("per_class.csv"))?;
     report.write_confusion_csv(&art.join("confusion.csv"))?;
     report.write_confusion_png(&art.join("confusion.png"))?;
