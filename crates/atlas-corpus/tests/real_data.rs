@@ -1,20 +1,20 @@
-//! Tests against the real-data kit in `../shared/data` (skipped when it is absent).
+//! Tests against the real-data kit in `../shared/data` (skipped when it is absent, failing instead where
+//! `ATLAS_REQUIRE_DATA` is set).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use atlas_corpus::{
     ingest, load_papers, read_papers, split_of, Dataset, IngestOptions, Paper, ReadOptions, Split,
 };
 
-fn kit() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared not found");
-        None
+/// The kit's `data` folder once every file `test` reads from it is readable; `None` after a skip, a panic where
+/// `ATLAS_REQUIRE_DATA` is set (`atlas_testkit`).
+fn kit(test: &str, files: &[&str]) -> Option<PathBuf> {
+    for f in files {
+        atlas_testkit::shared_file(test, &format!("data/{f}"))?;
     }
+    Some(atlas_testkit::shared_root().join("data"))
 }
 
 fn split_counts(papers: &[Paper]) -> [usize; 3] {
@@ -27,7 +27,11 @@ fn split_counts(papers: &[Paper]) -> [usize; 3] {
 
 #[test]
 fn arxiv_100k_gives_the_protocol_split_counts() {
-    let Some(kit) = kit() else { return };
+    let Some(kit) =
+        kit("arxiv_100k_gives_the_protocol_split_counts", &["arxiv-100k.jsonl.gz", "taxonomy.tsv"])
+    else {
+        return;
+    };
     let path = kit.join("arxiv-100k.jsonl.gz");
     let mut counts = [0usize; 3];
     let mut with_date = 0;
@@ -64,7 +68,11 @@ fn arxiv_100k_gives_the_protocol_split_counts() {
 
 #[test]
 fn kaggle_format_200_raw_lines_are_normalised() {
-    let Some(kit) = kit() else { return };
+    let Some(kit) =
+        kit("kaggle_format_200_raw_lines_are_normalised", &["kaggle-format-200.json", "taxonomy.tsv"])
+    else {
+        return;
+    };
     let path = kit.join("kaggle-format-200.json");
     let (papers, report) = load_papers(&path, None).unwrap();
     assert_eq!(report.records_read, 200);
@@ -106,7 +114,12 @@ fn kaggle_format_200_raw_lines_are_normalised() {
 
 #[test]
 fn hf_parquet_sample_matches_arxiv_mini() {
-    let Some(kit) = kit() else { return };
+    let Some(kit) = kit(
+        "hf_parquet_sample_matches_arxiv_mini",
+        &["hf-arxiv-papers-sample.parquet", "arxiv-mini.jsonl.gz"],
+    ) else {
+        return;
+    };
     let (hf, hf_report) = load_papers(&kit.join("hf-arxiv-papers-sample.parquet"), None).unwrap();
     let (mini, _) = load_papers(&kit.join("arxiv-mini.jsonl.gz"), None).unwrap();
     assert_eq!(hf.len(), 5000);
@@ -136,7 +149,7 @@ fn hf_parquet_sample_matches_arxiv_mini() {
 
 #[test]
 fn recent_2025_reads_cleanly() {
-    let Some(kit) = kit() else { return };
+    let Some(kit) = kit("recent_2025_reads_cleanly", &["recent-2025.jsonl.gz"]) else { return };
     let (papers, report) = load_papers(&kit.join("recent-2025.jsonl.gz"), Some(Split::Test)).unwrap();
     assert_eq!(report.records_read, 30_000);
     assert_eq!(report.skipped_total(), 0);

@@ -9,8 +9,6 @@ use std::path::Path;
 
 use atlas_encoder::{resolve_model, BackendKind, Encoder, EncoderError, EncoderOptions, ModelRef};
 
-const MODEL: &str = "../../../shared/models/all-MiniLM-L6-v2";
-
 fn link_all(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -26,11 +24,8 @@ fn link_all(from: &Path, to: &Path) {
 
 #[test]
 fn hub_id_resolves_from_the_offline_cache_and_embeds_like_the_folder() {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
-    if !model.is_dir() {
-        eprintln!("skipped: {} not found (the shared model folder)", model.display());
-        return;
-    }
+    let test = "hub_id_resolves_from_the_offline_cache_and_embeds_like_the_folder";
+    let Some(model) = atlas_testkit::shared_dir(test, "models/all-MiniLM-L6-v2") else { return };
     let cache = tempfile::tempdir().unwrap();
     let repo_dir = cache.path().join("models--sentence-transformers--all-MiniLM-L6-v2");
     let commit = "8b3219a92973c328a8e22fadcfa821b5dc75636a";

@@ -2,7 +2,8 @@
 //! 7 short texts (one Unicode/LaTeX-heavy, one single word) and 52 paper texts, 10 of them truncated at 256.
 //!
 //! Skips (with a message) when `../shared` is absent; the ONNX tests also skip when the ONNX Runtime library
-//! (see `scripts/setup-onnxruntime.sh`) or the graph is absent.
+//! (see `scripts/setup-onnxruntime.sh`) or the graph is absent. Where `ATLAS_REQUIRE_DATA` /
+//! `ATLAS_REQUIRE_ONNXRUNTIME` is set (`scripts/test.sh`), each of those is a failure instead (`atlas_testkit`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -47,14 +48,23 @@ struct RefText {
     embedding: Vec<f32>,
 }
 
-fn model_dir() -> Option<PathBuf> {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    let dir = shared.join("models/all-MiniLM-L6-v2");
-    if dir.join("reference-embeddings.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared not found (no {})", dir.display());
-        None
+const MODEL: &str = "models/all-MiniLM-L6-v2";
+
+/// The shared model folder, once its reference embeddings are readable; `None` after a skip.
+fn model_dir(test: &str) -> Option<PathBuf> {
+    atlas_testkit::shared_file(test, &format!("{MODEL}/reference-embeddings.json"))?;
+    Some(atlas_testkit::shared_root().join(MODEL))
+}
+
+/// Whether the ONNX Runtime library is found; `false` after a skip.
+#[cfg(feature = "onnx")]
+fn ort_installed(test: &str) -> bool {
+    match atlas_encoder::backend::onnx::find_ort_library() {
+        Ok(_) => true,
+        Err(e) => {
+            atlas_testkit::missing(atlas_testkit::Need::OnnxRuntime, test, e);
+            false
+        }
     }
 }
 
@@ -97,7 +107,7 @@ fn assert_all_at_least(r: &Reference, c: &[f64], floor: f64, what: &str) {
 
 #[test]
 fn token_ids_match_reference_including_truncation() {
-    let Some(dir) = model_dir() else { return };
+    let Some(dir) = model_dir("token_ids_match_reference_including_truncation") else { return };
     let r = reference(&dir);
     let folder = ModelFolder::open(&dir).unwrap();
     assert_eq!(folder.max_seq_length(), r.max_seq_length);
@@ -120,7 +130,7 @@ fn token_ids_match_reference_including_truncation() {
 
 #[test]
 fn candle_fp32_matches_reference_for_single_texts() {
-    let Some(dir) = model_dir() else { return };
+    let Some(dir) = model_dir("candle_fp32_matches_reference_for_single_texts") else { return };
     let (r, enc) = (reference(&dir), candle(&dir));
     assert_eq!((enc.dim(), enc.max_seq_length()), (384, 256));
     assert_eq!(enc.backend_name(), "candle fp32 cpu");
@@ -143,7 +153,7 @@ fn candle_fp32_matches_reference_for_single_texts() {
 
 #[test]
 fn candle_fp32_matches_reference_in_mixed_length_batches() {
-    let Some(dir) = model_dir() else { return };
+    let Some(dir) = model_dir("candle_fp32_matches_reference_in_mixed_length_batches") else { return };
     let (r, enc) = (reference(&dir), candle(&dir));
     let all = texts(r);
     // One batch of all 59 texts: lengths 4..256 padded to 256, the worst case for masking. Then batches of 7,
@@ -167,7 +177,7 @@ fn candle_fp32_matches_reference_in_mixed_length_batches() {
 
 #[test]
 fn candle_edge_cases() {
-    let Some(dir) = model_dir() else { return };
+    let Some(dir) = model_dir("candle_edge_cases") else { return };
     let enc = candle(&dir);
     assert!(enc.embed(&[]).unwrap().is_empty());
     // An empty string is [CLS][SEP]: a valid, finite, unit vector.
@@ -182,16 +192,15 @@ fn candle_edge_cases() {
     assert_ne!(id, enc.model_hash().unwrap(), "the template is part of the embedding id");
 }
 
-/// The int8 encoder, or `None` (with a message) when ONNX Runtime or the graph is missing.
+/// The ONNX encoder, or `None` after a skip when ONNX Runtime or the graph (a file of the shared model folder)
+/// is missing.
 #[cfg(feature = "onnx")]
-fn onnx_encoder(dir: &Path, precision: Precision, graph: Option<&str>) -> Option<Encoder> {
-    if let Err(e) = atlas_encoder::backend::onnx::find_ort_library() {
-        eprintln!("skipping: {e}");
+fn onnx_encoder(test: &str, dir: &Path, precision: Precision, graph: Option<&str>) -> Option<Encoder> {
+    if !ort_installed(test) {
         return None;
     }
-    if let Some(file) = graph.filter(|f| !dir.join("onnx").join(f).is_file()) {
-        eprintln!("skipping: no onnx/{file} in {}", dir.display());
-        return None;
+    if let Some(file) = graph {
+        atlas_testkit::shared_file(test, &format!("{MODEL}/onnx/{file}"))?;
     }
     let opts = EncoderOptions { backend: BackendKind::Onnx, precision, threads: 2, ..Default::default() };
     Some(Encoder::load(dir, &opts).unwrap())
@@ -213,8 +222,9 @@ fn assert_int8_floors(r: &Reference, c: &[f64], what: &str) {
 #[cfg(feature = "onnx")]
 #[test]
 fn onnx_int8_meets_documented_floor() {
-    let Some(dir) = model_dir() else { return };
-    let Some(enc) = onnx_encoder(&dir, Precision::Int8, Some("model_qint8_avx2.onnx")) else { return };
+    let test = "onnx_int8_meets_documented_floor";
+    let Some(dir) = model_dir(test) else { return };
+    let Some(enc) = onnx_encoder(test, &dir, Precision::Int8, Some("model_qint8_avx2.onnx")) else { return };
     let r = reference(&dir);
     assert!(enc.backend_name().contains("int8"), "{}", enc.backend_name());
     let batched = enc.embed(&texts(r)).unwrap();
@@ -246,9 +256,9 @@ fn onnx_int8_meets_documented_floor() {
 #[cfg(feature = "onnx")]
 #[test]
 fn onnx_sessions_serve_concurrent_calls() {
-    let Some(dir) = model_dir() else { return };
-    if let Err(e) = atlas_encoder::backend::onnx::find_ort_library() {
-        eprintln!("skipping: {e}");
+    let test = "onnx_sessions_serve_concurrent_calls";
+    let Some(dir) = model_dir(test) else { return };
+    if !ort_installed(test) {
         return;
     }
     let r = reference(&dir);
@@ -285,8 +295,9 @@ fn onnx_sessions_serve_concurrent_calls() {
 #[cfg(feature = "onnx")]
 #[test]
 fn onnx_fp32_matches_reference() {
-    let Some(dir) = model_dir() else { return };
-    let Some(enc) = onnx_encoder(&dir, Precision::Fp32, None) else { return };
+    let test = "onnx_fp32_matches_reference";
+    let Some(dir) = model_dir(test) else { return };
+    let Some(enc) = onnx_encoder(test, &dir, Precision::Fp32, None) else { return };
     let r = reference(&dir);
     if !dir.join("onnx/model.onnx").is_file() {
         assert!(enc.backend_name().contains("from model.safetensors"), "{}", enc.backend_name());
@@ -309,7 +320,7 @@ fn onnx_fp32_matches_reference() {
 
 #[test]
 fn clear_errors_for_impossible_options() {
-    let Some(dir) = model_dir() else { return };
+    let Some(dir) = model_dir("clear_errors_for_impossible_options") else { return };
     let int8_candle =
         EncoderOptions { backend: BackendKind::Candle, precision: Precision::Int8, ..Default::default() };
     let err = Encoder::load(&dir, &int8_candle).unwrap_err().to_string();

@@ -391,17 +391,6 @@ fn evaluation_and_benchmark_run_on_an_index() {
     assert!(b.qps_1t > 0.0 && b.batch_qps > 0.0 && b.n_queries == 20);
 }
 
-/// The test database, or `None` after saying why the test is skipped.
-fn database_url() -> Option<String> {
-    match std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            println!("skipped: set ARXIV_ATLAS_TEST_DATABASE_URL (scripts/postgres.sh start)");
-            None
-        }
-    }
-}
-
 /// Drops the test's tables even when an assertion fails.
 struct DropTables<'a>(&'a str, String);
 
@@ -413,7 +402,7 @@ impl Drop for DropTables<'_> {
 
 #[test]
 fn postgres_round_trip() {
-    let Some(url) = database_url() else { return };
+    let Some(url) = atlas_testkit::database_url("postgres_round_trip") else { return };
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let prefix = format!("t{}_{nanos}", std::process::id());
     let _cleanup = DropTables(&url, prefix.clone());
