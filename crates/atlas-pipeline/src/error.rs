@@ -14,6 +14,12 @@ pub enum PipelineError {
         /// What is wrong.
         message: String,
     },
+    /// The configuration could not be resolved.
+    #[error(transparent)]
+    Config(Box<atlas_config::ConfigError>),
+    /// Building or opening an index failed.
+    #[error(transparent)]
+    Index(#[from] atlas_index::IndexError),
     /// Reading papers or a dataset failed.
     #[error(transparent)]
     Corpus(#[from] atlas_corpus::CorpusError),

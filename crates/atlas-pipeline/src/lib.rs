@@ -14,6 +14,7 @@
 
 mod classify;
 mod dataset;
+mod demo;
 mod error;
 mod evaluate;
 mod train;
@@ -22,6 +23,7 @@ use atlas_track::{Run, RunStatus};
 
 pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
 pub use dataset::{labels_from, prepare_dataset};
+pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
     evaluate, evaluate_papers, evaluate_probs, summary_numbers, EvaluateOutcome, EvaluateRequest,

@@ -1,6 +1,7 @@
 //! One function per subcommand: turn what clap parsed into a library call, then print the answer.
 
 mod data;
+mod demo;
 mod embed;
 mod search;
 mod serve;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Classify(a) => data::classify(a),
         Command::Runs(a) => data::runs(a),
         Command::Quickstart(a) => data::quickstart(a),
+        Command::Demo(a) => demo::demo(a),
         Command::Embed(a) => embed::embed(a),
         Command::Bench(BenchCommand::Embed(a)) => embed::bench_embed(a),
         Command::Bench(BenchCommand::Search(a)) => search::bench_search(a),

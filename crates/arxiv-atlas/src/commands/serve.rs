@@ -36,15 +36,18 @@ fn options(a: &ServeArgs) -> Result<ServeOptions> {
 }
 
 pub fn serve(a: ServeArgs) -> Result<()> {
-    let state = atlas_serve::build_state(&options(&a)?)?;
+    run(atlas_serve::build_state(&options(&a)?)?, &a.addr)
+}
+
+/// Serves `state` on `addr` until Ctrl-C or SIGTERM, finishing requests in flight.
+pub fn run(state: atlas_serve::AppState, addr: &str) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&a.addr)
-            .await
-            .with_context(|| format!("listening on {}", a.addr))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         let addr = listener.local_addr()?;
         let since_start = crate::PROCESS_START.get().map(|t| t.elapsed().as_secs_f64());
         tracing::info!(
