@@ -233,6 +233,14 @@ fn quickstart_runs_end_to_end_on_a_small_input() {
     assert!(out.contains("Attention Is All You Need"), "{out}");
     assert!(tmp.path().join("qs/artifacts/model/manifest.json").is_file());
     assert!(tmp.path().join("qs-eval/artifacts/confusion.png").is_file());
+    // Every folder it made, and the next commands with those real paths.
+    let cache = tmp.path().join("cache");
+    assert!(out.contains(&format!("dataset     {}/arxiv-mini-", cache.display())), "{out}");
+    assert!(out.contains(&format!("--model {} --title", tmp.path().join("qs").display())), "{out}");
+    assert!(out.contains(&format!("embed --input {}/arxiv-mini-", cache.display())), "{out}");
+    assert!(out.contains(
+        "index build --embeddings data/embeddings/arxiv-mini-minilm --index data/indexes/arxiv-mini"
+    ));
 }
 
 #[test]

@@ -162,11 +162,20 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
     if let Some(first) = result.first() {
         output::print_classification(first);
     }
+    let (ds, run) = (dataset.dir().display(), trained.run_dir.display());
+    let name = dataset.dir().file_name().and_then(|n| n.to_str()).unwrap_or("papers");
+    let name = name.rsplit_once('-').map_or(name, |(stem, _key)| stem);
+    println!("\nmade:");
+    println!("  dataset     {ds}  (train/validation/test.parquet, ingest-report.json)");
+    println!("  model       {run}  (the training run; the model is in artifacts/model)");
+    println!("  evaluation  {}  (report.json, per_class.csv, confusion.png)", outcome.run_dir.display());
+    println!("next:");
+    println!("  arxiv-atlas classify --model {run} --title \"...\" --abstract \"...\"");
+    println!("  arxiv-atlas embed --input {ds} --out data/embeddings/{name}-minilm --precision int8");
     println!(
-        "\nmodel: {}\nevaluation: {}\nnext: arxiv-atlas classify --model {} --title ... --abstract ...",
-        trained.run_dir.display(),
-        outcome.run_dir.display(),
-        trained.run_dir.display()
+        "  arxiv-atlas index build --embeddings data/embeddings/{name}-minilm --index data/indexes/{name}"
     );
+    println!("  arxiv-atlas serve --model {run} --index data/indexes/{name}");
+    println!("  (or `arxiv-atlas demo` for a served page with search over the 5,000 papers of arxiv-mini in minutes)");
     Ok(())
 }
