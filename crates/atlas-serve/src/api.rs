@@ -262,7 +262,7 @@ pub async fn embed(
         embedding_id: e.embedding_id().to_string(),
         dim: out.dim,
         embeddings: (0..out.len()).map(|i| out.row(i).to_vec()).collect(),
-        tokens: out.tokens,
+        tokens: out.total_tokens(),
     }))
 }
 
@@ -294,7 +294,7 @@ pub async fn embeddings(
             .map(|i| OpenAiEmbedding { object: "embedding".into(), index: i, embedding: out.row(i).to_vec() })
             .collect(),
         model: e.name().to_string(),
-        usage: OpenAiUsage { prompt_tokens: out.tokens, total_tokens: out.tokens },
+        usage: OpenAiUsage { prompt_tokens: out.total_tokens(), total_tokens: out.total_tokens() },
     }))
 }
 

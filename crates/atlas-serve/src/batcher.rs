@@ -362,7 +362,16 @@ impl WorkerCtx {
         }
         if !embed.is_empty() {
             self.run_group(embed, "embed", |texts| match &self.embedder {
-                Some(e) => e.embed(texts).map(|x| split_embedded(&x)),
+                Some(e) => e.embed(texts).and_then(|x| {
+                    if x.tokens.len() != x.len() {
+                        return Err(ModelError::new(format!(
+                            "the encoder counted tokens for {} of its {} vectors",
+                            x.tokens.len(),
+                            x.len()
+                        )));
+                    }
+                    Ok(split_embedded(&x))
+                }),
                 None => Err(ModelError::new("no encoder is loaded")),
             });
         }
@@ -422,11 +431,11 @@ fn split_probabilities(p: &Probabilities, n: usize) -> Vec<Output> {
         .collect()
 }
 
-/// One single-row [`Output`] per vector of `e`; token counts are spread evenly (they are only reported).
+/// One single-row [`Output`] per vector of `e`, each with its own token count.
 fn split_embedded(e: &Embedded) -> Vec<Output> {
-    let n = e.len().max(1);
     (0..e.len())
-        .map(|i| Output::Embed(Embedded { dim: e.dim, data: e.row(i).to_vec(), tokens: e.tokens / n }))
+        .zip(&e.tokens)
+        .map(|(i, &t)| Output::Embed(Embedded { dim: e.dim, data: e.row(i).to_vec(), tokens: vec![t] }))
         .collect()
 }
 
@@ -443,7 +452,7 @@ fn merge(parts: Vec<Output>) -> Output {
             Output::Embed(r) => match &mut emb {
                 Some(acc) => {
                     acc.data.extend(r.data);
-                    acc.tokens += r.tokens;
+                    acc.tokens.extend(r.tokens);
                 }
                 None => emb = Some(r),
             },
@@ -557,5 +566,65 @@ mod tests {
         assert_eq!(first.await.unwrap().unwrap().len(), 1);
         assert_eq!(second.await.unwrap().unwrap().len(), 2);
         batcher.shutdown();
+    }
+
+    /// An embedder that reads one token per word plus [CLS] and [SEP], and counts its calls.
+    struct WordEmbedder {
+        calls: AtomicUsize,
+    }
+
+    impl Embedder for WordEmbedder {
+        fn name(&self) -> &str {
+            "words"
+        }
+        fn embedding_id(&self) -> &str {
+            "words"
+        }
+        fn dim(&self) -> usize {
+            1
+        }
+        fn max_tokens(&self) -> usize {
+            512
+        }
+        fn render_paper(&self, title: &str, _: &str) -> String {
+            title.to_string()
+        }
+        fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let tokens = texts.iter().map(|t| t.split_whitespace().count() + 2).collect();
+            Ok(Embedded { dim: 1, data: vec![1.0; texts.len()], tokens })
+        }
+    }
+
+    fn embed_batcher(config: BatchConfig) -> (Batcher, Arc<WordEmbedder>) {
+        let e = Arc::new(WordEmbedder { calls: AtomicUsize::new(0) });
+        (Batcher::start(GatedModel::new(), Some(e.clone()), config), e)
+    }
+
+    /// Texts of 5, 3 and 3 tokens are 11 tokens, not 3 × (11 / 3).
+    #[tokio::test]
+    async fn a_request_is_charged_the_tokens_of_its_own_texts() {
+        let (b, _) = embed_batcher(BatchConfig::default());
+        let e = b.embed(vec!["one two three".into(), "a".into(), "b".into()]).await.unwrap();
+        assert_eq!(e.tokens, vec![5, 3, 3]);
+        assert_eq!(e.total_tokens(), 11);
+        b.shutdown();
+    }
+
+    /// Two requests merged into one model call are each charged their own tokens, not a share of the batch's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merged_requests_are_charged_their_own_tokens() {
+        let config =
+            BatchConfig { max_batch_size: 2, max_wait: Duration::from_secs(5), ..BatchConfig::default() };
+        let (b, embedder) = embed_batcher(config);
+        let b = Arc::new(b);
+        let b1 = b.clone();
+        let long = tokio::spawn(async move { b1.embed(vec!["one two three four five six".into()]).await });
+        assert!(wait_for("the worker to take the first job", || b.queue_depth() == 0).await);
+        let short = b.embed(vec!["x".into()]).await.unwrap();
+        let long = long.await.unwrap().unwrap();
+        assert_eq!(embedder.calls.load(Ordering::SeqCst), 1, "the two requests did not share a model call");
+        assert_eq!((long.total_tokens(), short.total_tokens()), (8, 3));
+        b.shutdown();
     }
 }
