@@ -1,4 +1,7 @@
-//! Router-level tests against the real TF-IDF model, the real MiniLM encoder and real paper vectors.
+//! Router-level tests. Validation, errors, operations and batching run on the tiny in-test fixture (a TF-IDF
+//! model trained here on synthetic papers, a word-hashing embedder, an in-memory index) and need nothing
+//! from `../shared`; the tests of real answers use the real TF-IDF model, the real MiniLM encoder and real
+//! paper vectors, and skip without the data kit (fail where `ATLAS_REQUIRE_DATA` is set).
 
 mod common;
 
@@ -48,8 +51,14 @@ fn error_of(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
     (code, v["error"]["field"].as_str().map(str::to_string))
 }
 
-fn app() -> Option<(Router, &'static common::Fixture)> {
-    let f = common::fixture()?;
+/// A router over the tiny fixture with the default settings.
+fn tiny_app() -> Router {
+    atlas_serve::router(common::state(common::tiny(), ServerConfig::default()))
+}
+
+/// A router over the real fixture, or `None` after `test` was reported skipped.
+fn real_app(test: &str) -> Option<(Router, &'static common::Fixture)> {
+    let f = common::fixture(test)?;
     Some((atlas_serve::router(common::state(f, ServerConfig::default())), f))
 }
 
@@ -60,7 +69,7 @@ const ABSTRACT: &str =
 
 #[tokio::test]
 async fn classify_one_paper() {
-    let Some((app, f)) = app() else { return };
+    let Some((app, f)) = real_app("classify_one_paper") else { return };
     let (s, v) =
         call_json(&app, "POST", "/v1/classify", json!({"title": TITLE, "abstract": ABSTRACT, "top_k": 3}))
             .await;
@@ -88,9 +97,11 @@ async fn classify_one_paper() {
 
 #[tokio::test]
 async fn classify_batch_matches_single() {
-    let Some((app, f)) = app() else { return };
-    let papers: Vec<Value> =
-        f.papers[200..204].iter().map(|p| json!({"title": p.title, "abstract": p.abstract_text})).collect();
+    let (app, f) = (tiny_app(), common::tiny());
+    let papers: Vec<Value> = [0, 9, 18, 27]
+        .iter()
+        .map(|&i| json!({"title": f.papers[i].title, "abstract": f.papers[i].abstract_text}))
+        .collect();
     let (s, v) = call_json(&app, "POST", "/v1/classify/batch", json!({"papers": papers, "top_k": 2})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let results = v["results"].as_array().unwrap();
@@ -111,7 +122,7 @@ async fn classify_batch_matches_single() {
 
 #[tokio::test]
 async fn validation_errors_name_the_field() {
-    let Some((app, _)) = app() else { return };
+    let app = tiny_app();
     let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
         (json!({"title": "   ", "abstract": "x"}), 422, "empty_text", Some("title")),
         (json!({"abstract": "x"}), 422, "missing_field", Some("title")),
@@ -173,9 +184,8 @@ async fn validation_errors_name_the_field() {
 
 #[tokio::test]
 async fn body_over_the_limit_is_413() {
-    let Some(f) = common::fixture() else { return };
-    let app =
-        atlas_serve::router(common::state(f, ServerConfig { body_limit: 1000, ..ServerConfig::default() }));
+    let config = ServerConfig { body_limit: 1000, ..ServerConfig::default() };
+    let app = atlas_serve::router(common::state(common::tiny(), config));
     let (s, _, b) = call(&app, "POST", "/v1/classify", json!({"title": "a".repeat(5000)}).to_string()).await;
     assert_eq!((s.as_u16(), error_of(s, &b).0.as_str()), (413, "payload_too_large"));
 }
@@ -184,7 +194,7 @@ async fn body_over_the_limit_is_413() {
 #[tokio::test]
 async fn bad_bodies_always_get_json_4xx() {
     use rand::{Rng, SeedableRng};
-    let Some((app, _)) = app() else { return };
+    let app = tiny_app();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let valid = [
         ("/v1/classify", json!({"title": "A title", "abstract": "An abstract.", "top_k": 3})),
@@ -301,8 +311,8 @@ fn is_still_valid(route: &str, v: &Value) -> bool {
 
 #[tokio::test]
 async fn embed_and_openai_embeddings() {
-    let Some((app, f)) = app() else { return };
-    let Some(enc) = &f.embedder else { return };
+    let Some((app, f)) = real_app("embed_and_openai_embeddings") else { return };
+    let enc = common::encoder(f);
     let (s, v) =
         call_json(&app, "POST", "/v1/embed", json!({"texts": ["graph neural networks", "dark matter"]}))
             .await;
@@ -337,14 +347,38 @@ async fn embed_and_openai_embeddings() {
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() >= 3);
     let (_, v) = call_json(&app, "POST", "/v1/embeddings", json!({"input": ["a", "b", "c"]})).await;
     assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    // With the real tokenizer: a request of several texts is charged the sum of what each costs alone.
+    let texts =
+        ["graph neural networks", "dark matter", "a study of the cosmic microwave background anisotropies"];
+    let (_, v) = call_json(&app, "POST", "/v1/embeddings", json!({"input": texts})).await;
+    let mut alone = 0;
+    for t in texts {
+        let (_, one) = call_json(&app, "POST", "/v1/embeddings", json!({"input": t})).await;
+        alone += one["usage"]["prompt_tokens"].as_u64().unwrap();
+    }
+    assert_eq!(v["usage"]["prompt_tokens"].as_u64(), Some(alone), "{}", v["usage"]);
+}
+
+/// `usage.prompt_tokens` is the sum of the request's own texts' tokens (5 + 3 + 3 with the test embedder's
+/// words + [CLS] + [SEP]), not the batch's total spread evenly over its rows.
+#[tokio::test]
+async fn openai_usage_counts_each_requests_own_tokens() {
+    let app = tiny_app();
+    let input = ["one two three", "a", "b"];
+    assert_eq!(input.map(common::HashEmbedder::tokens), [5, 3, 3]);
+    let (s, v) = call_json(&app, "POST", "/v1/embeddings", json!({"input": input})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["usage"]["prompt_tokens"].as_u64(), v["usage"]["total_tokens"].as_u64()),
+        (Some(11), Some(11))
+    );
+    let (_, v) = call_json(&app, "POST", "/v1/embed", json!({"texts": input})).await;
+    assert_eq!(v["tokens"], 11);
 }
 
 #[tokio::test]
 async fn search_by_text_paper_and_id() {
-    let Some((app, f)) = app() else { return };
-    if f.index.is_none() {
-        return;
-    }
+    let Some((app, f)) = real_app("search_by_text_paper_and_id") else { return };
     let target = &f.papers[5];
     // A paper's own text finds itself first.
     let (s, v) = call_json(
@@ -392,10 +426,7 @@ async fn search_by_text_paper_and_id() {
 
 #[tokio::test]
 async fn papers_by_id() {
-    let Some((app, f)) = app() else { return };
-    if f.index.is_none() {
-        return;
-    }
+    let Some((app, f)) = real_app("papers_by_id") else { return };
     let p = &f.papers[3];
     let (s, v) = call_json(&app, "GET", &format!("/v1/papers/{}", p.id), json!(null)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -408,8 +439,7 @@ async fn papers_by_id() {
 
 #[tokio::test]
 async fn search_without_index_is_503() {
-    let Some(f) = common::fixture() else { return };
-    let state = AppState::builder(f.model.clone()).build().unwrap();
+    let state = AppState::builder(common::tiny().model.clone()).build().unwrap();
     let app = atlas_serve::router(state);
     let (s, v) = call_json(&app, "POST", "/v1/search", json!({"text": "x"})).await;
     assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (503, Some("index_unavailable")));
@@ -422,7 +452,7 @@ async fn search_without_index_is_503() {
 
 #[tokio::test]
 async fn ops_endpoints() {
-    let Some((app, f)) = app() else { return };
+    let (app, f) = (tiny_app(), common::tiny());
     let (s, v) = call_json(&app, "GET", "/health", json!(null)).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, v) = call_json(&app, "GET", "/ready", json!(null)).await;
@@ -461,7 +491,7 @@ async fn ops_endpoints() {
 
 #[tokio::test]
 async fn openapi_lists_exactly_the_routes() {
-    let Some((app, _)) = app() else { return };
+    let app = tiny_app();
     let (s, spec) = call_json(&app, "GET", "/openapi.json", json!(null)).await;
     assert_eq!(s, StatusCode::OK);
     let mut in_spec: Vec<(String, String)> = Vec::new();
@@ -594,10 +624,15 @@ async fn a_panicking_model_is_a_json_500_and_the_worker_survives() {
     assert_eq!(model.entered.load(Ordering::SeqCst), 2);
 }
 
-/// Concurrent requests are merged into shared model calls.
+/// Concurrent requests are merged into shared model calls: the test's own model counts its calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_batches() {
-    let Some(f) = common::fixture() else { return };
+    const REQUESTS: usize = 16;
+    let (model, release) = GatedModel::new(false);
+    // Every call may go through at once: the gate only counts here.
+    for _ in 0..REQUESTS {
+        release.send(()).unwrap();
+    }
     let config = ServerConfig {
         batch: BatchConfig {
             max_wait: Duration::from_millis(50),
@@ -606,25 +641,17 @@ async fn concurrent_requests_share_batches() {
         },
         ..ServerConfig::default()
     };
-    let app = atlas_serve::router(common::state(f, config));
-    let tasks: Vec<_> = (0..16)
+    let app = atlas_serve::router(AppState::builder(model.clone()).config(config).build().unwrap());
+    let tasks: Vec<_> = (0..REQUESTS)
         .map(|i| {
             let app = app.clone();
-            let body = json!({"title": f.papers[i].title, "abstract": f.papers[i].abstract_text}).to_string();
+            let body = json!({"title": format!("paper {i}")}).to_string();
             tokio::spawn(async move { call(&app, "POST", "/v1/classify", body).await.0 })
         })
         .collect();
     for t in tasks {
         assert_eq!(t.await.unwrap(), StatusCode::OK);
     }
-    let (_, _, b) = call(&app, "GET", "/metrics", Body::empty()).await;
-    let text = String::from_utf8(b).unwrap();
-    // Fewer model calls than requests: some batch held more than one request.
-    let line =
-        text.lines().find(|l| l.starts_with("atlas_batch_requests_bucket{work=\"classify\",le=\"1\"}"));
-    let count = text.lines().find(|l| l.starts_with("atlas_batch_requests_count{work=\"classify\"}"));
-    let (Some(line), Some(count)) = (line, count) else { panic!("no batch metrics:\n{text}") };
-    let single: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let calls: f64 = count.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(single < calls, "every call held one request: {line} / {count}");
+    let calls = model.entered.load(Ordering::SeqCst);
+    assert!((1..REQUESTS).contains(&calls), "{REQUESTS} requests took {calls} model calls: none was shared");
 }
