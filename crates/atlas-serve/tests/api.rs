@@ -57,6 +57,7 @@ fn tiny_app() -> Router {
 }
 
 /// A router over the real fixture, or `None` after `test` was reported skipped.
+#[track_caller]
 fn real_app(test: &str) -> Option<(Router, &'static common::Fixture)> {
     let f = common::fixture(test)?;
     Some((atlas_serve::router(common::state(f, ServerConfig::default())), f))

@@ -38,7 +38,9 @@ const TAXONOMY: &str = "data/taxonomy.tsv";
 const MINILM: &str = "models/all-MiniLM-L6-v2";
 
 /// The real fixture, built once per test binary; `None` after `atlas_testkit` reported `test` as skipped
-/// because the data kit or the model folder is missing (a failure instead where `ATLAS_REQUIRE_DATA` is set).
+/// because the data kit or the model folder is missing (a failure instead where `ATLAS_REQUIRE_DATA` is set,
+/// reported at the calling test's line).
+#[track_caller]
 pub fn fixture(test: &str) -> Option<&'static Fixture> {
     // Checked on every call, so that each test that skips says so (and fails under ATLAS_REQUIRE_DATA).
     let data = atlas_testkit::shared_file(test, MINI)?;
