@@ -10,7 +10,7 @@ mod common;
 #[tokio::main]
 async fn main() {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
-    let Some(f) = common::fixture() else {
+    let Some(f) = common::fixture("demo_server") else {
         eprintln!("the demo needs ../shared/data/arxiv-mini.jsonl.gz");
         std::process::exit(1);
     };

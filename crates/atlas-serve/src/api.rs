@@ -1,6 +1,10 @@
 //! The route handlers. Each validates its body (naming the field at fault), hands model work to the
 //! [`crate::batcher::Batcher`], runs index look-ups on the blocking pool (a backend may scan memory or talk
 //! to a database), and logs classify/search requests to the request log.
+//!
+//! The rules checked here are exactly those `/openapi.json` states ([`crate::openapi::document`]), and every
+//! field is checked before the availability of the parts a route needs: a request the schema refuses is a
+//! 422 even where the encoder or the index is not loaded (a 503 only answers a request the schema accepts).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,9 +24,14 @@ use crate::state::AppState;
 use crate::types::*;
 
 /// Default number of categories listed.
-const DEFAULT_TOP_K: u32 = 5;
-/// Default number of search results.
-const DEFAULT_K: u32 = 10;
+const DEFAULT_TOP_K: i64 = 5;
+/// Largest `top_k`: the schema calls it an `int32`, so that a generated client can hold every accepted value
+/// (any value from the number of classes up lists them all).
+pub const MAX_TOP_K: i64 = i32::MAX as i64;
+/// Default number of search results (fewer when the server allows fewer, see [`default_k`]).
+const DEFAULT_K: i64 = 10;
+/// Longest arXiv id `/v1/search` accepts (real ids are under 30 characters).
+pub const MAX_ID_CHARS: usize = 64;
 /// Categories with probabilities kept in the request log.
 const LOGGED_TOP: usize = 5;
 
@@ -81,11 +90,25 @@ fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_top_k(top_k: Option<u32>) -> Result<usize, ApiError> {
-    match top_k.unwrap_or(DEFAULT_TOP_K) {
-        0 => Err(ApiError::field("invalid_field", "top_k", "must be at least 1")),
-        k => Ok(k as usize),
+/// The `k` of a search that gives none: 10, or the server's largest `k` when that is smaller (the schema
+/// states it as the default).
+pub fn default_k(config: &crate::state::ServerConfig) -> i64 {
+    DEFAULT_K.min(i64::try_from(config.max_k).unwrap_or(i64::MAX))
+}
+
+/// Rejects an integer outside `[min, max]`; the value as a `usize` otherwise (`min` is never negative).
+fn check_range(field: &str, v: i64, min: i64, max: i64) -> Result<usize, ApiError> {
+    if v < min {
+        return Err(ApiError::field("invalid_field", field, format!("must be at least {min}")));
     }
+    if v > max {
+        return Err(ApiError::field("invalid_field", field, format!("must be at most {max}")));
+    }
+    usize::try_from(v).map_err(|_| ApiError::field("invalid_field", field, "is out of range"))
+}
+
+fn check_top_k(top_k: Option<i64>) -> Result<usize, ApiError> {
+    check_range("top_k", top_k.unwrap_or(DEFAULT_TOP_K), 1, MAX_TOP_K)
 }
 
 /// Builds the answer for row `i`.
@@ -155,10 +178,34 @@ fn log_classification(state: &AppState, text: &str, r: &ClassifyResponse, starte
     }
 }
 
+/// The error answers of every route that reads a JSON body and may run a model (their `503`s differ and
+/// are listed by each route).
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    /// The body is not JSON (syntax error, truncated, trailing data, bad UTF-8, empty).
+    #[response(status = 400)]
+    NotJson(ErrorBody),
+    /// The body is larger than the server's limit.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body breaks the request schema; `error.field` names the field.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// The inference queue is full; retry after `Retry-After` seconds.
+    #[response(status = 429)]
+    QueueFull(ErrorBody),
+    /// The model or the index failed.
+    #[response(status = 500)]
+    Failed(ErrorBody),
+    /// The request took longer than the server's limit.
+    #[response(status = 504)]
+    Timeout(ErrorBody),
+}
+
 /// Classify one paper.
 #[utoipa::path(post, path = "/v1/classify", tag = "classify", request_body = ClassifyRequest,
-    responses((status = 200, body = ClassifyResponse), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ClassifyResponse), BodyErrors,
+              (status = 503, description = "The server is shutting down", body = ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyRequest>,
@@ -177,8 +224,8 @@ pub async fn classify(
 
 /// Classify several papers in one request.
 #[utoipa::path(post, path = "/v1/classify/batch", tag = "classify", request_body = ClassifyBatchRequest,
-    responses((status = 200, body = ClassifyBatchResponse), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 504, body = ErrorBody)))]
+    responses((status = 200, body = ClassifyBatchResponse), BodyErrors,
+              (status = 503, description = "The server is shutting down", body = ErrorBody)))]
 pub async fn classify_batch(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyBatchRequest>,
@@ -218,8 +265,8 @@ async fn embed_texts(state: &AppState, texts: Vec<String>) -> Result<crate::mode
 
 /// Sentence vectors of texts or papers.
 #[utoipa::path(post, path = "/v1/embed", tag = "embed", request_body = EmbedRequest,
-    responses((status = 200, body = EmbedResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = EmbedResponse), BodyErrors,
+              (status = 503, description = "No encoder is loaded (`encoder_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn embed(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EmbedRequest>,
@@ -245,14 +292,13 @@ pub async fn embed(
         }
         (None, Some(papers)) => {
             check_count("papers", papers.len(), state.config().max_items)?;
-            let e = embedder(&state)?;
-            let mut texts = Vec::with_capacity(papers.len());
             for (i, p) in papers.iter().enumerate() {
                 check_text(&format!("papers[{i}].title"), &p.title, true, max)?;
                 check_text(&format!("papers[{i}].abstract"), &p.abstract_text, false, max)?;
-                texts.push(e.render_paper(&p.title, &p.abstract_text));
             }
-            texts
+            // Rendering needs the encoder's template: asked for only once every field has passed.
+            let e = embedder(&state)?;
+            papers.iter().map(|p| e.render_paper(&p.title, &p.abstract_text)).collect()
         }
     };
     let e = embedder(&state)?.clone();
@@ -262,25 +308,19 @@ pub async fn embed(
         embedding_id: e.embedding_id().to_string(),
         dim: out.dim,
         embeddings: (0..out.len()).map(|i| out.row(i).to_vec()).collect(),
-        tokens: out.tokens,
+        tokens: out.total_tokens(),
     }))
 }
 
 /// OpenAI-compatible embeddings.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "embed", request_body = OpenAiEmbeddingsRequest,
-    responses((status = 200, body = OpenAiEmbeddingsResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = OpenAiEmbeddingsResponse), BodyErrors,
+              (status = 503, description = "No encoder is loaded (`encoder_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn embeddings(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<OpenAiEmbeddingsRequest>,
 ) -> Result<Json<OpenAiEmbeddingsResponse>, ApiError> {
-    if let Some(f) = req.encoding_format.as_deref().filter(|f| *f != "float") {
-        return Err(ApiError::field(
-            "invalid_field",
-            "encoding_format",
-            format!("`{f}` is not supported; use `float`"),
-        ));
-    }
+    let format = req.encoding_format.unwrap_or_default();
     let texts = req.input.into_vec();
     check_count("input", texts.len(), state.config().max_items)?;
     for (i, t) in texts.iter().enumerate() {
@@ -291,11 +331,28 @@ pub async fn embeddings(
     Ok(Json(OpenAiEmbeddingsResponse {
         object: "list".into(),
         data: (0..out.len())
-            .map(|i| OpenAiEmbedding { object: "embedding".into(), index: i, embedding: out.row(i).to_vec() })
+            .map(|i| OpenAiEmbedding {
+                object: "embedding".into(),
+                index: i,
+                embedding: vector_as(format, out.row(i)),
+            })
             .collect(),
         model: e.name().to_string(),
-        usage: OpenAiUsage { prompt_tokens: out.tokens, total_tokens: out.tokens },
+        usage: OpenAiUsage { prompt_tokens: out.total_tokens(), total_tokens: out.total_tokens() },
     }))
+}
+
+/// A vector in the OpenAI `encoding_format`: numbers, or the base64 of its little-endian `float32` bytes
+/// (what the OpenAI client libraries request by default and decode).
+fn vector_as(format: EncodingFormat, v: &[f32]) -> EmbeddingVector {
+    match format {
+        EncodingFormat::Float => EmbeddingVector::Float(v.to_vec()),
+        EncodingFormat::Base64 => {
+            use base64::Engine;
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+    }
 }
 
 fn index(state: &AppState) -> Result<Arc<dyn VectorIndex>, ApiError> {
@@ -336,41 +393,64 @@ fn paper_out(state: &AppState, p: PaperMeta) -> PaperOut {
     }
 }
 
+/// What a search looks for.
+enum Query {
+    /// Free text, embedded as given.
+    Text(String),
+    /// A title and an abstract, rendered with the encoder's template.
+    Paper(String, String),
+    /// An indexed paper's stored vector.
+    Id(String),
+}
+
 /// Papers most similar to a text, a paper, or an indexed paper.
 #[utoipa::path(post, path = "/v1/search", tag = "search", request_body = SearchRequest,
-    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = SearchResponse), BodyErrors,
+              (status = 404, description = "The `id` is not in the index (`paper_not_found`)", body = ErrorBody),
+              (status = 503, description = "No index (`index_unavailable`) or, for a text query, no encoder (`encoder_unavailable`) is loaded, or the server is shutting down", body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let started = Instant::now();
     let max = state.config().max_text_chars;
-    let given = [req.text.is_some(), req.title.is_some(), req.id.is_some()].iter().filter(|b| **b).count();
-    if given == 0 {
-        return Err(ApiError::field("missing_field", "text", "give one of text, title (+ abstract) or id"));
-    }
-    if given > 1 {
-        return Err(ApiError::field(
-            "conflicting_fields",
-            "text",
-            "give only one of text, title (+ abstract) or id",
-        ));
-    }
-    if req.abstract_text.is_some() && req.title.is_none() {
-        return Err(ApiError::field("missing_field", "title", "abstract needs a title"));
-    }
-    let k = match req.k.unwrap_or(DEFAULT_K) as usize {
-        0 => return Err(ApiError::field("invalid_field", "k", "must be at least 1")),
-        k if k > state.config().max_k => {
+    // Every field first (the schema's rules), then the parts the query needs (503 when one is missing).
+    let mut abstract_text = req.abstract_text;
+    let query = match (req.text, req.title, req.id) {
+        (None, None, None) => {
             return Err(ApiError::field(
-                "invalid_field",
-                "k",
-                format!("must be at most {}", state.config().max_k),
+                "missing_field",
+                "text",
+                "give one of text, title (+ abstract) or id",
             ))
         }
-        k => k,
+        (Some(text), None, None) => {
+            check_text("text", &text, true, max)?;
+            Query::Text(text)
+        }
+        (None, Some(title), None) => {
+            let abs = abstract_text.take().unwrap_or_default();
+            check_text("title", &title, true, max)?;
+            check_text("abstract", &abs, false, max)?;
+            Query::Paper(title, abs)
+        }
+        (None, None, Some(id)) => {
+            check_text("id", &id, true, MAX_ID_CHARS)?;
+            Query::Id(id)
+        }
+        _ => {
+            return Err(ApiError::field(
+                "conflicting_fields",
+                "text",
+                "give only one of text, title (+ abstract) or id",
+            ))
+        }
     };
+    if abstract_text.is_some() {
+        return Err(ApiError::field("missing_field", "title", "abstract needs a title"));
+    }
+    let max_k = i64::try_from(state.config().max_k).unwrap_or(i64::MAX);
+    let k = check_range("k", req.k.unwrap_or_else(|| default_k(state.config())), 1, max_k)?;
     let mut filter = Filter::default();
     if let Some(cats) = req.category {
         let cats = cats.into_vec();
@@ -386,47 +466,42 @@ pub async fn search(
         }
         filter.categories = Some(cats);
     }
+    // `from` after `to` is an empty range: no paper matches (JSON Schema cannot compare two items, so the
+    // schema cannot refuse it, and the server does not either).
+    let mut empty_range = false;
     if let Some([from, to]) = req.years {
-        if from > to {
-            return Err(ApiError::field(
-                "invalid_field",
-                "years",
-                format!("from ({from}) is after to ({to})"),
-            ));
-        }
+        let max_year = i64::from(u16::MAX);
+        let from = check_range("years", from, 0, max_year)?;
+        let to = check_range("years", to, 0, max_year)?;
+        // Both checked to lie in 0..=u16::MAX just above.
+        let (from, to) = (from as u16, to as u16);
+        empty_range = from > to;
         filter.years = Some(from..=to);
     }
     let index = index(&state)?;
-    let (query, logged_text, skip_id) = if let Some(id) = req.id {
-        check_text("id", &id, true, 64)?;
-        let (ix, key) = (index.clone(), id.clone());
-        let v = blocking(move || ix.vector(&key)).await?;
-        let v = v.ok_or_else(|| ApiError {
-            field: Some("id".into()),
-            ..ApiError::not_found("paper_not_found", format!("paper {id} is not in the index"))
-        })?;
-        (v, id.clone(), Some(id))
-    } else {
-        let text = match (req.text, req.title) {
-            (Some(t), _) => {
-                check_text("text", &t, true, max)?;
-                t
-            }
-            (None, Some(title)) => {
-                let abs = req.abstract_text.unwrap_or_default();
-                check_text("title", &title, true, max)?;
-                check_text("abstract", &abs, false, max)?;
-                embedder(&state)?.render_paper(&title, &abs)
-            }
-            (None, None) => unreachable!("checked above: one query field is given"),
-        };
-        embedder(&state)?;
-        let e = embed_texts(&state, vec![text.clone()]).await?;
-        (e.data, text, None)
+    let (query, logged_text, skip_id) = match query {
+        Query::Id(id) => {
+            let (ix, key) = (index.clone(), id.clone());
+            let v = blocking(move || ix.vector(&key)).await?;
+            let v = v.ok_or_else(|| ApiError {
+                field: Some("id".into()),
+                ..ApiError::not_found("paper_not_found", format!("paper {id} is not in the index"))
+            })?;
+            (v, id.clone(), Some(id))
+        }
+        Query::Text(text) => {
+            embedder(&state)?;
+            (embed_texts(&state, vec![text.clone()]).await?.data, text, None)
+        }
+        Query::Paper(title, abs) => {
+            let text = embedder(&state)?.render_paper(&title, &abs);
+            (embed_texts(&state, vec![text.clone()]).await?.data, text, None)
+        }
     };
     let want = k + usize::from(skip_id.is_some());
     let ix = index.clone();
-    let hits = blocking(move || ix.search(&query, want, &filter)).await?;
+    let hits =
+        if empty_range { Vec::new() } else { blocking(move || ix.search(&query, want, &filter)).await? };
     let results: Vec<SearchHit> = hits
         .into_iter()
         .filter(|h| skip_id.as_deref() != Some(h.paper.id.as_str()))
@@ -454,7 +529,11 @@ pub async fn search(
 /// One indexed paper.
 #[utoipa::path(get, path = "/v1/papers/{id}", tag = "search",
     params(("id" = String, Path, description = "arXiv id, e.g. 1706.03762 or hep-th/9901001")),
-    responses((status = 200, body = PaperOut), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = PaperOut),
+              (status = 404, description = "The id is not in the index (`paper_not_found`)", body = ErrorBody),
+              (status = 500, description = "The index failed", body = ErrorBody),
+              (status = 503, description = "No index is loaded (`index_unavailable`)", body = ErrorBody),
+              (status = 504, description = "The request took longer than the server's limit", body = ErrorBody)))]
 pub async fn paper(
     State(state): State<AppState>,
     Path(id): Path<String>,

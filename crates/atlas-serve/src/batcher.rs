@@ -3,14 +3,15 @@
 //! Handlers never run a model on the async runtime: they put a [`Job`] on a bounded queue and await its
 //! answer. Dedicated worker threads take the first waiting job, then keep collecting jobs until the batch is
 //! full (texts or estimated tokens) or the first job has waited `max_wait`, and run each kind of work as one
-//! model call. A full queue is refused at once ([`BatchError::QueueFull`] → 429), so overload shows up as
-//! fast refusals instead of ever-growing latency; jobs whose client has gone (timeout, disconnect) are
-//! skipped instead of computed.
+//! model call. A job that would overflow the batch being formed goes back to the front of the shared queue,
+//! as in text-embeddings-inference's queue, so that the next free worker starts with it. A full queue is
+//! refused at once ([`BatchError::QueueFull`] → 429), so overload shows up as fast refusals instead of
+//! ever-growing latency; jobs whose client has gone (timeout, disconnect) are skipped instead of computed.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -109,10 +110,33 @@ pub enum BatchError {
     NoEncoder,
 }
 
+/// The jobs waiting for a worker, oldest first, shared by every worker.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled when a job arrives or the queue closes.
+    changed: Condvar,
+    /// Held by the one worker forming a batch: the others wait for it here, which is what keeps batches full.
+    /// The worker lets go before it runs its batch.
+    forming: Mutex<()>,
+}
+
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// No job is accepted any more; the workers finish the queued ones and stop.
+    closed: bool,
+}
+
+impl Queue {
+    /// The state, also after a panic elsewhere poisoned the lock (the state is a queue and a flag, always
+    /// consistent between two statements).
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The queue and its worker threads.
 pub struct Batcher {
-    tx: Mutex<Option<SyncSender<Job>>>,
-    depth: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     alive: Arc<AtomicUsize>,
     config: BatchConfig,
     has_embedder: bool,
@@ -130,16 +154,20 @@ impl Batcher {
             workers: config.workers.max(1),
             ..config
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(config.queue_capacity);
-        let rx = Arc::new(Mutex::new(rx));
-        let depth = Arc::new(AtomicUsize::new(0));
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::with_capacity(config.queue_capacity),
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            forming: Mutex::new(()),
+        });
         let alive = Arc::new(AtomicUsize::new(0));
         let max_tokens = embedder.as_ref().map_or(512, |e| e.max_tokens());
         let mut workers = Vec::new();
         for i in 0..config.workers {
             let ctx = WorkerCtx {
-                rx: rx.clone(),
-                depth: depth.clone(),
+                queue: queue.clone(),
                 alive: alive.clone(),
                 model: model.clone(),
                 embedder: embedder.clone(),
@@ -153,8 +181,7 @@ impl Batcher {
             workers.push(handle);
         }
         Batcher {
-            tx: Mutex::new(Some(tx)),
-            depth,
+            queue,
             alive,
             has_embedder: embedder.is_some(),
             max_tokens,
@@ -170,7 +197,7 @@ impl Batcher {
 
     /// Jobs waiting now.
     pub fn queue_depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.queue.lock().jobs.len()
     }
 
     /// Worker threads running now.
@@ -194,28 +221,19 @@ impl Batcher {
         let (reply, answer) = oneshot::channel();
         let job = Job { work, tokens, enqueued: Instant::now(), reply };
         {
-            let guard = self.tx.lock().map_err(|_| BatchError::Closed)?;
-            let tx = guard.as_ref().ok_or(BatchError::Closed)?;
-            // Counted before sending so that a worker's decrement can never run first and wrap below zero.
-            // The gauge moves by increments, not `set`: a `set` here could land after the worker's and leave a
-            // stale depth behind.
-            self.depth.fetch_add(1, Ordering::SeqCst);
-            metrics::gauge!("atlas_queue_depth").increment(1.0);
-            match tx.try_send(job) {
-                Ok(()) => {}
-                Err(e) => {
-                    self.depth.fetch_sub(1, Ordering::SeqCst);
-                    metrics::gauge!("atlas_queue_depth").decrement(1.0);
-                    return Err(match e {
-                        TrySendError::Full(_) => {
-                            metrics::counter!("atlas_queue_rejected_total").increment(1);
-                            BatchError::QueueFull { capacity: self.config.queue_capacity }
-                        }
-                        TrySendError::Disconnected(_) => BatchError::Closed,
-                    });
-                }
+            let mut q = self.queue.lock();
+            if q.closed {
+                return Err(BatchError::Closed);
             }
+            if q.jobs.len() >= self.config.queue_capacity {
+                metrics::counter!("atlas_queue_rejected_total").increment(1);
+                return Err(BatchError::QueueFull { capacity: self.config.queue_capacity });
+            }
+            q.jobs.push_back(job);
+            // Under the lock, so that the gauge moves in the same order as the queue.
+            metrics::gauge!("atlas_queue_depth").increment(1.0);
         }
+        self.queue.changed.notify_one();
         match answer.await {
             Ok(r) => r.map_err(BatchError::Model),
             Err(_) => Err(BatchError::Closed),
@@ -244,9 +262,8 @@ impl Batcher {
 
     /// Stops taking jobs, lets the workers finish what is queued, and waits for them.
     pub fn shutdown(&self) {
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
+        self.queue.lock().closed = true;
+        self.queue.changed.notify_all();
         let handles = self.workers.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
         for h in handles {
             let _ = h.join();
@@ -261,8 +278,7 @@ impl Drop for Batcher {
 }
 
 struct WorkerCtx {
-    rx: Arc<Mutex<Receiver<Job>>>,
-    depth: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     alive: Arc<AtomicUsize>,
     model: Arc<dyn Model>,
     embedder: Option<Arc<dyn Embedder>>,
@@ -271,54 +287,53 @@ struct WorkerCtx {
 
 impl WorkerCtx {
     fn run(self) {
-        let mut held: Option<Job> = None;
-        while let Some(batch) = self.next_batch(&mut held) {
+        while let Some(batch) = self.next_batch() {
             self.execute(batch);
         }
         self.alive.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn taken(&self) {
-        self.depth.fetch_sub(1, Ordering::SeqCst);
-        metrics::gauge!("atlas_queue_depth").decrement(1.0);
-    }
-
     /// Blocks for a first job, then gathers more until a limit or the first job's deadline. A job that would
-    /// overflow the batch is held for the next one. `None` when the queue is closed and drained.
-    fn next_batch(&self, held: &mut Option<Job>) -> Option<Vec<Job>> {
-        // One worker forms a batch at a time; the others wait here, which is what keeps batches full.
-        let rx = self.rx.lock().ok()?;
-        let first = match held.take() {
-            Some(j) => j,
-            None => {
-                let j = rx.recv().ok()?;
-                self.taken();
-                j
+    /// overflow the batch goes back to the front of the queue for the next free worker (keeping it here
+    /// would leave it waiting for this worker's batch while another worker idles). `None` when the queue is
+    /// closed and drained.
+    fn next_batch(&self) -> Option<Vec<Job>> {
+        let _forming = self.queue.forming.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut q = self.queue.lock();
+        let first = loop {
+            if let Some(j) = q.jobs.pop_front() {
+                break j;
             }
+            if q.closed {
+                return None;
+            }
+            q = self.queue.changed.wait(q).unwrap_or_else(PoisonError::into_inner);
         };
+        metrics::gauge!("atlas_queue_depth").decrement(1.0);
         let deadline = first.enqueued + self.config.max_wait;
         let (mut texts, mut tokens) = (first.work.len(), first.tokens);
         let mut batch = vec![first];
         while texts < self.config.max_batch_size && tokens < self.config.max_batch_tokens {
-            let now = Instant::now();
-            let next = if now >= deadline {
-                match rx.try_recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
+            let Some(next) = q.jobs.pop_front() else {
+                let now = Instant::now();
+                if now >= deadline || q.closed {
+                    break;
                 }
-            } else {
-                match rx.recv_timeout(deadline - now) {
-                    Ok(j) => j,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
+                q = self
+                    .queue
+                    .changed
+                    .wait_timeout(q, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
             };
-            self.taken();
             if texts + next.work.len() > self.config.max_batch_size
                 || tokens + next.tokens > self.config.max_batch_tokens
             {
-                *held = Some(next);
+                q.jobs.push_front(next);
                 break;
             }
+            metrics::gauge!("atlas_queue_depth").decrement(1.0);
             texts += next.work.len();
             tokens += next.tokens;
             batch.push(next);
@@ -347,7 +362,16 @@ impl WorkerCtx {
         }
         if !embed.is_empty() {
             self.run_group(embed, "embed", |texts| match &self.embedder {
-                Some(e) => e.embed(texts).map(|x| split_embedded(&x)),
+                Some(e) => e.embed(texts).and_then(|x| {
+                    if x.tokens.len() != x.len() {
+                        return Err(ModelError::new(format!(
+                            "the encoder counted tokens for {} of its {} vectors",
+                            x.tokens.len(),
+                            x.len()
+                        )));
+                    }
+                    Ok(split_embedded(&x))
+                }),
                 None => Err(ModelError::new("no encoder is loaded")),
             });
         }
@@ -407,11 +431,11 @@ fn split_probabilities(p: &Probabilities, n: usize) -> Vec<Output> {
         .collect()
 }
 
-/// One single-row [`Output`] per vector of `e`; token counts are spread evenly (they are only reported).
+/// One single-row [`Output`] per vector of `e`, each with its own token count.
 fn split_embedded(e: &Embedded) -> Vec<Output> {
-    let n = e.len().max(1);
     (0..e.len())
-        .map(|i| Output::Embed(Embedded { dim: e.dim, data: e.row(i).to_vec(), tokens: e.tokens / n }))
+        .zip(&e.tokens)
+        .map(|(i, &t)| Output::Embed(Embedded { dim: e.dim, data: e.row(i).to_vec(), tokens: vec![t] }))
         .collect()
 }
 
@@ -428,7 +452,7 @@ fn merge(parts: Vec<Output>) -> Output {
             Output::Embed(r) => match &mut emb {
                 Some(acc) => {
                     acc.data.extend(r.data);
-                    acc.tokens += r.tokens;
+                    acc.tokens.extend(r.tokens);
                 }
                 None => emb = Some(r),
             },
@@ -438,5 +462,169 @@ fn merge(parts: Vec<Output>) -> Output {
         (Some(p), _) => Output::Classify(p),
         (None, Some(e)) => Output::Embed(e),
         (None, None) => Output::Classify(Probabilities { n_classes: 0, data: Vec::new() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Condvar;
+
+    use atlas_classify::Labels;
+
+    use super::*;
+    use crate::model::ModelInfo;
+
+    /// A classifier whose calls block until the test opens the gate; it counts its calls and notes the
+    /// worker thread of each.
+    struct GatedModel {
+        labels: Labels,
+        info: ModelInfo,
+        open: Mutex<bool>,
+        opened: Condvar,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl GatedModel {
+        fn new() -> Arc<GatedModel> {
+            Arc::new(GatedModel {
+                labels: Labels { codes: vec!["a".into(), "b".into()], names: vec!["A".into(), "B".into()] },
+                info: ModelInfo {
+                    version: "gated".into(),
+                    kind: "test".into(),
+                    template: atlas_corpus::TextTemplate::default(),
+                    dir: String::new(),
+                },
+                open: Mutex::new(false),
+                opened: Condvar::new(),
+                calls: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Model for GatedModel {
+        fn info(&self) -> &ModelInfo {
+            &self.info
+        }
+        fn labels(&self) -> &Labels {
+            &self.labels
+        }
+        fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
+            let thread = std::thread::current().name().unwrap_or("?").to_string();
+            self.calls.lock().unwrap().push(thread);
+            let open = self.open.lock().unwrap();
+            // Bounded, so that a test that fails cannot hang the suite.
+            let _ = self.opened.wait_timeout_while(open, Duration::from_secs(10), |o| !*o).unwrap();
+            Ok(Probabilities { n_classes: 2, data: texts.iter().flat_map(|_| [0.5, 0.5]).collect() })
+        }
+    }
+
+    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(3);
+        while !done() {
+            if Instant::now() > until {
+                eprintln!("gave up waiting for {what}");
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
+    }
+
+    /// A job that does not fit the batch a worker is forming goes back to the front of the shared queue, where
+    /// an idle worker takes it at once, instead of waiting for the busy worker's batch to finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_overflowing_job_goes_to_an_idle_worker() {
+        let model = GatedModel::new();
+        let config = BatchConfig {
+            max_batch_size: 2,
+            // Long enough that the first worker is still gathering when the second job comes.
+            max_wait: Duration::from_secs(5),
+            workers: 2,
+            ..BatchConfig::default()
+        };
+        let batcher = Arc::new(Batcher::start(model.clone(), None, config));
+        let b = batcher.clone();
+        let first = tokio::spawn(async move { b.classify(vec!["one".into()]).await });
+        assert!(wait_for("a worker to take the first job", || batcher.queue_depth() == 0).await);
+        // Two texts: with the first job's one they would exceed max_batch_size.
+        let b = batcher.clone();
+        let second = tokio::spawn(async move { b.classify(vec!["two".into(), "three".into()]).await });
+        let both_running = wait_for("both jobs in the model", || model.calls().len() == 2).await;
+        model.open();
+        let calls = model.calls();
+        assert!(both_running, "the overflowing job waited for the busy worker: calls {calls:?}");
+        assert_ne!(calls[0], calls[1], "both batches ran on one worker: {calls:?}");
+        assert_eq!(first.await.unwrap().unwrap().len(), 1);
+        assert_eq!(second.await.unwrap().unwrap().len(), 2);
+        batcher.shutdown();
+    }
+
+    /// An embedder that reads one token per word plus [CLS] and [SEP], and counts its calls.
+    struct WordEmbedder {
+        calls: AtomicUsize,
+    }
+
+    impl Embedder for WordEmbedder {
+        fn name(&self) -> &str {
+            "words"
+        }
+        fn embedding_id(&self) -> &str {
+            "words"
+        }
+        fn dim(&self) -> usize {
+            1
+        }
+        fn max_tokens(&self) -> usize {
+            512
+        }
+        fn render_paper(&self, title: &str, _: &str) -> String {
+            title.to_string()
+        }
+        fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let tokens = texts.iter().map(|t| t.split_whitespace().count() + 2).collect();
+            Ok(Embedded { dim: 1, data: vec![1.0; texts.len()], tokens })
+        }
+    }
+
+    fn embed_batcher(config: BatchConfig) -> (Batcher, Arc<WordEmbedder>) {
+        let e = Arc::new(WordEmbedder { calls: AtomicUsize::new(0) });
+        (Batcher::start(GatedModel::new(), Some(e.clone()), config), e)
+    }
+
+    /// Texts of 5, 3 and 3 tokens are 11 tokens, not 3 × (11 / 3).
+    #[tokio::test]
+    async fn a_request_is_charged_the_tokens_of_its_own_texts() {
+        let (b, _) = embed_batcher(BatchConfig::default());
+        let e = b.embed(vec!["one two three".into(), "a".into(), "b".into()]).await.unwrap();
+        assert_eq!(e.tokens, vec![5, 3, 3]);
+        assert_eq!(e.total_tokens(), 11);
+        b.shutdown();
+    }
+
+    /// Two requests merged into one model call are each charged their own tokens, not a share of the batch's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merged_requests_are_charged_their_own_tokens() {
+        let config =
+            BatchConfig { max_batch_size: 2, max_wait: Duration::from_secs(5), ..BatchConfig::default() };
+        let (b, embedder) = embed_batcher(config);
+        let b = Arc::new(b);
+        let b1 = b.clone();
+        let long = tokio::spawn(async move { b1.embed(vec!["one two three four five six".into()]).await });
+        assert!(wait_for("the worker to take the first job", || b.queue_depth() == 0).await);
+        let short = b.embed(vec!["x".into()]).await.unwrap();
+        let long = long.await.unwrap().unwrap();
+        assert_eq!(embedder.calls.load(Ordering::SeqCst), 1, "the two requests did not share a model call");
+        assert_eq!((long.total_tokens(), short.total_tokens()), (8, 3));
+        b.shutdown();
     }
 }

@@ -1,19 +1,23 @@
 //! [`ApiJson`]: the JSON body extractor of every POST route, replacing axum's `Json` so that every bad body
 //! gets a JSON error naming what is wrong — 400 for bodies that are not JSON at all (invalid UTF-8, syntax
 //! errors, truncation), 413 for bodies over the limit, 422 for JSON of the wrong shape (missing field, wrong
-//! type, number out of range), with the field's path (`papers[2].title`).
+//! type, number out of range, a list where an object belongs), with the field's path (`papers[2].title`).
 //!
 //! The `Content-Type` is not checked: clients that forget `application/json` (curl -d) are common and the
 //! body is parsed strictly anyway.
 
+use std::marker::PhantomData;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 
 use crate::error::{code_for_status, ApiError};
 
-/// A JSON request body, deserialised strictly (unknown fields are refused where the type says so).
+/// A JSON request body: a JSON object, deserialised strictly (unknown fields are refused where the type says
+/// so).
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -34,7 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a body into `T` with the error mapping described in the module docs.
+/// Parses a body (a JSON object) into `T` with the error mapping described in the module docs.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -51,8 +55,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = match serde_path_to_error::deserialize(&mut de) {
-        Ok(v) => v,
+    let value: T = match serde_path_to_error::deserialize::<_, Object<T>>(&mut de) {
+        Ok(v) => v.0,
         Err(e) => return Err(json_error(e)),
     };
     de.end().map_err(|e| {
@@ -63,6 +67,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// A `T` read from a JSON object only. serde's derived struct deserializers also take a JSON array of the
+/// field values in order (`["Title", "Abstract", 3]`), which the schema of every body and nested paper
+/// refuses; this wrapper refuses it too.
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
 }
 
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

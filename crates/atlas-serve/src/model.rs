@@ -46,8 +46,9 @@ pub struct Embedded {
     pub dim: usize,
     /// Row-major vectors, `dim` values per text.
     pub data: Vec<f32>,
-    /// Tokens the encoder read (after truncation), for OpenAI-style usage figures.
-    pub tokens: usize,
+    /// Tokens the encoder read for each text (after truncation), for OpenAI-style usage figures. Counted per
+    /// row so that a request is charged for its own texts, whatever batch the worker ran them in.
+    pub tokens: Vec<usize>,
 }
 
 impl Embedded {
@@ -64,6 +65,11 @@ impl Embedded {
     /// `true` when there is no vector.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Tokens of all the texts.
+    pub fn total_tokens(&self) -> usize {
+        self.tokens.iter().sum()
     }
 }
 
@@ -92,7 +98,7 @@ pub trait Embedder: Send + Sync + 'static {
 pub fn embed_with_encoder(encoder: &Encoder, texts: &[String]) -> Result<Embedded, ModelError> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let ids = encoder.tokenize(&refs)?;
-    let tokens = ids.iter().map(Vec::len).sum();
+    let tokens = ids.iter().map(Vec::len).collect();
     let e = encoder.embed_tokens(&ids, encoder.limits())?;
     Ok(Embedded { dim: e.dim(), data: e.into_vec(), tokens })
 }

@@ -1,8 +1,14 @@
 //! Request and response bodies of the JSON API (also the OpenAPI schemas).
+//!
+//! The schemas derived here are completed at run time by [`crate::openapi::document`] with the rules that
+//! depend on the server's settings or that utoipa cannot state (text and list limits, non-blank patterns, the
+//! category codes, exclusive fields); the handlers in [`crate::api`] enforce exactly those rules.
 
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::extract::Object;
 use crate::model::ModelInfo;
 
 /// A paper given by its text.
@@ -34,8 +40,9 @@ pub struct ClassifyRequest {
     )]
     pub abstract_text: String,
     /// How many categories to list (default 5; larger than the number of classes lists all).
-    #[schema(minimum = 1, example = 5)]
-    pub top_k: Option<u32>,
+    #[serde(default, deserialize_with = "integral_opt")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 2147483647, default = 5, example = 5)]
+    pub top_k: Option<i64>,
 }
 
 /// `POST /v1/classify/batch`.
@@ -43,10 +50,13 @@ pub struct ClassifyRequest {
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBatchRequest {
     /// The papers (at least one).
+    #[serde(deserialize_with = "objects")]
+    #[schema(min_items = 1)]
     pub papers: Vec<PaperInput>,
     /// How many categories to list per paper (default 5).
-    #[schema(minimum = 1)]
-    pub top_k: Option<u32>,
+    #[serde(default, deserialize_with = "integral_opt")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 2147483647, default = 5)]
+    pub top_k: Option<i64>,
 }
 
 /// One category with its probability.
@@ -84,13 +94,17 @@ pub struct ClassifyBatchResponse {
     pub model: String,
 }
 
-/// `POST /v1/embed`: either `texts` (embedded as given) or `papers` (rendered with the encoder's template).
+/// `POST /v1/embed`: exactly one of `texts` (embedded as given) or `papers` (rendered with the encoder's
+/// template).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedRequest {
-    /// Raw texts.
+    /// Raw texts (not with `papers`).
+    #[schema(min_items = 1)]
     pub texts: Option<Vec<String>>,
-    /// Papers.
+    /// Papers (not with `texts`).
+    #[serde(default, deserialize_with = "objects_opt")]
+    #[schema(min_items = 1)]
     pub papers: Option<Vec<PaperInput>>,
 }
 
@@ -105,7 +119,7 @@ pub struct EmbedResponse {
     pub dim: usize,
     /// Unit-length vectors, one per input, in request order.
     pub embeddings: Vec<Vec<f32>>,
-    /// Tokens read by the encoder.
+    /// Tokens the encoder read for this request's inputs (after truncation).
     pub tokens: usize,
 }
 
@@ -129,6 +143,18 @@ impl OneOrMany {
     }
 }
 
+/// How `/v1/embeddings` writes each vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodingFormat {
+    /// A JSON array of numbers (the default).
+    #[default]
+    Float,
+    /// The little-endian `float32` bytes of the vector, base64-encoded: what the OpenAI client libraries
+    /// ask for when the caller does not choose, and decode themselves.
+    Base64,
+}
+
 /// `POST /v1/embeddings`, the OpenAI embeddings request. Unknown fields are ignored, as OpenAI clients send
 /// extras (`user`, `dimensions`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -137,8 +163,18 @@ pub struct OpenAiEmbeddingsRequest {
     pub input: OneOrMany,
     /// Model name; informational (the server has one encoder).
     pub model: Option<String>,
-    /// Only `float` is supported.
-    pub encoding_format: Option<String>,
+    /// `float` (default) or `base64`.
+    pub encoding_format: Option<EncodingFormat>,
+}
+
+/// A vector as `/v1/embeddings` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    /// `encoding_format: float`.
+    Float(Vec<f32>),
+    /// `encoding_format: base64`: little-endian `float32` bytes, base64 (standard alphabet, padded).
+    Base64(String),
 }
 
 /// One vector of an OpenAI embeddings answer.
@@ -149,13 +185,13 @@ pub struct OpenAiEmbedding {
     /// Position of the input.
     pub index: usize,
     /// The vector.
-    pub embedding: Vec<f32>,
+    pub embedding: EmbeddingVector,
 }
 
 /// Token counts of an OpenAI embeddings answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OpenAiUsage {
-    /// Tokens of the inputs.
+    /// Tokens the encoder read for this request's inputs (after truncation).
     pub prompt_tokens: usize,
     /// Same as `prompt_tokens`.
     pub total_tokens: usize,
@@ -188,14 +224,17 @@ pub struct SearchRequest {
     pub abstract_text: Option<String>,
     /// An indexed paper's arXiv id: search with its stored vector (the paper itself is left out).
     pub id: Option<String>,
-    /// Number of results (default 10).
-    #[schema(minimum = 1, example = 10)]
-    pub k: Option<u32>,
+    /// Number of results (default 10, or the server's largest `k` when that is smaller).
+    #[serde(default, deserialize_with = "integral_opt")]
+    #[schema(value_type = Option<i32>, minimum = 1, example = 10)]
+    pub k: Option<i64>,
     /// Keep only papers listing this category (or any of these).
     pub category: Option<OneOrMany>,
-    /// Keep only papers first published in `[from, to]` (inclusive).
+    /// Keep only papers first published in `[from, to]` (inclusive; `from` after `to` is an empty range, which
+    /// matches no paper).
+    #[serde(default, deserialize_with = "integral_pair_opt")]
     #[schema(value_type = Option<Vec<u16>>, min_items = 2, max_items = 2, example = json!([2015, 2020]))]
-    pub years: Option<[u16; 2]>,
+    pub years: Option<[i64; 2]>,
 }
 
 /// A stored paper.
@@ -331,4 +370,59 @@ pub struct InfoResponse {
     /// Seconds each loading step took before the server listened (`arxiv-atlas serve`: `model`, `index`,
     /// `encoder`, and `load` for all of them), as the binary reported them; empty when it reported none.
     pub startup_s: std::collections::BTreeMap<String, f64>,
+}
+
+/// A JSON number that JSON Schema calls an `integer`: `5`, `5.0` and `5e0` are all the integer 5 (clients and
+/// generators may write any of them); `5.5` is not. Range checks are the handlers' (they name the limits).
+struct Integral(i64);
+
+impl<'de> Deserialize<'de> for Integral {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Integral;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Integral, E> {
+                Ok(Integral(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Integral, E> {
+                i64::try_from(v)
+                    .map(Integral)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &"a smaller integer"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Integral, E> {
+                // `i64::MIN as f64` is exactly -2^63; the upper bound is exclusive because 2^63 itself does not fit.
+                if v.fract() == 0.0 && v >= i64::MIN as f64 && v < 9_223_372_036_854_775_808.0 {
+                    Ok(Integral(v as i64))
+                } else if v.fract() == 0.0 {
+                    Err(E::invalid_value(Unexpected::Float(v), &"a smaller integer"))
+                } else {
+                    Err(E::invalid_value(Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `deserialize_with` for a list of structs, each from a JSON object only ([`Object`]).
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Vec::<Object<T>>::deserialize(d)?.into_iter().map(|o| o.0).collect())
+}
+
+/// [`objects`] for an optional list (`null` is absent).
+fn objects_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    Ok(Option::<Vec<Object<T>>>::deserialize(d)?.map(|v| v.into_iter().map(|o| o.0).collect()))
+}
+
+/// `deserialize_with` for an optional [`Integral`] field (`null` is absent).
+fn integral_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Integral>::deserialize(d)?.map(|i| i.0))
+}
+
+/// `deserialize_with` for an optional pair of [`Integral`]s (`null` is absent).
+fn integral_pair_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[i64; 2]>, D::Error> {
+    Ok(Option::<[Integral; 2]>::deserialize(d)?.map(|[a, b]| [a.0, b.0]))
 }

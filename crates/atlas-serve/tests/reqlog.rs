@@ -1,5 +1,6 @@
 //! The request log: records written off the request path to SQLite (always tested) and PostgreSQL (when
-//! `ARXIV_ATLAS_TEST_DATABASE_URL` names a server; `scripts/postgres.sh` starts one).
+//! `ARXIV_ATLAS_TEST_DATABASE_URL` names a server; `scripts/postgres.sh` starts one; without it the test skips,
+//! or fails where `ATLAS_REQUIRE_POSTGRES` is set). The traffic runs on the tiny in-test fixture.
 
 mod common;
 
@@ -22,15 +23,16 @@ async fn post(app: &Router, path: &str, body: Value) -> Value {
     serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap()
 }
 
-/// Serves a few classify and search requests with a request log on `target`; returns the answers.
-async fn traffic(target: &LogTarget) -> Option<(Vec<(String, Value)>, bool)> {
-    let f = common::fixture()?;
+/// Serves a few classify requests and a search with a request log on `target`; returns the answers.
+async fn traffic(target: &LogTarget) -> Vec<(String, Value)> {
+    let f = common::tiny();
     let log = Arc::new(RequestLog::open(target, 64).expect("opening the request log"));
-    let mut b =
-        atlas_serve::AppState::builder(f.model.clone()).taxonomy(f.taxonomy.clone()).request_log(log.clone());
-    if let (Some(e), Some(i)) = (&f.embedder, &f.index) {
-        b = b.embedder(e.clone()).index(i.clone());
-    }
+    let (e, i) = (f.embedder.clone().unwrap(), f.index.clone().unwrap());
+    let b = atlas_serve::AppState::builder(f.model.clone())
+        .taxonomy(f.taxonomy.clone())
+        .request_log(log.clone())
+        .embedder(e)
+        .index(i);
     let state = b.config(ServerConfig::default()).build().unwrap();
     let app = atlas_serve::router(state.clone());
     let mut answers = Vec::new();
@@ -40,15 +42,12 @@ async fn traffic(target: &LogTarget) -> Option<(Vec<(String, Value)>, bool)> {
         let v = post(&app, "/v1/classify", json!({"title": p.title, "abstract": p.abstract_text})).await;
         answers.push((text, v));
     }
-    let searched = f.index.is_some();
-    if searched {
-        let v = post(&app, "/v1/search", json!({"text": "quantum error correction", "k": 3})).await;
-        answers.push(("quantum error correction".into(), v));
-    }
+    let v = post(&app, "/v1/search", json!({"text": "quantum error correction", "k": 3})).await;
+    answers.push(("quantum error correction".into(), v));
     // Shutting down flushes the writer: every record is in the database afterwards.
     tokio::task::spawn_blocking(move || state.shutdown()).await.unwrap();
     assert_eq!(log.stats().dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
-    Some((answers, searched))
+    answers
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -63,7 +62,7 @@ type SqliteRow = (String, String, String, String, String, f64, String, f64, Stri
 async fn sqlite_log_records_every_request() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs/requests.sqlite");
-    let Some((answers, searched)) = traffic(&LogTarget::Sqlite(path.clone())).await else { return };
+    let answers = traffic(&LogTarget::Sqlite(path.clone())).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mut stmt = conn
         .prepare("SELECT ts, endpoint, text, text_hash, prediction, score, result, latency_ms, model_version FROM request_log ORDER BY id")
@@ -105,7 +104,7 @@ async fn sqlite_log_records_every_request() {
             assert_eq!(result.as_array().unwrap().len(), 3);
         }
     }
-    assert_eq!(rows.iter().filter(|r| r.1 == "search").count(), usize::from(searched));
+    assert_eq!(rows.iter().filter(|r| r.1 == "search").count(), 1);
 }
 
 /// endpoint, text, text_hash, prediction, score, result, epoch seconds.
@@ -113,13 +112,7 @@ type PgRow = (String, String, String, String, f32, String, f64);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_log_records_every_request() {
-    let Ok(url) = std::env::var("ARXIV_ATLAS_TEST_DATABASE_URL") else {
-        eprintln!(
-            "skipping postgres_log_records_every_request: set ARXIV_ATLAS_TEST_DATABASE_URL \
-             (e.g. from scripts/postgres.sh) to run it against a real PostgreSQL"
-        );
-        return;
-    };
+    let Some(url) = atlas_testkit::database_url("postgres_log_records_every_request") else { return };
     // A fresh schema per run, so the test neither sees nor leaves other runs' rows.
     let schema = format!("atlas_test_{}", std::process::id());
     let admin_url = url.clone();
@@ -132,7 +125,7 @@ async fn postgres_log_records_every_request() {
     .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-    let Some((answers, _)) = traffic(&LogTarget::Postgres(scoped.clone())).await else { return };
+    let answers = traffic(&LogTarget::Postgres(scoped.clone())).await;
     let rows = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&scoped, postgres::NoTls).unwrap();
         // The migration ran once and is recorded; running it again is a no-op.

@@ -1,6 +1,7 @@
 //! The web page in a real headless Chromium: starts the server in-process (real TF-IDF model, real MiniLM
 //! vectors), then runs `tests/web/page.test.mjs` with node. Needs `bash scripts/setup-web-test.sh` first;
-//! without node, Chromium or playwright-core it prints "skipping" and passes. Set
+//! without node, Chromium or playwright-core it skips (fails where `ATLAS_REQUIRE_CHROMIUM` is set), and
+//! without the data kit likewise (`ATLAS_REQUIRE_DATA`). Set
 //! `ARXIV_ATLAS_WEB_SCREENSHOT=docs/web-page.png` to keep a screenshot.
 
 mod common;
@@ -8,23 +9,30 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use atlas_testkit::Need;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_page_in_headless_chromium() {
+    const TEST: &str = "web_page_in_headless_chromium";
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/web/page.test.mjs");
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !have_node
-        || !PathBuf::from(&chromium).exists()
-        || !root.join("tests/web/node_modules/playwright-core").is_dir()
-    {
-        eprintln!("skipping web_page_in_headless_chromium: run `bash scripts/setup-web-test.sh` (node, chromium, playwright-core)");
+    let lacking = [
+        (!have_node, "node"),
+        (!PathBuf::from(&chromium).exists(), chromium.as_str()),
+        (
+            !root.join("tests/web/node_modules/playwright-core").is_dir(),
+            "tests/web/node_modules/playwright-core",
+        ),
+    ];
+    let lacking: Vec<&str> = lacking.iter().filter(|(l, _)| *l).map(|(_, what)| *what).collect();
+    if !lacking.is_empty() {
+        let reason = format!("{} not found; run `bash scripts/setup-web-test.sh`", lacking.join(", "));
+        atlas_testkit::missing(Need::Chromium, TEST, reason);
         return;
     }
-    let Some(f) = common::fixture() else { return };
-    if f.index.is_none() {
-        return;
-    }
+    let Some(f) = common::fixture(TEST) else { return };
     let state = common::state(f, atlas_serve::ServerConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

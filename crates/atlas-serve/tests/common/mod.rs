@@ -1,20 +1,25 @@
-//! Shared fixtures: a real TF-IDF model trained on arxiv-mini, the real MiniLM encoder, and a tiny exact
-//! in-memory [`VectorIndex`] over real MiniLM vectors of real papers (until the atlas-index backends land).
-//! Tests that need the data or the model print "skipping" and pass when `../shared` is absent.
+//! Shared fixtures.
+//!
+//! - [`tiny`]: needs nothing from `../shared`: a TF-IDF model trained here on a few dozen synthetic papers, a
+//!   deterministic word-hashing [`Embedder`] and an in-memory index over the synthetic papers. The contract,
+//!   validation and batching tests run on it everywhere.
+//! - [`fixture`]: the real thing: a TF-IDF model trained on arxiv-mini, the real MiniLM encoder, and an exact
+//!   in-memory [`VectorIndex`] over real MiniLM vectors of real papers. Without `../shared` a test that needs
+//!   it skips on a user's machine and fails where `ATLAS_REQUIRE_DATA` is set (`atlas-testkit`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use atlas_classify::{Labels, LinearParams, TfidfLinearModel, TfidfParams};
 use atlas_corpus::{Paper, Taxonomy};
 use atlas_encoder::{Encoder, EncoderOptions};
 use atlas_index::{Filter, Hit, IndexError, IndexInfo, PaperMeta, VectorIndex};
-use atlas_serve::{AppState, Embedder, EncoderEmbedder, Model, ModelInfo, ServerConfig, TextClassifierModel};
-
-pub fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-}
+use atlas_serve::{
+    AppState, Embedded, Embedder, EncoderEmbedder, Model, ModelError, ModelInfo, ServerConfig,
+    TextClassifierModel,
+};
 
 /// Everything the tests serve.
 pub struct Fixture {
@@ -25,41 +30,63 @@ pub struct Fixture {
     pub papers: Vec<Paper>,
 }
 
-/// Papers put in the in-memory index.
+/// Papers put in the in-memory index of the real fixture.
 const INDEXED: usize = 120;
 
-/// The fixture, built once per test binary; `None` (after a skip message) without `../shared/data`.
-pub fn fixture() -> Option<&'static Fixture> {
-    static F: OnceLock<Option<Fixture>> = OnceLock::new();
-    F.get_or_init(|| {
-        let data = shared().join("data/arxiv-mini.jsonl.gz");
-        if !data.is_file() {
-            eprintln!("skipping: {} not found", data.display());
-            return None;
-        }
-        let taxonomy = Arc::new(Taxonomy::load(shared().join("data/taxonomy.tsv")).expect("taxonomy"));
+const MINI: &str = "data/arxiv-mini.jsonl.gz";
+const TAXONOMY: &str = "data/taxonomy.tsv";
+const MINILM: &str = "models/all-MiniLM-L6-v2";
+
+/// The real fixture, built once per test binary; `None` after `atlas_testkit` reported `test` as skipped
+/// because the data kit or the model folder is missing (a failure instead where `ATLAS_REQUIRE_DATA` is set,
+/// reported at the calling test's line).
+#[track_caller]
+pub fn fixture(test: &str) -> Option<&'static Fixture> {
+    // Checked on every call, so that each test that skips says so (and fails under ATLAS_REQUIRE_DATA).
+    let data = atlas_testkit::shared_file(test, MINI)?;
+    let taxonomy = atlas_testkit::shared_file(test, TAXONOMY)?;
+    let minilm = atlas_testkit::shared_dir(test, MINILM)?;
+    static F: OnceLock<Fixture> = OnceLock::new();
+    Some(F.get_or_init(|| {
+        let taxonomy = Arc::new(Taxonomy::load(taxonomy).expect("taxonomy"));
         let (papers, _) = atlas_corpus::load_papers(&data, None).expect("reading arxiv-mini");
-        let model = train_tfidf(&papers, &taxonomy);
-        let (embedder, index) = match load_encoder() {
-            Some(enc) => {
-                let e = EncoderEmbedder::new(enc).expect("encoder id");
-                let index = MemIndex::build(&e, &papers[..INDEXED.min(papers.len())]);
-                (Some(Arc::new(e) as Arc<dyn Embedder>), Some(Arc::new(index) as Arc<dyn VectorIndex>))
-            }
-            None => (None, None),
-        };
-        Some(Fixture { model: Arc::new(model), embedder, index, taxonomy, papers })
-    })
-    .as_ref()
+        let model = train_tfidf(&papers, &taxonomy, 20, &TfidfParams::default());
+        let encoder = Encoder::load(&minilm, &EncoderOptions::default()).expect("loading MiniLM");
+        let e = EncoderEmbedder::new(encoder).expect("encoder id");
+        let index = MemIndex::build(
+            &e,
+            &papers[..INDEXED.min(papers.len())],
+            e.encoder().folder().dir(),
+            e.encoder().template().as_str(),
+        );
+        Fixture {
+            model: Arc::new(model),
+            embedder: Some(Arc::new(e)),
+            index: Some(Arc::new(index)),
+            taxonomy,
+            papers,
+        }
+    }))
 }
 
-/// A TF-IDF + softmax model over the primary categories with at least 20 papers: seconds.
-fn train_tfidf(papers: &[Paper], taxonomy: &Taxonomy) -> TextClassifierModel {
+/// The real MiniLM encoder of the fixture.
+pub fn encoder(f: &Fixture) -> &Arc<dyn Embedder> {
+    f.embedder.as_ref().expect("the real fixture always has its encoder")
+}
+
+/// A TF-IDF + softmax model over the primary categories with at least `min_papers` papers: seconds.
+fn train_tfidf(
+    papers: &[Paper],
+    taxonomy: &Taxonomy,
+    min_papers: usize,
+    tfidf: &TfidfParams,
+) -> TextClassifierModel {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for p in papers {
         *counts.entry(p.primary()).or_default() += 1;
     }
-    let codes: Vec<String> = counts.iter().filter(|(_, n)| **n >= 20).map(|(c, _)| c.to_string()).collect();
+    let codes: Vec<String> =
+        counts.iter().filter(|(_, n)| **n >= min_papers).map(|(c, _)| c.to_string()).collect();
     let names = codes.iter().map(|c| taxonomy.name(c).unwrap_or(c).to_string()).collect();
     let labels = Labels { codes: codes.clone(), names };
     let template = atlas_corpus::TextTemplate::default();
@@ -68,10 +95,9 @@ fn train_tfidf(papers: &[Paper], taxonomy: &Taxonomy) -> TextClassifierModel {
         .filter_map(|p| codes.iter().position(|c| c == p.primary()).map(|y| (p.text(&template), y as u32)))
         .unzip();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let linear = LinearParams::default();
+    let linear = LinearParams { threads: 1, ..LinearParams::default() };
     let (model, _) =
-        TfidfLinearModel::train(&refs, &ys, None, labels, &TfidfParams::default(), &linear, &mut |_| {})
-            .expect("training");
+        TfidfLinearModel::train(&refs, &ys, None, labels, tfidf, &linear, &mut |_| {}).expect("training");
     TextClassifierModel::new(
         Box::new(model),
         ModelInfo {
@@ -83,17 +109,153 @@ fn train_tfidf(papers: &[Paper], taxonomy: &Taxonomy) -> TextClassifierModel {
     )
 }
 
-/// The real MiniLM, when the shared model folder is there.
-pub fn load_encoder() -> Option<Encoder> {
-    let dir = shared().join("models/all-MiniLM-L6-v2");
-    if !dir.is_dir() {
-        eprintln!("skipping the encoder parts: {} not found", dir.display());
-        return None;
-    }
-    Some(Encoder::load(&dir, &EncoderOptions::default()).expect("loading MiniLM"))
+/// Categories of the synthetic papers, each with words only its papers use.
+const TINY_TOPICS: [(&str, &str, [&str; 8]); 4] = [
+    (
+        "cs.LG",
+        "Machine Learning",
+        ["neural", "gradient", "training", "network", "loss", "learning", "model", "layer"],
+    ),
+    (
+        "astro-ph.CO",
+        "Cosmology and Nongalactic Astrophysics",
+        ["galaxy", "dark", "matter", "halo", "cosmic", "redshift", "lensing", "cluster"],
+    ),
+    (
+        "math.NT",
+        "Number Theory",
+        ["prime", "modular", "zeta", "integer", "field", "arithmetic", "divisor", "lattice"],
+    ),
+    (
+        "q-bio.NC",
+        "Neurons and Cognition",
+        ["neuron", "cortex", "spike", "synapse", "brain", "memory", "cognition", "firing"],
+    ),
+];
+
+/// Papers of the tiny fixture: 8 per category.
+const TINY_PER_TOPIC: usize = 8;
+
+/// The tiny fixture (see the module docs): built in milliseconds, needs no files.
+pub fn tiny() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut tsv = String::from("code\tname\tarchive\tgroup\tactive\tcanonical\n");
+        for (code, name, _) in TINY_TOPICS {
+            tsv.push_str(&format!("{code}\t{name}\t{}\tx\t1\t\n", code.split('.').next().unwrap_or(code)));
+        }
+        // A known code that no paper has: a valid filter that matches nothing.
+        tsv.push_str("cs.AI\tArtificial Intelligence\tcs\tx\t1\t\n");
+        let taxonomy = Arc::new(Taxonomy::parse(&tsv, Path::new("(tiny)")).expect("tiny taxonomy"));
+        let papers = tiny_papers();
+        let tfidf = TfidfParams { min_df: 1, ngram_max: 1, ..TfidfParams::default() };
+        let model = train_tfidf(&papers, &taxonomy, 1, &tfidf);
+        let embedder = Arc::new(HashEmbedder::new());
+        let index =
+            MemIndex::build(embedder.as_ref(), &papers, Path::new("(tiny)"), atlas_corpus::DEFAULT_TEMPLATE);
+        Fixture {
+            model: Arc::new(model),
+            embedder: Some(embedder),
+            index: Some(Arc::new(index)),
+            taxonomy,
+            papers,
+        }
+    })
 }
 
-/// Exact cosine search over a few real vectors.
+fn tiny_papers() -> Vec<Paper> {
+    let mut papers = Vec::new();
+    for (t, (code, _, words)) in TINY_TOPICS.iter().enumerate() {
+        for i in 0..TINY_PER_TOPIC {
+            let w = |k: usize| words[(i + k) % words.len()];
+            let n = t * TINY_PER_TOPIC + i;
+            papers.push(Paper {
+                id: format!("2101.{:05}", n + 1),
+                title: format!("On {} {} and {}", w(0), w(1), w(2)),
+                abstract_text: format!(
+                    "We study {} {} with {} {}; the {} {} follows.",
+                    w(3),
+                    w(4),
+                    w(5),
+                    w(6),
+                    w(7),
+                    w(0)
+                ),
+                authors: format!("A. Author{n}, B. Writer"),
+                categories: vec![code.to_string()],
+                date: Some(format!("{}-01-15", 1995 + 3 * n % 30)),
+            });
+        }
+    }
+    papers
+}
+
+/// A deterministic sentence "encoder": words hashed into 16 buckets, the vector normalised. One token per
+/// word plus [CLS] and [SEP], truncated at 64, as a real tokenizer counts them. Counts its calls.
+pub struct HashEmbedder {
+    pub calls: AtomicUsize,
+}
+
+impl HashEmbedder {
+    pub const DIM: usize = 16;
+    pub const MAX_TOKENS: usize = 64;
+
+    pub fn new() -> HashEmbedder {
+        HashEmbedder { calls: AtomicUsize::new(0) }
+    }
+
+    /// Tokens the embedder reads for `text`.
+    pub fn tokens(text: &str) -> usize {
+        (text.split_whitespace().count() + 2).min(Self::MAX_TOKENS)
+    }
+
+    fn vector(text: &str) -> Vec<f32> {
+        let mut v = vec![0.0f32; Self::DIM];
+        for word in text.split_whitespace().take(Self::MAX_TOKENS - 2) {
+            // FNV-1a: stable across runs and platforms.
+            let h = word
+                .to_lowercase()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            v[(h % Self::DIM as u64) as usize] += 1.0;
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            v[0] = 1.0;
+        } else {
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+}
+
+impl Embedder for HashEmbedder {
+    fn name(&self) -> &str {
+        "hash-16"
+    }
+    fn embedding_id(&self) -> &str {
+        "test-hash-16"
+    }
+    fn dim(&self) -> usize {
+        Self::DIM
+    }
+    fn max_tokens(&self) -> usize {
+        Self::MAX_TOKENS
+    }
+    fn render_paper(&self, title: &str, abstract_text: &str) -> String {
+        format!("{title} [SEP] {abstract_text}")
+    }
+    fn embed(&self, texts: &[String]) -> Result<Embedded, ModelError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Embedded {
+            dim: Self::DIM,
+            data: texts.iter().flat_map(|t| Self::vector(t)).collect(),
+            tokens: texts.iter().map(|t| Self::tokens(t)).collect(),
+        })
+    }
+}
+
+/// Exact cosine search over a few vectors.
 pub struct MemIndex {
     info: IndexInfo,
     papers: Vec<PaperMeta>,
@@ -101,7 +263,7 @@ pub struct MemIndex {
 }
 
 impl MemIndex {
-    pub fn build(e: &EncoderEmbedder, papers: &[Paper]) -> MemIndex {
+    pub fn build(e: &dyn Embedder, papers: &[Paper], model_dir: &Path, template: &str) -> MemIndex {
         let texts: Vec<String> = papers.iter().map(|p| e.render_paper(&p.title, &p.abstract_text)).collect();
         let v = e.embed(&texts).expect("embedding the index papers");
         let metas: Vec<PaperMeta> = papers
@@ -125,8 +287,8 @@ impl MemIndex {
                 backend: "test-exact".into(),
                 embedding_id: e.embedding_id().into(),
                 model_hash: String::new(),
-                model_dir: e.encoder().folder().dir().to_path_buf(),
-                template: e.encoder().template().as_str().into(),
+                model_dir: PathBuf::from(model_dir),
+                template: template.into(),
                 dim: v.dim,
                 metric: "cos".into(),
                 count: metas.len(),
@@ -164,7 +326,7 @@ impl VectorIndex for MemIndex {
     }
 }
 
-/// A server state over the fixture.
+/// A server state over a fixture (with its encoder and index).
 pub fn state(f: &Fixture, config: ServerConfig) -> AppState {
     let mut b = AppState::builder(f.model.clone()).config(config).taxonomy(f.taxonomy.clone());
     if let Some(e) = &f.embedder {
