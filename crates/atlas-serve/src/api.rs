@@ -479,35 +479,44 @@ pub async fn search(
         filter.years = Some(from..=to);
     }
     let index = index(&state)?;
-    let (query, logged_text, skip_id) = match query {
+    // A vector query, or none when the year range is empty (nothing can match; skip the scan).
+    let search = |v: Vec<f32>| {
+        let (ix, filter) = (index.clone(), filter.clone());
+        async move {
+            if empty_range {
+                return Ok(Vec::new());
+            }
+            blocking(move || ix.search(&v, k, &filter)).await
+        }
+    };
+    let (hits, logged_text) = match query {
         Query::Id(id) => {
-            let (ix, key) = (index.clone(), id.clone());
-            let v = blocking(move || ix.vector(&key)).await?;
-            let v = v.ok_or_else(|| ApiError {
+            let (ix, key, filter) = (index.clone(), id.clone(), filter.clone());
+            // Papers like a stored one, never the paper itself (`None`: the id is not stored).
+            let found = blocking(move || match empty_range {
+                true => Ok(ix.paper(&key)?.map(|_| Vec::new())),
+                false => ix.search_like(&key, k, &filter),
+            })
+            .await?;
+            let hits = found.ok_or_else(|| ApiError {
                 field: Some("id".into()),
                 ..ApiError::not_found("paper_not_found", format!("paper {id} is not in the index"))
             })?;
-            (v, id.clone(), Some(id))
+            (hits, id)
         }
         Query::Text(text) => {
             embedder(&state)?;
-            (embed_texts(&state, vec![text.clone()]).await?.data, text, None)
+            let v = embed_texts(&state, vec![text.clone()]).await?.data;
+            (search(v).await?, text)
         }
         Query::Paper(title, abs) => {
             let text = embedder(&state)?.render_paper(&title, &abs);
-            (embed_texts(&state, vec![text.clone()]).await?.data, text, None)
+            let v = embed_texts(&state, vec![text.clone()]).await?.data;
+            (search(v).await?, text)
         }
     };
-    let want = k + usize::from(skip_id.is_some());
-    let ix = index.clone();
-    let hits =
-        if empty_range { Vec::new() } else { blocking(move || ix.search(&query, want, &filter)).await? };
-    let results: Vec<SearchHit> = hits
-        .into_iter()
-        .filter(|h| skip_id.as_deref() != Some(h.paper.id.as_str()))
-        .take(k)
-        .map(|h| SearchHit { score: h.score, paper: paper_out(&state, h.paper) })
-        .collect();
+    let results: Vec<SearchHit> =
+        hits.into_iter().map(|h| SearchHit { score: h.score, paper: paper_out(&state, h.paper) }).collect();
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(log) = &state.0.log {
         let summary: Vec<_> =
