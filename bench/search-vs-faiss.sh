@@ -30,7 +30,7 @@ rm -f "$OUT/faiss.json"
 "$PEER_PY" ../shared/bench/peer_faiss.py --emb "$OUT/emb.npy" --meta "$OUT/meta.json" --ef-search "$EF" \
   --results "$OUT/faiss.json"
 # ATLAS_ARGS: build options of the arxiv-atlas side, e.g. "--scalar f32" (default: i8 graph rescored with f16).
-"$BIN" bench search --embeddings "$EMB" --ef "$EF" ${ATLAS_ARGS:-} --json >"$OUT/atlas.json"
+"$BIN" bench search --embeddings "$EMB" --ef-search "$EF" ${ATLAS_ARGS:-} --json >"$OUT/atlas.json"
 "$PEER_PY" - "$OUT/faiss.json" "$OUT/atlas.json" <<'PY'
 import json, sys
 f, a = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))

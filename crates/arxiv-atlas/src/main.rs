@@ -7,6 +7,8 @@
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod docs;
 mod output;
 
 use clap::Parser;

@@ -170,14 +170,15 @@ fn ingest_train_evaluate_classify_on_arxiv_mini() {
     let lines = std::fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 5000);
     let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
-    assert!(first["id"].is_string() && first["probabilities"].as_array().unwrap().len() == 5);
+    // The default -k/--top-k is 10, as for search.
+    assert!(first["id"].is_string() && first["probabilities"].as_array().unwrap().len() == 10);
 
     // runs list / compare see both runs
     let runs_root = tmp.path().to_str().unwrap();
-    let list = ok(&["runs", "list", "--root", runs_root]);
+    let list = ok(&["runs", "list", "--runs-root", runs_root]);
     assert!(list.contains("train") && list.contains("evaluate"), "{list}");
     let cmp =
-        ok(&["runs", "compare", run.to_str().unwrap(), eval_dir.to_str().unwrap(), "--root", runs_root]);
+        ok(&["runs", "compare", run.to_str().unwrap(), eval_dir.to_str().unwrap(), "--runs-root", runs_root]);
     assert!(cmp.contains("accuracy"), "{cmp}");
 
     // a damaged model is refused with a message naming the file
@@ -420,6 +421,8 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
         "Lattice QCD calculation of the nucleon axial charge",
         "--abstract",
         "We compute the axial charge of the nucleon in lattice QCD with dynamical quarks at the physical pion mass.",
+        "-k",
+        "5",
         "--json",
     ]));
     assert_eq!(c["probabilities"].as_array().unwrap().len(), 5);
@@ -450,6 +453,30 @@ fn index_build_search_add_and_refuse_damage() {
     let n_docs = set.ids.iter().filter(|id| split(id) != atlas_corpus::Split::Test).count();
     let n_train = set.ids.iter().filter(|id| split(id) == atlas_corpus::Split::Train).count();
 
+    // `embed --split` takes a list, as everywhere a split is chosen: exactly the papers of those splits
+    // (the vectors come from the cache the first embed filled).
+    let held_out = p("emb-held-out");
+    let (input, cache) = (set.meta.input.to_str().unwrap().to_owned(), p("cache"));
+    let r = last_json(&ok(&[
+        "embed",
+        "--input",
+        &input,
+        "--out",
+        &held_out,
+        "--split",
+        "validation,test",
+        "--precision",
+        "int8",
+        "--cache-dir",
+        &cache,
+        "--json",
+    ]));
+    assert_eq!(r["count"], (set.ids.len() - n_train) as u64, "{r}");
+    let held = atlas_embed::EmbeddingSet::open(Path::new(&held_out)).unwrap();
+    assert!(held.ids.iter().all(|id| split(id) != atlas_corpus::Split::Train));
+    assert!(held.ids.iter().any(|id| split(id) == atlas_corpus::Split::Test));
+    assert!(held.ids.iter().any(|id| split(id) == atlas_corpus::Split::Validation));
+
     // usearch over train + validation, as for the retrieval protocol.
     let idx = p("idx");
     let built = last_json(&ok(&[
@@ -457,9 +484,9 @@ fn index_build_search_add_and_refuse_damage() {
         "build",
         "--embeddings",
         &emb,
-        "--out",
+        "--index",
         &idx,
-        "--splits",
+        "--split",
         "train,validation",
         "--json",
     ]));
@@ -513,7 +540,7 @@ fn index_build_search_add_and_refuse_damage() {
         &exact,
         "--backend",
         "exact",
-        "--splits",
+        "--split",
         "train",
     ]);
     let added = last_json(&ok(&["index", "add", "--index", &exact, "--embeddings", &emb, "--json"]));
@@ -562,7 +589,7 @@ fn pgvector_build_and_search(emb: &str, query_id: &str) {
         &url,
         "--index-name",
         &prefix,
-        "--splits",
+        "--split",
         "train,validation",
         "--json",
     ]));

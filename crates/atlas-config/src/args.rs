@@ -28,6 +28,15 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_PG_PORT",
     "ARXIV_ATLAS_WEB_SCREENSHOT",
     "ARXIV_ATLAS_EMBED_CACHE",
+    // Defaults of command-line flags (`--index`, `--request-log`): exported for `search` and `serve`, they
+    // must not turn into config keys that make `train` fail.
+    "ARXIV_ATLAS_INDEX",
+    "ARXIV_ATLAS_REQUEST_LOG",
+    // Scripts and tests.
+    "ARXIV_ATLAS_PG_MAJOR",
+    "ARXIV_ATLAS_PG_BINDIR",
+    "ARXIV_ATLAS_CUDA_HOME",
+    "ARXIV_ATLAS_BLESS",
 ];
 
 /// Where a change came from, for error messages.

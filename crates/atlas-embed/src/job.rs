@@ -94,15 +94,15 @@ pub struct EmbedFileOptions {
     pub chunk_size: usize,
     /// Draw a progress bar.
     pub progress: bool,
-    /// Only papers of this split.
-    pub split: Option<atlas_corpus::Split>,
+    /// Only papers of these splits; empty = every paper.
+    pub splits: Vec<atlas_corpus::Split>,
     /// Stop after embedding this many new chunks (a time-boxed run; the same call later resumes).
     pub max_chunks: Option<usize>,
 }
 
 impl Default for EmbedFileOptions {
     fn default() -> Self {
-        Self { chunk_size: 2048, progress: true, split: None, max_chunks: None }
+        Self { chunk_size: 2048, progress: true, splits: Vec::new(), max_chunks: None }
     }
 }
 
@@ -157,7 +157,13 @@ pub fn embed_file(
     let chunk_size = opts.chunk_size.max(1);
     let embedding_id = encoder.embedding_id()?.to_string();
     let fingerprint = atlas_corpus::fingerprint_files(&[input.to_path_buf()])?;
-    let split = opts.split.map(|s| s.to_string());
+    // Sorted and deduplicated, so `test,train` resumes a run started as `train,test`; one split is recorded
+    // as before (`"test"`), so runs interrupted by an older build still resume.
+    let mut splits = opts.splits.clone();
+    splits.sort();
+    splits.dedup();
+    let split =
+        (!splits.is_empty()).then(|| splits.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","));
 
     // Already complete for this space and input?
     if let Ok(m) = Manifest::open(out, SET_KIND, SET_FORMAT_VERSION) {
@@ -208,9 +214,19 @@ pub fn embed_file(
     let resumed_chunks = state.chunks_done;
 
     // Count first (a fast pass next to embedding) so the bar has a total and an ETA.
-    let read_opts = ReadOptions { split: opts.split, ..ReadOptions::default() };
+    // One split is filtered by the reader (a dataset folder then reads only that file); several are filtered
+    // here, by the same id rule.
+    let read_opts = ReadOptions {
+        split: if splits.len() == 1 { splits.first().copied() } else { None },
+        ..ReadOptions::default()
+    };
+    let wanted = |p: &Paper| splits.len() <= 1 || splits.contains(&atlas_corpus::split_of(&p.id));
     let mut total = 0u64;
-    atlas_corpus::read_papers(input, &read_opts, |_| total += 1)?;
+    atlas_corpus::read_papers(input, &read_opts, |p| {
+        if wanted(&p) {
+            total += 1
+        }
+    })?;
     let pb = if opts.progress { progress_bar(total, "embedding") } else { ProgressBar::hidden() };
     pb.set_position((resumed_chunks * chunk_size).min(total as usize) as u64);
     if resumed_chunks > 0 {
@@ -247,7 +263,7 @@ pub fn embed_file(
         Ok(())
     };
     atlas_corpus::read_papers(input, &read_opts, |paper| {
-        if failure.is_some() {
+        if failure.is_some() || !wanted(&paper) {
             return;
         }
         buf.push(paper);

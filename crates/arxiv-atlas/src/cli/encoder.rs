@@ -57,9 +57,9 @@ pub struct EmbedArgs {
     /// Output embedding set folder (re-running resumes an interrupted run).
     #[arg(long)]
     pub out: PathBuf,
-    /// Only this split.
-    #[arg(long)]
-    pub split: Option<Split>,
+    /// Only papers of these splits (comma-separated: train,validation,test); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub split: Vec<Split>,
     /// Papers per chunk: the unit that is saved and resumed.
     #[arg(long, default_value_t = 2048)]
     pub chunk_size: usize,

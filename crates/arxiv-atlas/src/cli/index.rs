@@ -1,7 +1,12 @@
 //! Flags of the similar-paper commands: `index build|add`, `search`, `evaluate-retrieval`, `bench search`.
 //!
-//! An index is always named the same way: `--index` takes a folder or a `postgres://` URL, and
-//! `--index-name` picks the table prefix inside a database (several indexes can share one).
+//! An index is always named the same way: `--index` takes a folder or a `postgres://` URL, and `--index-name`
+//! picks the table prefix inside a database (several indexes can share one).
+//!
+//! `--ef-search` is always efSearch, the HNSW candidate list while searching: the default stored with an
+//! index (`index build`), an override of it (`search`, `serve`), the one value measured
+//! (`evaluate-retrieval`) or the values swept, comma-separated, over one graph (`bench search`). The graph's
+//! own parameters (`--m`, `--ef-construction`, `--scalar`, `--no-rescore`) are [`GraphArgs`].
 
 use std::path::PathBuf;
 
@@ -13,7 +18,7 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct IndexArgs {
     /// The index: a folder (exact or usearch) or a PostgreSQL URL (`postgres://user@host:port/db`, pgvector).
-    #[arg(long, env = "ARXIV_ATLAS_INDEX")]
+    #[arg(long, env = "ARXIV_ATLAS_INDEX", hide_env_values = true)]
     pub index: String,
     /// Table-name prefix of a PostgreSQL index (`<name>_papers`, `<name>_meta`).
     #[arg(long, default_value = DEFAULT_INDEX_NAME, alias = "prefix", alias = "pg-index")]
@@ -27,9 +32,10 @@ impl IndexArgs {
     }
 }
 
-/// HNSW and storage parameters of a build.
+/// HNSW graph and storage parameters of a build. efSearch is not among them: each command that searches
+/// says what its `--ef-search` means (stored with a built index, the one value measured, or the list swept).
 #[derive(Debug, Clone, Args)]
-pub struct BuildParamsArgs {
+pub struct GraphArgs {
     /// Stored element type: f32, f16 or i8 (i8: usearch only). Default: i8 for usearch (rescored, see
     /// --no-rescore), f32 for exact and pgvector.
     #[arg(long, value_enum)]
@@ -40,23 +46,20 @@ pub struct BuildParamsArgs {
     /// HNSW candidate list while inserting (efConstruction).
     #[arg(long, default_value_t = BuildOptions::default().ef_construction)]
     pub ef_construction: usize,
-    /// HNSW candidate list while searching (efSearch), stored with the index.
-    #[arg(long, default_value_t = BuildOptions::default().ef_search)]
-    pub ef_search: usize,
     /// usearch with i8: do not keep f16 copies of the vectors to re-rank the graph's max(k, efSearch)
     /// candidates with (saves 2 × dim bytes a paper; costs recall and score accuracy).
     #[arg(long)]
     pub no_rescore: bool,
 }
 
-impl BuildParamsArgs {
-    /// The build options these flags give.
-    pub fn options(&self) -> BuildOptions {
+impl GraphArgs {
+    /// The build options these flags give, with `ef_search` as the efSearch of the built index.
+    pub fn options(&self, ef_search: usize) -> BuildOptions {
         BuildOptions {
             scalar: self.scalar,
             m: self.m,
             ef_construction: self.ef_construction,
-            ef_search: self.ef_search,
+            ef_search,
             rescore: !self.no_rescore,
         }
     }
@@ -83,10 +86,13 @@ pub struct IndexBuildArgs {
     #[arg(long)]
     pub papers: Option<PathBuf>,
     /// Only index papers of these splits (comma-separated: train,validation,test); default all.
-    #[arg(long, value_delimiter = ',')]
-    pub splits: Vec<Split>,
+    #[arg(long, value_delimiter = ',', alias = "splits")]
+    pub split: Vec<Split>,
     #[command(flatten)]
-    pub params: BuildParamsArgs,
+    pub graph: GraphArgs,
+    /// HNSW candidate list while searching (efSearch), stored with the index as its default.
+    #[arg(long, default_value_t = BuildOptions::default().ef_search)]
+    pub ef_search: usize,
     /// Print the build report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -123,8 +129,14 @@ pub struct SearchArgs {
     #[arg(long, alias = "ef")]
     pub ef_search: Option<usize>,
     /// Number of hits.
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub k: u32,
+    #[arg(
+        short = 'k',
+        long,
+        alias = "k",
+        default_value_t = super::DEFAULT_TOP_K,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub top_k: u32,
     /// Only papers listing this category (repeatable; any of them matches).
     #[arg(long = "category")]
     pub categories: Vec<String>,
@@ -144,13 +156,13 @@ pub struct SearchArgs {
 #[derive(Debug, Args)]
 pub struct ProtocolArgs {
     /// Embedding set of the whole dataset (queries = its test papers, documents = train + validation).
-    #[arg(long, default_value = "data/embeddings/arxiv-100k-minilm")]
+    #[arg(long, default_value = super::DEFAULT_EMBEDDINGS)]
     pub embeddings: PathBuf,
     /// Also measure a pgvector index on this database (built into temporary tables, dropped afterwards).
     #[arg(long, env = "ARXIV_ATLAS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     #[command(flatten)]
-    pub params: BuildParamsArgs,
+    pub graph: GraphArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -164,6 +176,9 @@ pub struct EvalRetrievalArgs {
     /// Papers for the labels; default: the embedding set's own input.
     #[arg(long)]
     pub papers: Option<PathBuf>,
+    /// HNSW candidate list while searching (efSearch) of the ANN index measured.
+    #[arg(long, default_value_t = BuildOptions::default().ef_search)]
+    pub ef_search: usize,
 }
 
 /// `bench search`.
@@ -171,12 +186,13 @@ pub struct EvalRetrievalArgs {
 pub struct BenchSearchArgs {
     #[command(flatten)]
     pub protocol: ProtocolArgs,
-    /// Number of queries: the first N test papers (the FAISS peer in ../shared/bench times 1,000).
-    #[arg(long, default_value_t = 1000)]
-    pub queries: usize,
-    /// efSearch values to sweep (comma-separated); the reported point is the fastest with recall@10 ≥ --target.
-    #[arg(long, value_delimiter = ',', default_value = "16,24,32,48,64,128")]
-    pub ef: Vec<usize>,
+    /// Number of queries: the first N test papers (the FAISS comparison in docs/benchmarks.md timed 1,000).
+    #[arg(long, alias = "queries", default_value_t = 1000)]
+    pub limit: usize,
+    /// efSearch values to measure (comma-separated), each against the same graph; the reported point is the
+    /// fastest with recall@10 ≥ --target.
+    #[arg(long, alias = "ef", value_delimiter = ',', default_value = "16,24,32,48,64,128")]
+    pub ef_search: Vec<usize>,
     /// Recall@10 the reported operating point must reach.
     #[arg(long, default_value_t = 0.95)]
     pub target: f64,

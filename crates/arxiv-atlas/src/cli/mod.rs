@@ -14,6 +14,16 @@ pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
 pub use serve::ServeArgs;
 
+/// Default of `-k/--top-k` on `classify` and `search`: one number for both, so `-k` never means 5 in one
+/// command and 10 in the other. 10 because retrieval is measured at 10 (P@10, nDCG@10, recall@10) and the
+/// HTTP search answers 10 by default; for classify, ten rows of the ranking show the categories a paper is
+/// cross-listed in at no cost.
+pub const DEFAULT_TOP_K: u32 = 10;
+
+/// Where embedding sets go by convention: `data/embeddings/<name>`. This one, MiniLM over arxiv-100k, is the
+/// default of the commands that measure retrieval, and the name every doc example uses.
+pub const DEFAULT_EMBEDDINGS: &str = "data/embeddings/arxiv-100k-minilm";
+
 /// Classify arXiv papers, embed them, find similar papers, and keep every run reproducible.
 #[derive(Debug, Parser)]
 #[command(name = "arxiv-atlas", version, about, long_about = None)]
@@ -90,9 +100,9 @@ pub struct IngestArgs {
     /// Output folder for `train/validation/test.parquet`, `ingest-report.json` and `manifest.json`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Stop after this many kept papers.
-    #[arg(long)]
-    pub max_samples: Option<usize>,
+    /// Stop after this many kept papers (the config's `data.max_samples`).
+    #[arg(long, alias = "max-samples")]
+    pub limit: Option<usize>,
     /// Keep at most this many papers per primary category.
     #[arg(long)]
     pub max_per_category: Option<usize>,
@@ -139,7 +149,7 @@ pub struct EvaluateArgs {
     /// Run folder to write (default: a new folder under `--runs-root`).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
-    /// Where new run folders go.
+    /// Where new run folders go (the config's `run.root`).
     #[arg(long, default_value = "runs")]
     pub runs_root: PathBuf,
     /// Probability threshold for the multi-label metrics (top-1 is always predicted).
@@ -166,7 +176,12 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// How many categories to list.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        short = 'k',
+        long,
+        default_value_t = DEFAULT_TOP_K,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub top_k: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -178,9 +193,9 @@ pub struct ClassifyArgs {
 pub struct RunsArgs {
     #[command(subcommand)]
     pub command: RunsCommand,
-    /// Folder that holds the run folders.
-    #[arg(long, default_value = "runs", global = true)]
-    pub root: PathBuf,
+    /// Folder that holds the run folders (the config's `run.root`).
+    #[arg(long, alias = "root", default_value = "runs", global = true)]
+    pub runs_root: PathBuf,
 }
 
 /// `arxiv-atlas runs …`.
@@ -190,9 +205,9 @@ pub enum RunsCommand {
     List,
     /// Params, metrics and timings of two runs side by side.
     Compare {
-        /// Run id (under --root) or run folder.
+        /// Run id (under --runs-root) or run folder.
         a: String,
-        /// Run id (under --root) or run folder.
+        /// Run id (under --runs-root) or run folder.
         b: String,
     },
 }

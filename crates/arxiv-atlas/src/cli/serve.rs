@@ -12,7 +12,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Similar-paper index (enables /v1/search and /v1/papers): a folder or a PostgreSQL URL (pgvector).
-    #[arg(long, env = "ARXIV_ATLAS_INDEX")]
+    #[arg(long, env = "ARXIV_ATLAS_INDEX", hide_env_values = true)]
     pub index: Option<String>,
     /// Table-name prefix of a PostgreSQL index.
     #[arg(long, default_value = DEFAULT_INDEX_NAME, alias = "pg-index")]

@@ -11,7 +11,7 @@ use crate::output;
 
 pub fn ingest(a: IngestArgs) -> Result<()> {
     let opts = IngestOptions {
-        max_samples: a.max_samples,
+        max_samples: a.limit,
         max_per_category: a.max_per_category,
         taxonomy: atlas_corpus::taxonomy_path(a.taxonomy.as_deref()),
         progress: !a.json,
@@ -99,16 +99,16 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
 pub fn runs(a: RunsArgs) -> Result<()> {
     match a.command {
         RunsCommand::List => {
-            let runs = atlas_track::list_runs(&a.root)?;
+            let runs = atlas_track::list_runs(&a.runs_root)?;
             if runs.is_empty() {
-                println!("no runs under {}", a.root.display());
+                println!("no runs under {}", a.runs_root.display());
             } else {
                 println!("{}", atlas_track::render_runs_table(&runs));
             }
         }
         RunsCommand::Compare { a: ra, b: rb } => {
-            let ra = atlas_track::open_run(&ra, &a.root)?;
-            let rb = atlas_track::open_run(&rb, &a.root)?;
+            let ra = atlas_track::open_run(&ra, &a.runs_root)?;
+            let rb = atlas_track::open_run(&rb, &a.runs_root)?;
             println!("{}", atlas_track::compare_runs(&ra, &rb));
         }
     }

@@ -24,7 +24,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let opts = EmbedFileOptions {
         chunk_size: a.chunk_size,
         progress: !a.json,
-        split: a.split,
+        splits: a.split,
         max_chunks: a.max_chunks,
     };
     let report = atlas_embed::embed_file(&encoder, cache.as_mut(), &a.input, &a.out, &opts)?;

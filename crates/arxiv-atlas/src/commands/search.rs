@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use atlas_embed::EmbeddingSet;
-use atlas_index::{Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace};
+use atlas_index::{
+    BuildOptions, Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace,
+};
 use serde_json::json;
 
 use crate::cli::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
@@ -36,8 +38,8 @@ pub fn build(a: IndexBuildArgs) -> Result<()> {
     let set = open_set(&a.embeddings)?;
     let location = atlas_index::IndexLocation::parse(&a.index, &a.index_name);
     let backend = a.backend.unwrap_or_else(|| location.default_backend());
-    let params = IndexParams::for_backend(backend, &a.params.options())?;
-    let keep = |s| a.splits.is_empty() || a.splits.contains(&s);
+    let params = IndexParams::for_backend(backend, &a.graph.options(a.ef_search))?;
+    let keep = |s| a.split.is_empty() || a.split.contains(&s);
     let corpus = atlas_index::join_papers(
         &set.ids,
         &set.vectors,
@@ -93,7 +95,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
         categories: (!a.categories.is_empty()).then(|| a.categories.clone()),
         years: a.years.as_deref().map(atlas_index::parse_year_range).transpose()?,
     };
-    let k = a.k as usize;
+    let k = a.top_k as usize;
     let t = Instant::now();
     let (query, hits) = match (&a.id, &a.text) {
         (Some(id), _) => {
@@ -122,7 +124,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The peers' protocol over an embedding set: documents = train + validation, queries = test.
+/// The retrieval protocol over an embedding set: documents = train + validation, queries = test.
 fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<RetrievalProtocol> {
     let set = open_set(embeddings)?;
     let papers = papers_of(&set, papers);
@@ -133,8 +135,11 @@ fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<RetrievalProtoco
 pub fn evaluate_retrieval(a: EvalRetrievalArgs) -> Result<()> {
     let pa = a.protocol;
     let p = protocol(&pa.embeddings, a.papers.as_deref())?;
-    let opts =
-        RetrievalOptions { build: pa.params.options(), database_url: pa.database_url, temp_prefix: None };
+    let opts = RetrievalOptions {
+        build: pa.graph.options(a.ef_search),
+        database_url: pa.database_url,
+        temp_prefix: None,
+    };
     let report = atlas_index::evaluate_protocol(&p, &opts)?;
     if pa.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -148,10 +153,11 @@ pub fn bench_search(a: BenchSearchArgs) -> Result<()> {
     let pa = a.protocol;
     let p = protocol(&pa.embeddings, None)?;
     let opts = SweepOptions {
-        queries: a.queries,
-        ef: a.ef,
+        queries: a.limit,
+        ef: a.ef_search,
         target_recall: a.target,
-        build: pa.params.options(),
+        // The sweep sets efSearch on the built graph before each point, so the stored one never counts.
+        build: pa.graph.options(BuildOptions::default().ef_search),
         database_url: pa.database_url,
         temp_prefix: None,
     };

@@ -1,0 +1,317 @@
+//! `docs/config-reference.md`: every key of the configuration schema with its type, its default from the
+//! built-in configuration and what it does. The descriptions are written here, beside the generator; a key
+//! that `atlas_config::key_paths()` knows and this table does not (a new field of the schema) fails the test.
+
+use std::collections::BTreeSet;
+
+use atlas_config::{load, ConfigSource, ResolvedConfig};
+use serde_json::Value;
+
+/// (key, type, meaning), in the order of the reference.
+const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "seed",
+        "integer",
+        "recorded with the run; no step reads it today: each trainer has its own seed \
+         (`experiment.linear.seed`, `experiment.lr.seed`, `experiment.mlp.seed`)",
+    ),
+    (
+        "data.input",
+        "path",
+        "raw papers in any ingest format (Kaggle JSON-lines, HF parquet, CSV) or an ingested dataset folder",
+    ),
+    (
+        "data.taxonomy",
+        "path or null",
+        "category names (`taxonomy.tsv`); `null` = names from the dataset, else codes",
+    ),
+    (
+        "data.cache_dir",
+        "path",
+        "where a raw `data.input` is ingested once (`<name>-<key>`, key = input sha256 + options) and reused",
+    ),
+    ("data.max_samples", "integer or null", "keep at most N papers (`ingest --limit`); `null` keeps all"),
+    (
+        "data.max_per_category",
+        "integer or null",
+        "keep at most N papers per primary category; `null` keeps all",
+    ),
+    (
+        "data.template",
+        "text template",
+        "classifier input text: `{title}`, `{abstract}`, `{authors}`, `{id}` are substituted; saved with \
+         the model",
+    ),
+    ("experiment.name", "string", "recorded with the run and the model (usually the experiment file's name)"),
+    ("experiment.kind", "`tfidf_linear`, `embedding_lr` or `embedding_mlp`", "which trainer runs"),
+    ("experiment.tfidf.ngram_max", "integer", "largest n-gram length: 1 = unigrams, 2 = uni- and bigrams"),
+    ("experiment.tfidf.min_df", "integer", "drop terms found in fewer training documents"),
+    (
+        "experiment.tfidf.max_df",
+        "number",
+        "drop terms found in more than this fraction of training documents (1.0 keeps all)",
+    ),
+    ("experiment.tfidf.max_features", "integer or null", "keep the most frequent terms; `null` keeps all"),
+    ("experiment.tfidf.sublinear_tf", "bool", "`1 + ln(tf)` instead of the raw term frequency"),
+    ("experiment.tfidf.lowercase", "bool", "lower-case the text before tokenising"),
+    ("experiment.linear.epochs", "integer", "most passes over the training data"),
+    (
+        "experiment.linear.learning_rate",
+        "number",
+        "row-wise AdaGrad base step (a feature's first step is about this large)",
+    ),
+    (
+        "experiment.linear.l2",
+        "number",
+        "L2 penalty on the weights (per-example scale); early stopping regularises by default",
+    ),
+    ("experiment.linear.batch_size", "integer", "documents per mini-batch"),
+    (
+        "experiment.linear.patience",
+        "integer",
+        "epochs without a better validation loss before stopping (0 = never stop early)",
+    ),
+    ("experiment.linear.tol", "number", "relative fall of the validation loss that counts as better"),
+    (
+        "experiment.linear.seed",
+        "integer",
+        "shuffling seed; training is bit-identical for a seed, whatever the thread count",
+    ),
+    ("experiment.linear.threads", "integer", "worker threads (0 = all cores)"),
+    (
+        "experiment.encoder.model_dir",
+        "path, Hugging Face id or null",
+        "sentence-transformer folder or `owner/name[@revision]` (`--model-dir` on the command line); \
+         `null` = \
+         `$ARXIV_ATLAS_MODEL_DIR`, else `../shared/models/all-MiniLM-L6-v2` when present",
+    ),
+    (
+        "experiment.encoder.backend",
+        "`auto`, `candle` or `onnx`",
+        "the encoder engine (`--engine` on the command line): `auto` = ONNX Runtime on CPU when installed, \
+         else candle",
+    ),
+    (
+        "experiment.encoder.precision",
+        "`fp32` or `int8`",
+        "weight precision; `int8` runs the model's quantized ONNX graph",
+    ),
+    (
+        "experiment.encoder.device",
+        "`cpu`, `cuda` or `cuda:N`",
+        "device of the candle engine (CUDA needs a build with the `cuda` feature)",
+    ),
+    ("experiment.encoder.threads", "integer", "compute threads (0 = all cores)"),
+    ("experiment.encoder.batch_size", "integer", "texts per model call"),
+    (
+        "experiment.encoder.cache_dir",
+        "path or null",
+        "embedding cache; `null` = `$ARXIV_ATLAS_CACHE_DIR/embeddings`, else \
+         `~/.cache/arxiv-atlas/embeddings`",
+    ),
+    ("experiment.lr.solver", "`lbfgs` or `adam`", "full-batch L-BFGS (the exact optimum) or mini-batch Adam"),
+    (
+        "experiment.lr.c",
+        "number",
+        "inverse L2 strength, exactly scikit-learn's `C` (penalty on the raw-embedding weights)",
+    ),
+    ("experiment.lr.max_iter", "integer", "most L-BFGS iterations (adam: epochs)"),
+    (
+        "experiment.lr.tol",
+        "number",
+        "L-BFGS stops once the objective falls by less than this fraction over 5 iterations",
+    ),
+    (
+        "experiment.lr.patience",
+        "integer",
+        "iterations (adam: epochs) without a lower validation loss before stopping; 0 = never",
+    ),
+    ("experiment.lr.history", "integer", "L-BFGS memory: past steps that approximate the curvature"),
+    (
+        "experiment.lr.learning_rate",
+        "number",
+        "adam only: step size, halved after every epoch without a better validation loss",
+    ),
+    ("experiment.lr.batch_size", "integer", "adam only: mini-batch size"),
+    (
+        "experiment.lr.standardize",
+        "bool",
+        "standardise each dimension while training (preconditioning only; folded into the weights)",
+    ),
+    ("experiment.lr.seed", "integer", "seed of the adam solver's shuffling (lbfgs uses no randomness)"),
+    ("experiment.lr.threads", "integer", "worker threads (0 = all cores); results do not depend on it"),
+    ("experiment.mlp.hidden", "integer", "width of the hidden ReLU layer"),
+    (
+        "experiment.mlp.dropout",
+        "number",
+        "probability of zeroing a hidden unit while training (never at prediction)",
+    ),
+    (
+        "experiment.mlp.learning_rate",
+        "number",
+        "AdamW step size, halved after every epoch without a 0.1% lower validation loss",
+    ),
+    ("experiment.mlp.weight_decay", "number", "AdamW decoupled weight decay (weights only, not biases)"),
+    ("experiment.mlp.batch_size", "integer", "examples per mini-batch"),
+    ("experiment.mlp.max_epochs", "integer", "most passes over the training data"),
+    (
+        "experiment.mlp.patience",
+        "integer",
+        "epochs without a 0.1% lower validation loss before stopping; 0 = never",
+    ),
+    (
+        "experiment.mlp.standardize",
+        "bool",
+        "standardise each dimension while training (folded into the first layer)",
+    ),
+    (
+        "experiment.mlp.seed",
+        "integer",
+        "seed of initialisation, shuffling and dropout; deterministic for a seed",
+    ),
+    ("experiment.mlp.threads", "integer", "worker threads (0 = all cores); results do not depend on it"),
+    ("run.root", "path", "where new run folders go (`--runs-root` of `evaluate` and `runs`)"),
+    ("run.dir", "path or null", "use exactly this run folder instead of a new one under `run.root`"),
+    ("run.name", "string or null", "name shown by `runs list` (default: the experiment name)"),
+    ("run.tracker", "`local`", "tracking backend: run folders on the local disk"),
+];
+
+/// The configuration of the built-in `conf/` with these overrides.
+fn resolved(args: &[String]) -> ResolvedConfig {
+    load(&ConfigSource::Embedded, args, &[]).unwrap_or_else(|e| panic!("built-in config with {args:?}: {e}"))
+}
+
+/// The value at a dotted key.
+fn value_at<'a>(config: &'a Value, key: &str) -> &'a Value {
+    config.pointer(&format!("/{}", key.replace('.', "/"))).unwrap_or(&Value::Null)
+}
+
+/// How a value reads in the table.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    }
+}
+
+/// The options of each group in the repository's `conf/` (the built-in copy has the same files; atlas-config
+/// tests that).
+fn group_options() -> Vec<(String, Vec<String>)> {
+    let conf = super::repo_root().join("conf");
+    let mut groups = Vec::new();
+    for entry in std::fs::read_dir(&conf).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        let mut options: Vec<String> = std::fs::read_dir(&entry)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".yaml").map(str::to_string))
+            .collect();
+        options.sort();
+        groups.push((entry.file_name().unwrap().to_string_lossy().into_owned(), options));
+    }
+    groups.sort();
+    groups
+}
+
+/// The Markdown of `docs/config-reference.md`.
+pub(super) fn render() -> String {
+    let base = resolved(&[]);
+    let base_json = serde_json::to_value(&base.config).unwrap();
+    // Every other option of every group, resolved on its own: its values show beside the default ones.
+    let mut alternatives = Vec::new();
+    let groups = group_options();
+    for (group, options) in &groups {
+        for option in options.iter().filter(|o| base.groups.get(group) != Some(*o)) {
+            let choice = format!("{group}={option}");
+            let config = serde_json::to_value(&resolved(std::slice::from_ref(&choice)).config).unwrap();
+            alternatives.push((choice, config));
+        }
+    }
+
+    let mut out = String::from("# Configuration key reference\n\n");
+    out.push_str(&format!(
+        "Generated from the configuration schema (`crates/atlas-config`) and the built-in `conf/` by a test \
+         that fails when this file is stale or a key has no description; do not edit it by hand. Refresh: \
+         `{}`. How \
+         groups, overrides and environment variables combine: [`configuration.md`](configuration.md).\n\n",
+        super::REFRESH
+    ));
+    out.push_str("Groups and their options (the default first):\n\n");
+    for (group, options) in &groups {
+        let default = base.groups.get(group).cloned().unwrap_or_default();
+        let mut shown = vec![format!("`{group}={default}`")];
+        shown.extend(options.iter().filter(|o| **o != default).map(|o| format!("`{group}={o}`")));
+        out.push_str(&format!("- `{group}`: {} (`conf/{group}/<option>.yaml`)\n", shown.join(", ")));
+    }
+    out.push_str(
+        "\nThe default is the value `arxiv-atlas train --print-config` shows with the default groups; where \
+         another \
+         group option sets a key differently, its value follows. Any key can be set on the command line \
+         (`key=value`) or from the environment (`ARXIV_ATLAS_<KEY>` with `__` between levels, e.g. \
+         `ARXIV_ATLAS_EXPERIMENT__LR__C=8`).\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
+    );
+    for (key, ty, meaning) in KEYS {
+        let default = value_at(&base_json, key);
+        let mut cell = show(default);
+        for (choice, config) in &alternatives {
+            let v = value_at(config, key);
+            if v != default {
+                cell.push_str(&format!("; `{choice}`: {}", show(v)));
+            }
+        }
+        out.push_str(&format!("| `{key}` | {ty} | {cell} | {meaning} |\n"));
+    }
+    out
+}
+
+#[test]
+fn every_config_key_has_a_description_and_no_description_is_stale() {
+    let schema: BTreeSet<String> = atlas_config::key_paths().into_iter().collect();
+    let described: BTreeSet<String> = KEYS.iter().map(|(k, _, _)| k.to_string()).collect();
+    let missing: Vec<_> = schema.difference(&described).collect();
+    let stale: Vec<_> = described.difference(&schema).collect();
+    assert!(missing.is_empty(), "config keys without a description in {}: {missing:?}", file!());
+    assert!(stale.is_empty(), "descriptions of keys the schema no longer has: {stale:?}");
+    assert_eq!(described.len(), KEYS.len(), "a key is described twice");
+}
+
+#[test]
+fn docs_config_reference_md_is_up_to_date() {
+    super::check_generated("docs/config-reference.md", &render());
+}
+
+#[test]
+fn the_reference_shows_defaults_of_every_experiment() {
+    let md = render();
+    // lr's seed is set by the embedding_lr file; the mlp width by embedding_mlp; the kinds differ per file.
+    assert!(md.contains("| `experiment.lr.seed` | integer | `42` |"), "{md}");
+    assert!(md.contains("| `experiment.mlp.hidden` | integer | `512` |"), "{md}");
+    assert!(md.contains("`experiment=embedding_lr`: `embedding_lr`"), "{md}");
+    assert!(md.contains("`data=mini`: `../shared/data/arxiv-mini.jsonl.gz`"), "{md}");
+}
+
+/// `ARXIV_ATLAS_<KEY>` sets config keys, so a variable the program reads for something else must be reserved:
+/// exported for `search` (`ARXIV_ATLAS_INDEX`), it once made every `train` fail with "unknown key `index`".
+/// Checked for every variable a flag reads and every one `docs/configuration.md` lists.
+#[test]
+fn variables_of_flags_and_docs_are_never_config_keys() {
+    use clap::CommandFactory;
+    fn flag_vars(cmd: &clap::Command, out: &mut BTreeSet<String>) {
+        out.extend(cmd.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()));
+        cmd.get_subcommands().for_each(|s| flag_vars(s, out));
+    }
+    let mut names = BTreeSet::new();
+    flag_vars(&crate::cli::Cli::command(), &mut names);
+    assert!(names.contains("ARXIV_ATLAS_INDEX"), "{names:?}");
+    let doc = std::fs::read_to_string(super::repo_root().join("docs/configuration.md")).unwrap();
+    let table = doc.split("## Other environment variables").nth(1).expect("the variables section");
+    for word in table.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with(atlas_config::ENV_PREFIX) && word.len() > atlas_config::ENV_PREFIX.len() {
+            names.insert(word.to_string());
+        }
+    }
+    let not_reserved: Vec<_> =
+        names.iter().filter(|n| !atlas_config::RESERVED_ENV_VARS.contains(&n.as_str())).collect();
+    assert!(not_reserved.is_empty(), "read as config keys, add to RESERVED_ENV_VARS: {not_reserved:?}");
+    // And they really are ignored by the loader.
+    let env: Vec<(String, String)> = names.iter().map(|n| (n.clone(), "x".to_string())).collect();
+    load(&ConfigSource::Embedded, &[], &env).unwrap();
+}
