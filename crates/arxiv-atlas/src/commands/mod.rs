@@ -1,17 +1,22 @@
 //! One function per subcommand: turn what clap parsed into a library call, then print the answer.
 
 mod data;
+mod doctor;
 mod embed;
 mod search;
 mod serve;
+
+use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::cli::{BenchCommand, Cli, Command, IndexCommand};
 
-/// Dispatches a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Dispatches a parsed command line. A command that returns normally exits 0, except `doctor`, whose exit code
+/// is its verdict.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let done = match cli.command {
+        Command::Doctor(a) => return doctor::doctor(a),
         Command::Ingest(a) => data::ingest(a),
         Command::Train(a) => data::train(a),
         Command::Evaluate(a) => data::evaluate(a),
@@ -26,5 +31,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search::search(a),
         Command::EvaluateRetrieval(a) => search::evaluate_retrieval(a),
         Command::Serve(a) => serve::serve(a),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
