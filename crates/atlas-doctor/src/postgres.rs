@@ -64,7 +64,7 @@ fn check(var: &str, role: &str, url: &str, needs_vector: bool, live: bool) -> Ch
     let mut client = match config.connect(NoTls) {
         Ok(c) => c,
         Err(e) => {
-            let message = scrub(&e.to_string(), config.get_password());
+            let message = scrub(&chain(&e), config.get_password());
             return Check::new(&name, Status::Missing, format!("{shown}: cannot connect: {message}"), why)
                 .fix(fix);
         }
@@ -78,7 +78,7 @@ fn check(var: &str, role: &str, url: &str, needs_vector: bool, live: bool) -> Ch
     let (server, installed, available): (String, Option<String>, Option<String>) = match row {
         Ok(r) => (r.get(0), r.get(1), r.get(2)),
         Err(e) => {
-            let message = scrub(&e.to_string(), config.get_password());
+            let message = scrub(&chain(&e), config.get_password());
             return Check::new(
                 &name,
                 Status::Missing,
@@ -122,6 +122,19 @@ fn redacted(c: &Config) -> String {
     let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
     let db = c.get_dbname().unwrap_or_default();
     format!("postgres://{user}{}/{db}", hosts.join(","))
+}
+
+/// The error and its causes, `a: b: c` (the client's own message alone, `error connecting to server`, hides
+/// whether the port was closed or the password wrong).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// `message` with any occurrence of the password replaced (a server may echo parts of the connection string).

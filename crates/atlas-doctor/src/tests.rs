@@ -232,3 +232,21 @@ fn relative_paths_resolve_from_the_working_directory() {
     assert_eq!(missing, ["model", "data-kit", "taxonomy"]);
     assert!(get(&r, "data-kit").found.contains(&*PathBuf::from(&m.cwd).display().to_string()));
 }
+
+#[test]
+fn a_reachable_postgres_is_reported_with_its_version_and_pgvector() {
+    let Some(url) =
+        atlas_testkit::database_url("a_reachable_postgres_is_reported_with_its_version_and_pgvector")
+    else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let mut m = full_machine(root.path());
+    m.live = true;
+    m.onnx_built = false; // the fake library is not one: keep ONNX Runtime out of it
+    m.vars.insert("ARXIV_ATLAS_INDEX".into(), url);
+    let r = diagnose(&m);
+    let index = get(&r, "postgres:ARXIV_ATLAS_INDEX");
+    assert_eq!(index.status, Status::Ok, "{index:#?}");
+    assert!(index.found.contains(": PostgreSQL ") && index.found.contains("pgvector 0."), "{}", index.found);
+}
