@@ -26,8 +26,8 @@ fn sized(path: &Path) -> String {
 /// The `data-kit` check.
 pub(crate) fn data_kit(m: &Machine) -> Check {
     let why =
-        "quickstart reads it when no --input is given, and so do `train` and `evaluate` with the default \
-               data group (data=arxiv100k; data=mini reads arxiv-mini.jsonl.gz beside it)";
+        "quickstart reads it when no --input is given, and so does `train` with the default data group \
+         (data=arxiv100k; data=mini reads arxiv-mini.jsonl.gz beside it)";
     let full = m.resolve(Path::new(QUICKSTART_INPUT));
     let mini = m.resolve(Path::new(MINI_INPUT));
     match (full.is_file(), mini.is_file()) {
