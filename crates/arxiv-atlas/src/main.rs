@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match commands::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

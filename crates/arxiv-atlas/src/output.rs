@@ -6,7 +6,7 @@ use atlas_corpus::{IngestReport, ReadReport};
 use atlas_eval::EvalReport;
 use atlas_index::{Hit, RetrievalMetrics, RetrievalReport};
 use atlas_pipeline::Classification;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -174,4 +174,36 @@ pub fn print_retrieval(r: &RetrievalReport) {
         }
     }
     println!("{t}");
+}
+
+/// The `doctor` report: one row per check (what was found; why it matters and the fix), then the verdict.
+pub fn print_doctor(report: &atlas_doctor::Report) {
+    use atlas_doctor::Status;
+    let mut t = table(&["check", "status", "found", "why it matters / fix"]);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    // Piped output has no terminal width to wrap to; without one the long cells would make one line each.
+    if t.width().is_none() {
+        t.set_width(160);
+    }
+    for c in report.checks() {
+        let status = match c.status {
+            Status::Missing => "MISSING".to_owned(),
+            other => other.to_string(),
+        };
+        let advice = match &c.fix {
+            Some(fix) => format!("{}\nfix: {fix}", c.why),
+            None => c.why.clone(),
+        };
+        t.add_row(vec![Cell::new(&c.name), Cell::new(status), Cell::new(&c.found), Cell::new(advice)]);
+    }
+    println!("{t}");
+    let missing: Vec<&str> = report.missing().map(|c| c.name.as_str()).collect();
+    if missing.is_empty() {
+        println!("everything the defaults need is here");
+    } else {
+        println!(
+            "missing: {} (see the fix lines above; docs/data.md for data and models)",
+            missing.join(", ")
+        );
+    }
 }

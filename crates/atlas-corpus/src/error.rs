@@ -67,6 +67,16 @@ pub enum CorpusError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The taxonomy file does not exist (typically the data kit's default, `../shared/data/taxonomy.tsv`).
+    #[error(
+        "{path}: not found. This file names the arXiv categories (the data kit's taxonomy.tsv; docs/data.md says \
+         where to get it). Name another with --taxonomy PATH (train: data.taxonomy=PATH), or go without names \
+         with data.taxonomy=null (categories are then shown by code)"
+    )]
+    TaxonomyNotFound {
+        /// The file that was looked for.
+        path: PathBuf,
+    },
     /// The taxonomy file is malformed.
     #[error("{path}:{line}: {what}")]
     BadTaxonomy {

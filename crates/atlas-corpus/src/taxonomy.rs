@@ -40,7 +40,14 @@ impl Taxonomy {
     /// Reads and validates a taxonomy TSV file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CorpusError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).io_context("read taxonomy", path)?;
+        let text = match std::fs::read_to_string(path) {
+            // The usual cause is a configuration naming the data kit's file on a machine without the kit: an
+            // error that says what the file is and how to do without it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CorpusError::TaxonomyNotFound { path: path.to_path_buf() })
+            }
+            other => other.io_context("read taxonomy", path)?,
+        };
         Self::parse(&text, path)
     }
 
@@ -149,6 +156,15 @@ mod tests {
     const SAMPLE: &str = "code\tname\tarchive\tgroup\tactive\tcanonical\n\
         alg-geom\tAlgebraic Geometry\talg-geom\tMathematics\t0\tmath.AG\n\
         cs.AI\tArtificial Intelligence\tcs\tComputer Science\t1\tcs.AI\n";
+
+    #[test]
+    fn a_missing_taxonomy_names_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Taxonomy::load(dir.path().join("taxonomy.tsv")).unwrap_err().to_string();
+        for want in ["taxonomy.tsv: not found", "docs/data.md", "--taxonomy PATH", "data.taxonomy=null"] {
+            assert!(err.contains(want), "{want:?} not in: {err}");
+        }
+    }
 
     #[test]
     fn parses_names_and_canonical_codes() {

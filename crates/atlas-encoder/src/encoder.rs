@@ -141,7 +141,12 @@ impl Encoder {
         opts.limits.validate()?;
         let folder = ModelFolder::open(dir)?;
         let tokenizer = TextTokenizer::from_folder(&folder)?;
-        let (backend, graph_file): (Box<dyn Backend>, Option<String>) = match resolve_backend(opts) {
+        let kind = resolve_backend(opts);
+        if opts.backend == BackendKind::Auto && kind == BackendKind::Candle && opts.device == DeviceSpec::Cpu
+        {
+            warn_candle_on_cpu();
+        }
+        let (backend, graph_file): (Box<dyn Backend>, Option<String>) = match kind {
             BackendKind::Candle | BackendKind::Auto => {
                 if opts.onnx_file.is_some() {
                     return Err(EncoderError::InvalidOption(
@@ -323,6 +328,25 @@ pub fn resolve_backend(opts: &EncoderOptions) -> BackendKind {
         BackendKind::Auto => BackendKind::Candle,
         other => other,
     }
+}
+
+/// `auto` settled on candle on the CPU, several times slower than ONNX Runtime there (docs/benchmarks.md: 9–14
+/// texts/s against 42 for ONNX Runtime fp32 on the same 2-vCPU machine), so a corpus run takes hours instead of
+/// minutes: say so loudly, with the fix, instead of only naming the backend in an info line.
+fn warn_candle_on_cpu() {
+    // The error names where the library was looked for and the setup script.
+    #[cfg(feature = "onnx")]
+    let why = crate::backend::onnx::find_ort_library()
+        .err()
+        .map_or_else(|| "ONNX Runtime appeared after the engine was chosen".to_owned(), |e| e.to_string());
+    #[cfg(not(feature = "onnx"))]
+    let why = "this build has no `onnx` feature (rebuild with the default features, then run \
+               `bash scripts/setup-onnxruntime.sh`)"
+        .to_owned();
+    tracing::warn!(
+        "the `auto` engine falls back to candle on the CPU, about 3-4x slower than ONNX Runtime: {why}. \
+         `arxiv-atlas doctor` shows what this machine will use and why"
+    );
 }
 
 /// Whether this build has the ONNX backend and its shared library can be found.

@@ -81,6 +81,18 @@ pub enum EncoderError {
         #[source]
         source: candle_core::Error,
     },
+    /// No model folder was named and the default one is not there.
+    #[error(
+        "no model folder: none was named, {env} is not set and the default {fallback} does not exist. Name \
+         one with --model-dir (for training, experiment.encoder.model_dir=): a sentence-transformers folder, \
+         or the Hugging Face id `--model-dir {id}`, downloaded once into the Hugging Face cache \
+         (HF_HUB_OFFLINE=1 reads only the cache, for machines without a network); or set {env}=DIR. \
+         `arxiv-atlas doctor` shows what this machine has; docs/data.md says where models come from",
+        env = crate::folder::MODEL_DIR_ENV,
+        fallback = crate::folder::FALLBACK_MODEL_DIR,
+        id = crate::folder::DEFAULT_MODEL_ID
+    )]
+    NoDefaultModel,
     /// The ONNX Runtime shared library could not be found.
     #[error(
         "ONNX Runtime library not found (looked at {tried}); run `bash scripts/setup-onnxruntime.sh` \

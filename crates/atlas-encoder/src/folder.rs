@@ -22,15 +22,25 @@ pub const MODEL_DIR_ENV: &str = "ARXIV_ATLAS_MODEL_DIR";
 /// The folder used when [`MODEL_DIR_ENV`] is unset, relative to the working directory (the repository root).
 pub const FALLBACK_MODEL_DIR: &str = "../shared/models/all-MiniLM-L6-v2";
 
+/// The Hugging Face id of the default model: `--model-dir` takes it to fetch the model into the Hugging Face cache
+/// (feature `hf-hub`) where [`FALLBACK_MODEL_DIR`] is not there.
+pub const DEFAULT_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
 /// Where the ONNX graphs live inside a model folder (the Hugging Face convention).
 const ONNX_DIR: &str = "onnx";
 
 /// The model folder to use when the user names none: `$ARXIV_ATLAS_MODEL_DIR` if set (even if it does not exist,
 /// so that opening it reports the typo), else [`FALLBACK_MODEL_DIR`] if that folder exists.
 pub fn default_model_dir() -> Option<PathBuf> {
-    match std::env::var_os(MODEL_DIR_ENV) {
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => Some(PathBuf::from(FALLBACK_MODEL_DIR)).filter(|p| p.is_dir()),
+    default_model_dir_in(std::env::var_os(MODEL_DIR_ENV).map(PathBuf::from), Path::new(""))
+}
+
+/// [`default_model_dir`] for a given value of [`MODEL_DIR_ENV`] (empty counts as unset), with relative paths
+/// taken from the folder `cwd` (`""` = this process's working directory).
+pub fn default_model_dir_in(env_value: Option<PathBuf>, cwd: &Path) -> Option<PathBuf> {
+    match env_value {
+        Some(v) if !v.as_os_str().is_empty() => Some(cwd.join(v)),
+        _ => Some(cwd.join(FALLBACK_MODEL_DIR)).filter(|p| p.is_dir()),
     }
 }
 

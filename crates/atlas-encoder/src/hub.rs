@@ -49,20 +49,51 @@ impl ModelRef {
 
 /// Whether `HF_HUB_OFFLINE` asks for cache-only operation (the same rule as `huggingface_hub`).
 pub fn offline_requested() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes" | "ON"))
+    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| offline_value(&v))
+}
+
+/// Whether a value of `HF_HUB_OFFLINE` means "offline" (`1`, `true`, `yes`, `ON`, as `huggingface_hub` reads it).
+pub fn offline_value(value: &str) -> bool {
+    matches!(value.trim(), "1" | "true" | "TRUE" | "True" | "yes" | "ON")
 }
 
 /// The Hugging Face cache in use: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
 pub fn hub_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d);
+    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    cache_dir_from(var("HF_HUB_CACHE"), var("HF_HOME"), var("HOME"))
+}
+
+/// [`hub_cache_dir`] for given values of `HF_HUB_CACHE`, `HF_HOME` and `HOME` (empty values count as unset).
+pub fn cache_dir_from(
+    hf_hub_cache: Option<PathBuf>,
+    hf_home: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> PathBuf {
+    let set = |v: Option<PathBuf>| v.filter(|p| !p.as_os_str().is_empty());
+    if let Some(d) = set(hf_hub_cache) {
+        return d;
     }
-    if let Some(d) = std::env::var_os("HF_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d).join("hub");
+    if let Some(d) = set(hf_home) {
+        return d.join("hub");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    home.join(".cache").join("huggingface").join("hub")
+    set(home).unwrap_or_default().join(".cache").join("huggingface").join("hub")
+}
+
+/// The snapshot folder of `repo` at `revision` in the Hugging Face cache `cache_dir` when every file a
+/// sentence-transformers folder needs is cached there (what an offline [`resolve_model`] would find), else
+/// `None`. Nothing is downloaded.
+pub fn cached_model(cache_dir: &Path, repo: &str, revision: &str) -> Option<PathBuf> {
+    let cached = hf_hub::Cache::new(cache_dir.to_path_buf()).repo(hf_hub::Repo::with_revision(
+        repo.to_owned(),
+        hf_hub::RepoType::Model,
+        revision.to_owned(),
+    ));
+    let mut snapshot = None;
+    for name in REQUIRED {
+        let file = cached.get(name)?;
+        snapshot.get_or_insert_with(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+    }
+    snapshot
 }
 
 /// Turns a model reference into a local folder: local paths are returned unchanged; hub ids are fetched
@@ -123,7 +154,9 @@ fn fetch(repo: &str, revision: &str, with_int8: bool) -> Result<PathBuf, Encoder
             None if required => Err(hub_error(
                 repo,
                 format!(
-                    "{name} is not in the Hugging Face cache {} (revision {revision}) and downloads are {}",
+                    "{name} is not in the Hugging Face cache {} (revision {revision}) and downloads are {}; \
+                     fetch it once where there is a network (the same command without HF_HUB_OFFLINE) and copy \
+                     that cache folder here (docs/data.md)",
                     hub_cache_dir().display(),
                     if offline { "off (HF_HUB_OFFLINE)" } else { "unavailable" }
                 ),
@@ -163,6 +196,30 @@ fn fetch(repo: &str, revision: &str, with_int8: bool) -> Result<PathBuf, Encoder
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_folder_rule_and_cached_lookup() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(cache_dir_from(p("/c"), p("/h"), p("/home")), PathBuf::from("/c"));
+        assert_eq!(cache_dir_from(p(""), p("/h"), p("/home")), PathBuf::from("/h/hub"));
+        assert_eq!(cache_dir_from(None, None, p("/home")), PathBuf::from("/home/.cache/huggingface/hub"));
+        assert!(offline_value(" 1") && offline_value("ON") && !offline_value("0") && !offline_value(""));
+
+        // The layout huggingface_hub writes: refs/<revision> names the commit, snapshots/<commit>/ the files.
+        let cache = tempfile::tempdir().unwrap();
+        let repo = cache.path().join("models--owner--name");
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), "abc123").unwrap();
+        let snap = repo.join("snapshots/abc123");
+        std::fs::create_dir_all(&snap).unwrap();
+        for f in &REQUIRED[..2] {
+            std::fs::write(snap.join(f), "{}").unwrap();
+        }
+        assert_eq!(cached_model(cache.path(), "owner/name", "main"), None, "model.safetensors is missing");
+        std::fs::write(snap.join(REQUIRED[2]), "").unwrap();
+        assert_eq!(cached_model(cache.path(), "owner/name", "main"), Some(snap));
+        assert_eq!(cached_model(cache.path(), "owner/other", "main"), None);
+    }
 
     #[test]
     fn parse_tells_paths_from_hub_ids() {

@@ -45,7 +45,7 @@ pub use batch::{plan_batches, BatchLimits, TokenBatch, DEFAULT_MAX_PADDING_PERCE
 pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
 pub use encoder::{Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;
-pub use folder::{default_model_dir, BertConfig, ModelFolder};
+pub use folder::{default_model_dir, BertConfig, ModelFolder, DEFAULT_MODEL_ID};
 #[cfg(feature = "hf-hub")]
 pub use hub::{resolve_model, ModelRef};
 pub use pooling::{HiddenStates, Pooling, PoolingHead};

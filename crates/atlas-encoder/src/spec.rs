@@ -52,14 +52,7 @@ impl EncoderSpec {
     /// folder. The error says how to name one.
     pub fn resolve_model_dir(&self) -> Result<PathBuf, EncoderError> {
         let Some(dir) = &self.model_dir else {
-            return crate::folder::default_model_dir().ok_or_else(|| {
-                EncoderError::InvalidOption(format!(
-                    "no model folder: pass --model-dir DIR (a sentence-transformers folder such as \
-                     all-MiniLM-L6-v2, or a Hugging Face id such as sentence-transformers/all-MiniLM-L6-v2) \
-                     or set {}",
-                    crate::folder::MODEL_DIR_ENV
-                ))
-            });
+            return crate::folder::default_model_dir().ok_or(EncoderError::NoDefaultModel);
         };
         resolve(dir, self.precision == Precision::Int8)
     }

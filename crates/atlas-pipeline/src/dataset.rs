@@ -17,7 +17,9 @@ pub fn prepare_dataset(data: &DataConfig) -> Result<Dataset, PipelineError> {
         return Err(PipelineError::input(
             input,
             "data.input: no such file or folder (a Kaggle JSON-lines, HF parquet or CSV file, or a folder made \
-             by `arxiv-atlas ingest`)",
+             by `arxiv-atlas ingest`). The shipped data groups (data=arxiv100k, the default, and data=mini) read \
+             the data kit in ../shared/data; pass data.input=PATH with your own papers, e.g. the Kaggle arXiv \
+             snapshot (docs/data.md says where to get it; `arxiv-atlas doctor` lists what is missing)",
         ));
     }
     let taxonomy = atlas_corpus::taxonomy_path(data.taxonomy.as_deref());

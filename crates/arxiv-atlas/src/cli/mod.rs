@@ -71,6 +71,17 @@ pub enum Command {
     EvaluateRetrieval(EvalRetrievalArgs),
     /// Serve classification, embeddings and similar-paper search over HTTP, with a web page at `/`.
     Serve(ServeArgs),
+    /// What this machine will use and why: ONNX Runtime, CPU features and int8 kernels, CUDA, the default model
+    /// and data kit, PostgreSQL where a URL is set. Exits 1 when something a default needs is missing.
+    Doctor(DoctorArgs),
+}
+
+/// `arxiv-atlas doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as one JSON object on stdout (`ok`, and `checks`: name, status, found, why, fix).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `arxiv-atlas bench …`.

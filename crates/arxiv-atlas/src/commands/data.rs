@@ -127,8 +127,12 @@ parallelizable and requiring significantly less time to train.";
 pub fn quickstart(a: QuickstartArgs) -> Result<()> {
     if !a.input.exists() {
         bail!(
-            "{} not found: pass --input PATH with arXiv papers (Kaggle JSON-lines, HF parquet or CSV)",
-            a.input.display()
+            "{} not found (the default input is the data kit in ../shared/data, beside the repository). Download \
+             the Kaggle arXiv snapshot, arxiv-metadata-oai-snapshot.json from {}, and pass --input PATH (Kaggle \
+             JSON-lines, HF parquet or CSV, plain or gzip); docs/data.md has the other sources, and \
+             `arxiv-atlas doctor` lists whatever else is missing",
+            a.input.display(),
+            atlas_doctor::KAGGLE_URL
         );
     }
     let mut overrides = vec![

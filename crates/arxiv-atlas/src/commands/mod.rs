@@ -2,17 +2,22 @@
 
 mod data;
 mod demo;
+mod doctor;
 mod embed;
 mod search;
 mod serve;
+
+use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::cli::{BenchCommand, Cli, Command, IndexCommand};
 
-/// Dispatches a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Dispatches a parsed command line. A command that returns normally exits 0, except `doctor`, whose exit code
+/// is its verdict.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let done = match cli.command {
+        Command::Doctor(a) => return doctor::doctor(a),
         Command::Ingest(a) => data::ingest(a),
         Command::Train(a) => data::train(a),
         Command::Evaluate(a) => data::evaluate(a),
@@ -28,5 +33,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search::search(a),
         Command::EvaluateRetrieval(a) => search::evaluate_retrieval(a),
         Command::Serve(a) => serve::serve(a),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

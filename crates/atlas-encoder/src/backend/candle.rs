@@ -123,7 +123,7 @@ fn states<'a>(batch: &'a TokenBatch, data: &'a [f32]) -> HiddenStates<'a> {
 }
 
 /// The candle device for `spec`; CUDA only when compiled with the `cuda` feature.
-fn candle_device(spec: DeviceSpec) -> Result<Device, EncoderError> {
+pub(crate) fn candle_device(spec: DeviceSpec) -> Result<Device, EncoderError> {
     match spec {
         DeviceSpec::Cpu => Ok(Device::Cpu),
         #[cfg(feature = "cuda")]

@@ -17,6 +17,22 @@ pub mod onnx;
 #[cfg(feature = "onnx")]
 pub mod onnx_graph;
 
+/// Whether this build has the ONNX Runtime backend (cargo feature `onnx`, on by default).
+pub const fn onnx_built() -> bool {
+    cfg!(feature = "onnx")
+}
+
+/// Whether this build's candle backend can run on CUDA devices (cargo feature `cuda`, off by default).
+pub const fn cuda_built() -> bool {
+    cfg!(feature = "cuda")
+}
+
+/// Opens `device` the way the candle backend does, to tell whether a model could run there (a CUDA device
+/// needs the `cuda` feature, a driver and the device itself). Nothing is loaded onto it.
+pub fn probe_device(device: DeviceSpec) -> Result<(), EncoderError> {
+    candle::candle_device(device).map(drop)
+}
+
 /// An engine that turns a token batch into pooled embeddings.
 pub trait Backend: Send + Sync {
     /// Short description for logs and reports, e.g. `candle fp32 cpu`.

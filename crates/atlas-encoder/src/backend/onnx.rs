@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Display;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
@@ -45,7 +45,10 @@ pub fn ort_library_candidates() -> Vec<PathBuf> {
     library_candidates(var(ORT_DYLIB_ENV), var(ORT_HOME_ENV), var("HOME"))
 }
 
-fn library_candidates(
+/// [`ort_library_candidates`] for given values of `ORT_DYLIB_PATH`, `ARXIV_ATLAS_ORT_HOME` and `HOME` (empty
+/// values count as unset), so a caller that inspects another environment than this process's gets the same
+/// rule.
+pub fn library_candidates(
     dylib: Option<PathBuf>,
     ort_home: Option<PathBuf>,
     home: Option<PathBuf>,
@@ -66,7 +69,9 @@ pub fn find_ort_library() -> Result<PathBuf, EncoderError> {
     first_existing(&ort_library_candidates())
 }
 
-fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, EncoderError> {
+/// The first existing file of `candidates` (as [`library_candidates`] lists them), or
+/// [`EncoderError::OrtLibraryNotFound`] naming them all and the setup script.
+pub fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, EncoderError> {
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| EncoderError::OrtLibraryNotFound {
         tried: if candidates.is_empty() {
             "nowhere: neither ORT_DYLIB_PATH nor HOME is set".to_owned()
@@ -76,27 +81,72 @@ fn first_existing(candidates: &[PathBuf]) -> Result<PathBuf, EncoderError> {
     })
 }
 
+static ENV: OnceLock<Environment> = OnceLock::new();
+
 /// The process-wide ONNX Runtime environment. The shared library can be loaded only once per process, so this
 /// is a global; a failure to *find* the library is not cached (running the setup script then retrying works).
 fn environment() -> Result<&'static Environment, EncoderError> {
-    static ENV: OnceLock<Environment> = OnceLock::new();
+    if let Some(env) = ENV.get() {
+        return Ok(env);
+    }
+    environment_from(&find_ort_library()?)
+}
+
+/// [`environment`] with the library at `lib` (unless one is loaded already).
+fn environment_from(lib: &Path) -> Result<&'static Environment, EncoderError> {
     static INIT: Mutex<()> = Mutex::new(());
     if let Some(env) = ENV.get() {
         return Ok(env);
     }
-    let lib = find_ort_library()?;
     // Serialise initialisation: two threads loading the library at once would race inside `ort`.
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(env) = ENV.get() {
         return Ok(env);
     }
-    let env = ort::init_from(&lib)
+    let env = ort::init_from(lib)
         .map_err(|e| onnx_err(format!("loading {}", lib.display()), e))?
         .with_name("atlas-encoder")
         .build()
         .map_err(|e| onnx_err("creating the environment", e))?;
     tracing::debug!(library = %lib.display(), "ONNX Runtime loaded");
     Ok(ENV.get_or_init(|| env))
+}
+
+/// An ONNX Runtime library that loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrtLibrary {
+    /// Its version (`1.32.0`) as its file name or build information gives it (the `ort` crate keeps the
+    /// library's own version call to itself); `None` when neither names one.
+    pub version: Option<String>,
+    /// ONNX Runtime's own build information line (`ORT Build Info: git-branch=…, git-commit-id=…, …`).
+    pub build_info: String,
+}
+
+/// Loads the ONNX Runtime library at `lib` the way the backend does (the API version `ort` needs included),
+/// and says which version it is. The library is loaded once per process: when one is loaded already, that one
+/// is reported.
+pub fn load_ort_library(lib: &Path) -> Result<OrtLibrary, EncoderError> {
+    environment_from(lib)?;
+    let build_info = ort::info().to_owned();
+    // The wheel's file is `libonnxruntime.so.1.32.0` behind the setup script's link; release builds also say
+    // `git-branch=rel-1.32.0`.
+    let real = std::fs::canonicalize(lib).unwrap_or_else(|_| lib.to_path_buf());
+    let version = real.file_name().and_then(|n| version_in_file_name(&n.to_string_lossy())).or_else(|| {
+        build_info
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .find_map(|part| part.strip_prefix("git-branch=rel-"))
+            .map(str::to_owned)
+    });
+    Ok(OrtLibrary { version, build_info })
+}
+
+/// `1.32.0` from `libonnxruntime.so.1.32.0` or `libonnxruntime.1.32.0.dylib`: the first run of digits and dots
+/// with at least two dots.
+fn version_in_file_name(name: &str) -> Option<String> {
+    name.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|run| run.trim_matches('.'))
+        .find(|run| run.matches('.').count() >= 2)
+        .map(str::to_owned)
 }
 
 fn onnx_err(context: impl Into<String>, e: impl Display) -> EncoderError {
@@ -330,6 +380,14 @@ impl Backend for OnnxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_read_from_library_file_names() {
+        assert_eq!(version_in_file_name("libonnxruntime.so.1.32.0").as_deref(), Some("1.32.0"));
+        assert_eq!(version_in_file_name("libonnxruntime.1.22.1.dylib").as_deref(), Some("1.22.1"));
+        assert_eq!(version_in_file_name("libonnxruntime.so"), None);
+        assert_eq!(version_in_file_name("libonnxruntime.so.1"), None);
+    }
 
     #[test]
     fn library_lookup_order_and_error() {
