@@ -1,5 +1,6 @@
 // Drives the arxiv-atlas web page in headless Chromium (Debian's /usr/bin/chromium through playwright-core,
-// no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box.
+// no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box. With
+// `"searchOnly": true` in the query, the page of a server without a classifier.
 //   node tests/web/page.test.mjs http://127.0.0.1:PORT '{"title": ..., "abstract": ..., "id": ...}' [screenshot.png]
 // Run by crates/atlas-serve/tests/web.rs against an in-process server; install with scripts/setup-web-test.sh.
 import { createRequire } from "node:module";
@@ -40,59 +41,84 @@ try {
   page.on("request", (r) => { if (!r.url().startsWith(url)) problems.push(`remote request: ${r.url()}`); });
   await page.goto(url);
 
-  await check("paste title + abstract → chart and neighbours", async () => {
-    await page.fill("#title", query.title);
-    await page.fill("#abstract", query.abstract);
-    await page.click("#classify-btn");
-    await page.waitForSelector("#chart .bar", { timeout: 15000 });
-    const labels = await page.$$eval("#chart .label", (ls) => ls.map((l) => l.textContent));
-    assert.ok(labels.length >= 3, `only ${labels.length} bars`);
-    const widths = await page.$$eval("#chart .bar", (bs) => bs.map((b) => b.getBoundingClientRect().width));
-    assert.ok(widths[0] >= widths[widths.length - 1] && widths[0] > 50, `bars ${widths}`);
-    const pred = await page.textContent("#prediction");
-    assert.ok(labels[0].includes(pred.split(" ")[1]), `${pred} vs ${labels[0]}`);
-    await page.waitForSelector("#neighbours li a", { timeout: 15000 });
-    const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
-    assert.ok(links.length >= 5, `${links.length} neighbours`);
-    assert.ok(links.every((h) => h.startsWith("https://arxiv.org/abs/")), links.join(" "));
-    assert.equal(links[0], `https://arxiv.org/abs/${query.id}`, "the paper itself is its nearest neighbour");
-  });
-  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  if (query.searchOnly) {
+    // A server without a classifier: the same form finds similar papers, with a note instead of a chart.
+    await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("search only"),
+      null, { timeout: 15000 });
+    await check("search only: paste title + abstract → a note, no chart, and neighbours", async () => {
+      await page.fill("#title", query.title);
+      await page.fill("#abstract", query.abstract);
+      await page.click("#classify-btn");
+      await page.waitForSelector("#neighbours li a", { timeout: 15000 });
+      assert.equal(await page.$$eval("#chart .bar", (bs) => bs.length), 0);
+      assert.match(await page.textContent("#chart-note"), /No classifier loaded/);
+      const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
+      assert.equal(links[0], `https://arxiv.org/abs/${query.id}`, "the paper itself is its nearest neighbour");
+    });
+    await check("search only: search box → results", async () => {
+      await page.fill("#search-text", query.search);
+      await page.click("#search-btn");
+      await page.waitForSelector("#search-results li a", { timeout: 15000 });
+    });
+    await check("search only: no page errors, no remote requests, no classify call", async () => {
+      assert.deepEqual(problems, []);
+      assert.deepEqual(failedAnswers, []);
+    });
+  } else {
+    await check("paste title + abstract → chart and neighbours", async () => {
+      await page.fill("#title", query.title);
+      await page.fill("#abstract", query.abstract);
+      await page.click("#classify-btn");
+      await page.waitForSelector("#chart .bar", { timeout: 15000 });
+      const labels = await page.$$eval("#chart .label", (ls) => ls.map((l) => l.textContent));
+      assert.ok(labels.length >= 3, `only ${labels.length} bars`);
+      const widths = await page.$$eval("#chart .bar", (bs) => bs.map((b) => b.getBoundingClientRect().width));
+      assert.ok(widths[0] >= widths[widths.length - 1] && widths[0] > 50, `bars ${widths}`);
+      const pred = await page.textContent("#prediction");
+      assert.ok(labels[0].includes(pred.split(" ")[1]), `${pred} vs ${labels[0]}`);
+      await page.waitForSelector("#neighbours li a", { timeout: 15000 });
+      const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
+      assert.ok(links.length >= 5, `${links.length} neighbours`);
+      assert.ok(links.every((h) => h.startsWith("https://arxiv.org/abs/")), links.join(" "));
+      assert.equal(links[0], `https://arxiv.org/abs/${query.id}`, "the paper itself is its nearest neighbour");
+    });
+    if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 
-  await check("an arXiv id → its neighbours, itself excluded", async () => {
-    await page.fill("#title", "");
-    await page.fill("#abstract", "");
-    await page.fill("#arxiv-id", query.id);
-    await page.click("#classify-btn");
-    await page.waitForFunction(
-      (id) => { const a = document.querySelector("#neighbours li a"); return a && !a.href.endsWith(id); },
-      query.id, { timeout: 15000 });
-    const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
-    assert.ok(!links.includes(`https://arxiv.org/abs/${query.id}`));
-  });
+    await check("an arXiv id → its neighbours, itself excluded", async () => {
+      await page.fill("#title", "");
+      await page.fill("#abstract", "");
+      await page.fill("#arxiv-id", query.id);
+      await page.click("#classify-btn");
+      await page.waitForFunction(
+        (id) => { const a = document.querySelector("#neighbours li a"); return a && !a.href.endsWith(id); },
+        query.id, { timeout: 15000 });
+      const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
+      assert.ok(!links.includes(`https://arxiv.org/abs/${query.id}`));
+    });
 
-  await check("search box → results", async () => {
-    await page.fill("#search-text", query.search);
-    await page.click("#search-btn");
-    await page.waitForSelector("#search-results li a", { timeout: 15000 });
-    const n = await page.$$eval("#search-results li", (ls) => ls.length);
-    assert.ok(n >= 5, `${n} results`);
-  });
+    await check("search box → results", async () => {
+      await page.fill("#search-text", query.search);
+      await page.click("#search-btn");
+      await page.waitForSelector("#search-results li a", { timeout: 15000 });
+      const n = await page.$$eval("#search-results li", (ls) => ls.length);
+      assert.ok(n >= 5, `${n} results`);
+    });
 
-  await check("an empty form shows the API's error", async () => {
-    await page.fill("#title", "");
-    await page.fill("#abstract", "");
-    await page.fill("#arxiv-id", "");
-    await page.click("#classify-btn");
-    await page.waitForSelector("#error:not([hidden])", { timeout: 5000 });
-    const msg = await page.textContent("#error");
-    assert.match(msg, /title/);
-  });
+    await check("an empty form shows the API's error", async () => {
+      await page.fill("#title", "");
+      await page.fill("#abstract", "");
+      await page.fill("#arxiv-id", "");
+      await page.click("#classify-btn");
+      await page.waitForSelector("#error:not([hidden])", { timeout: 5000 });
+      const msg = await page.textContent("#error");
+      assert.match(msg, /title/);
+    });
 
-  await check("no page errors, no remote requests, no failed answer but the deliberate 422", async () => {
-    assert.deepEqual(problems, []);
-    assert.deepEqual(failedAnswers, ["422 /v1/classify"]);
-  });
+    await check("no page errors, no remote requests, no failed answer but the deliberate 422", async () => {
+      assert.deepEqual(problems, []);
+      assert.deepEqual(failedAnswers, ["422 /v1/classify"]);
+    });
+  }
 } finally {
   await browser.close();
 }

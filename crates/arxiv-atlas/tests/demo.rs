@@ -1,7 +1,11 @@
 //! `demo` end to end: papers → trained model, embeddings and index in one folder, then the same command again
 //! reuses all three.
 
+mod common;
+
 use std::process::Command;
+
+use common::{http, Server};
 
 #[test]
 fn demo_prepares_a_servable_folder_and_reuses_it() {
@@ -44,4 +48,21 @@ fn demo_prepares_a_servable_folder_and_reuses_it() {
 
     let second = run();
     assert_eq!(second.matches("(reused)").count(), 3, "{second}");
+
+    // The index alone, without a classifier: search works, classify says what is missing.
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
+        .args(["serve", "--index", dir.join("index").to_str().unwrap(), "--no-request-log"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("ARXIV_ATLAS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    common::wait_ready(&mut server, port);
+    let (code, s) = http(port, "POST", "/v1/search", Some(r#"{"text":"quantum field theory","k":3}"#));
+    assert_eq!((code, s["results"].as_array().map(Vec::len)), (200, Some(3)), "{s}");
+    let (code, e) = http(port, "POST", "/v1/classify", Some(r#"{"title":"Quantum fields"}"#));
+    assert_eq!((code, e["error"]["code"].as_str()), (503, Some("model_unavailable")), "{e}");
 }

@@ -4,7 +4,11 @@
 //! catch wiring mistakes that crate-level tests cannot: config resolution, run folders, model hand-over
 //! between `train`, `evaluate` and `classify`, and error reporting.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{http, Server};
 use std::process::{Command, Output};
 
 /// The files of `../shared` these tests read (the binary also finds the model and `data=mini` there).
@@ -609,35 +613,6 @@ fn pgvector_build_and_search(emb: &str, query_id: &str) {
     );
 }
 
-/// One HTTP/1.1 exchange over a fresh connection (`Connection: close`): the status code and the JSON body.
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server accepts connections");
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
-    (status, serde_json::from_str(payload).unwrap_or(serde_json::Value::String(payload.to_string())))
-}
-
-/// Kills the server if the test fails before it is stopped on purpose.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `serve` as a user runs it: a trained model and an index folder built by the binary, a real TCP port, the
 /// request log in SQLite, stopped by SIGTERM.
 #[test]
@@ -655,7 +630,7 @@ fn serve_classifies_and_searches_with_a_real_index() {
         &format!("run.dir={run}"),
         "--json",
     ]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
         .args(["serve", "--model", &run, "--index", &idx, "--request-log", &log, "--workers", "2"])
         .args(["--addr", &format!("127.0.0.1:{port}")])
@@ -666,17 +641,7 @@ fn serve_classifies_and_searches_with_a_real_index() {
         .spawn()
         .unwrap();
     let mut server = Server(child);
-    let start = std::time::Instant::now();
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", "/ready", None).0 == 200
-        {
-            break;
-        }
-        assert!(server.0.try_wait().unwrap().is_none(), "serve exited before it was ready");
-        assert!(start.elapsed().as_secs() < 120, "serve not ready after 120 s");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    common::wait_ready(&mut server, port);
 
     // What loaded, and how long each part took: the index's int8 encoder, one session per worker.
     let (code, info) = http(port, "GET", "/info", None);

@@ -49,6 +49,10 @@ impl From<BatchError> for ApiError {
                 "encoder_unavailable",
                 "no sentence encoder is loaded; start the server with an embedding model or an index",
             ),
+            BatchError::NoModel => ApiError::unavailable(
+                "model_unavailable",
+                "no classifier is loaded; start the server with --model RUN (a run folder of `arxiv-atlas train`)",
+            ),
         }
     }
 }
@@ -111,9 +115,25 @@ fn check_top_k(top_k: Option<i64>) -> Result<usize, ApiError> {
     check_range("top_k", top_k.unwrap_or(DEFAULT_TOP_K), 1, MAX_TOP_K)
 }
 
-/// Builds the answer for row `i`.
-fn classification(state: &AppState, p: &Probabilities, i: usize, top_k: usize) -> ClassifyResponse {
-    let labels = state.0.model.labels();
+/// The classifier, or 503 `model_unavailable` (a server of embeddings and search only).
+fn model(state: &AppState) -> Result<&Arc<dyn crate::model::Model>, ApiError> {
+    state.0.model.as_ref().ok_or_else(|| ApiError::from(BatchError::NoModel))
+}
+
+/// The classifier's version for answers and the request log (empty without one).
+fn model_version(state: &AppState) -> String {
+    state.0.model.as_ref().map(|m| m.info().version.clone()).unwrap_or_default()
+}
+
+/// Builds the answer for row `i` (called only once `model(state)` succeeded).
+fn classification(
+    state: &AppState,
+    model: &dyn crate::model::Model,
+    p: &Probabilities,
+    i: usize,
+    top_k: usize,
+) -> ClassifyResponse {
+    let labels = model.labels();
     let name = |c: usize| {
         let code = &labels.codes[c];
         let from_labels = labels.names.get(c).filter(|n| !n.is_empty() && *n != code);
@@ -141,19 +161,23 @@ fn classification(state: &AppState, p: &Probabilities, i: usize, top_k: usize) -
         name: best.name,
         probability: best.probability,
         probabilities,
-        model: state.0.model.info().version.clone(),
+        model: model.info().version.clone(),
     }
 }
 
 /// Renders a paper with the classifier's template, as training did.
-fn model_text(state: &AppState, title: &str, abstract_text: &str) -> String {
-    atlas_corpus::Paper::from_text(title, abstract_text).text(&state.0.model.info().template)
+fn model_text(model: &dyn crate::model::Model, title: &str, abstract_text: &str) -> String {
+    atlas_corpus::Paper::from_text(title, abstract_text).text(&model.info().template)
 }
 
-async fn classify_texts(state: &AppState, texts: Vec<String>) -> Result<Probabilities, ApiError> {
+async fn classify_texts(
+    state: &AppState,
+    model: &dyn crate::model::Model,
+    texts: Vec<String>,
+) -> Result<Probabilities, ApiError> {
     let n = texts.len();
     let p = state.0.batcher.classify(texts).await.map_err(|e| batch_err(state, e))?;
-    if p.len() != n || p.n_classes != state.0.model.labels().len() {
+    if p.len() != n || p.n_classes != model.labels().len() {
         return Err(ApiError::internal(format!(
             "the model returned {} rows of {} classes for {n} texts",
             p.len(),
@@ -205,7 +229,7 @@ pub enum BodyErrors {
 /// Classify one paper.
 #[utoipa::path(post, path = "/v1/classify", tag = "classify", request_body = ClassifyRequest,
     responses((status = 200, body = ClassifyResponse), BodyErrors,
-              (status = 503, description = "The server is shutting down", body = ErrorBody)))]
+              (status = 503, description = "No classifier is loaded (`model_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyRequest>,
@@ -215,9 +239,10 @@ pub async fn classify(
     check_text("title", &req.title, true, max)?;
     check_text("abstract", &req.abstract_text, false, max)?;
     let top_k = check_top_k(req.top_k)?;
-    let text = model_text(&state, &req.title, &req.abstract_text);
-    let p = classify_texts(&state, vec![text.clone()]).await?;
-    let r = classification(&state, &p, 0, top_k);
+    let model = model(&state)?.clone();
+    let text = model_text(model.as_ref(), &req.title, &req.abstract_text);
+    let p = classify_texts(&state, model.as_ref(), vec![text.clone()]).await?;
+    let r = classification(&state, model.as_ref(), &p, 0, top_k);
     log_classification(&state, &text, &r, started);
     Ok(Json(r))
 }
@@ -225,7 +250,7 @@ pub async fn classify(
 /// Classify several papers in one request.
 #[utoipa::path(post, path = "/v1/classify/batch", tag = "classify", request_body = ClassifyBatchRequest,
     responses((status = 200, body = ClassifyBatchResponse), BodyErrors,
-              (status = 503, description = "The server is shutting down", body = ErrorBody)))]
+              (status = 503, description = "No classifier is loaded (`model_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn classify_batch(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyBatchRequest>,
@@ -238,15 +263,16 @@ pub async fn classify_batch(
         check_text(&format!("papers[{i}].abstract"), &p.abstract_text, false, max)?;
     }
     let top_k = check_top_k(req.top_k)?;
+    let model = model(&state)?.clone();
     let texts: Vec<String> =
-        req.papers.iter().map(|p| model_text(&state, &p.title, &p.abstract_text)).collect();
-    let p = classify_texts(&state, texts.clone()).await?;
+        req.papers.iter().map(|p| model_text(model.as_ref(), &p.title, &p.abstract_text)).collect();
+    let p = classify_texts(&state, model.as_ref(), texts.clone()).await?;
     let results: Vec<ClassifyResponse> =
-        (0..texts.len()).map(|i| classification(&state, &p, i, top_k)).collect();
+        (0..texts.len()).map(|i| classification(&state, model.as_ref(), &p, i, top_k)).collect();
     for (t, r) in texts.iter().zip(&results) {
         log_classification(&state, t, r, started);
     }
-    Ok(Json(ClassifyBatchResponse { results, model: state.0.model.info().version.clone() }))
+    Ok(Json(ClassifyBatchResponse { results, model: model.info().version.clone() }))
 }
 
 fn embedder(state: &AppState) -> Result<&Arc<dyn crate::model::Embedder>, ApiError> {
@@ -378,7 +404,7 @@ async fn blocking<T: Send + 'static>(
 fn paper_out(state: &AppState, p: PaperMeta) -> PaperOut {
     let category_name = p.categories.first().and_then(|c| {
         state.0.taxonomy.as_ref().and_then(|t| t.name(c)).map(str::to_string).or_else(|| {
-            let labels = state.0.model.labels();
+            let labels = state.0.model.as_ref()?.labels();
             labels.codes.iter().position(|x| x == c).and_then(|i| labels.names.get(i).cloned())
         })
     });
@@ -529,7 +555,7 @@ pub async fn search(
             score,
             serde_json::to_string(&summary).unwrap_or_default(),
             took_ms,
-            &state.0.model.info().version,
+            &model_version(&state),
         ));
     }
     Ok(Json(SearchResponse { results, backend: index.info().backend.clone(), took_ms }))
@@ -562,7 +588,7 @@ pub async fn health() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok".into() })
 }
 
-/// Readiness: model (and index, when configured) loaded, workers running, not draining.
+/// Readiness: what was configured is loaded (classifier, encoder, index), workers running, not draining.
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200, body = ReadyResponse), (status = 503, body = ReadyResponse)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let workers = state.0.batcher.workers_alive();
@@ -570,7 +596,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let ok = workers > 0 && !draining;
     let body = ReadyResponse {
         status: if ok { "ready" } else { "not_ready" }.into(),
-        model: true,
+        model: state.0.model.is_some(),
         encoder: state.0.embedder.is_some(),
         index: state.0.index.is_some(),
         workers,
@@ -588,8 +614,8 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoResponse> {
     Json(InfoResponse {
         name: "arxiv-atlas".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        model: s.model.info().clone(),
-        classes: s.model.labels().len(),
+        model: s.model.as_ref().map(|m| m.info().clone()),
+        classes: s.model.as_ref().map_or(0, |m| m.labels().len()),
         encoder: s.embedder.as_ref().map(|e| EncoderInfo {
             name: e.name().into(),
             embedding_id: e.embedding_id().into(),

@@ -108,6 +108,9 @@ pub enum BatchError {
     /// This work needs an encoder and none is loaded.
     #[error("no encoder is loaded")]
     NoEncoder,
+    /// This work needs a classifier and none is loaded.
+    #[error("no classifier is loaded")]
+    NoModel,
 }
 
 /// The jobs waiting for a worker, oldest first, shared by every worker.
@@ -140,13 +143,18 @@ pub struct Batcher {
     alive: Arc<AtomicUsize>,
     config: BatchConfig,
     has_embedder: bool,
+    has_model: bool,
     max_tokens: usize,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Batcher {
-    /// Starts `config.workers` threads serving `model` (and `embedder`, when given).
-    pub fn start(model: Arc<dyn Model>, embedder: Option<Arc<dyn Embedder>>, config: BatchConfig) -> Batcher {
+    /// Starts `config.workers` threads serving `model` and `embedder`, each when given.
+    pub fn start(
+        model: Option<Arc<dyn Model>>,
+        embedder: Option<Arc<dyn Embedder>>,
+        config: BatchConfig,
+    ) -> Batcher {
         let config = BatchConfig {
             max_batch_size: config.max_batch_size.max(1),
             max_batch_tokens: config.max_batch_tokens.max(1),
@@ -184,6 +192,7 @@ impl Batcher {
             queue,
             alive,
             has_embedder: embedder.is_some(),
+            has_model: model.is_some(),
             max_tokens,
             config,
             workers: Mutex::new(workers),
@@ -214,6 +223,9 @@ impl Batcher {
     pub async fn submit(&self, work: Work) -> Result<Output, BatchError> {
         if matches!(work, Work::Embed(_)) && !self.has_embedder {
             return Err(BatchError::NoEncoder);
+        }
+        if matches!(work, Work::Classify(_)) && !self.has_model {
+            return Err(BatchError::NoModel);
         }
         let tokens = match &work {
             Work::Classify(t) | Work::Embed(t) => t.iter().map(|s| estimate_tokens(s, self.max_tokens)).sum(),
@@ -280,7 +292,7 @@ impl Drop for Batcher {
 struct WorkerCtx {
     queue: Arc<Queue>,
     alive: Arc<AtomicUsize>,
-    model: Arc<dyn Model>,
+    model: Option<Arc<dyn Model>>,
     embedder: Option<Arc<dyn Embedder>>,
     config: BatchConfig,
 }
@@ -356,8 +368,10 @@ impl WorkerCtx {
             }
         }
         if !classify.is_empty() {
-            self.run_group(classify, "classify", |texts| {
-                self.model.predict(texts).map(|p| split_probabilities(&p, texts.len()))
+            self.run_group(classify, "classify", |texts| match &self.model {
+                Some(m) => m.predict(texts).map(|p| split_probabilities(&p, texts.len())),
+                // `submit` refuses classify work without a model; this only guards the invariant.
+                None => Err(ModelError::new("no classifier is loaded")),
             });
         }
         if !embed.is_empty() {
@@ -551,7 +565,7 @@ mod tests {
             workers: 2,
             ..BatchConfig::default()
         };
-        let batcher = Arc::new(Batcher::start(model.clone(), None, config));
+        let batcher = Arc::new(Batcher::start(Some(model.clone()), None, config));
         let b = batcher.clone();
         let first = tokio::spawn(async move { b.classify(vec!["one".into()]).await });
         assert!(wait_for("a worker to take the first job", || batcher.queue_depth() == 0).await);
@@ -598,7 +612,7 @@ mod tests {
 
     fn embed_batcher(config: BatchConfig) -> (Batcher, Arc<WordEmbedder>) {
         let e = Arc::new(WordEmbedder { calls: AtomicUsize::new(0) });
-        (Batcher::start(GatedModel::new(), Some(e.clone()), config), e)
+        (Batcher::start(Some(GatedModel::new()), Some(e.clone()), config), e)
     }
 
     /// Texts of 5, 3 and 3 tokens are 11 tokens, not 3 × (11 / 3).

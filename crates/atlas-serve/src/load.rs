@@ -22,8 +22,9 @@ const REQUEST_LOG_CAPACITY: usize = 4096;
 /// What `serve` loads, already parsed.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// A training run folder (or the model folder inside it): TF-IDF or embedding classifier.
-    pub model: PathBuf,
+    /// A training run folder (or the model folder inside it): TF-IDF or embedding classifier. `None` serves
+    /// embeddings and search only (classify answers 503 `model_unavailable`).
+    pub model: Option<PathBuf>,
     /// The similar-paper index (enables search and papers).
     pub index: Option<IndexLocation>,
     /// HNSW search breadth instead of the index's stored one.
@@ -90,7 +91,7 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     let load = LoadOptions { sessions: workers, ..LoadOptions::default() };
     let ((loaded, model_s), (index, index_s)) = std::thread::scope(|s| {
         let index = s.spawn(|| timed(|| opts.index.as_ref().map(|loc| loc.open(opts.ef_search)).transpose()));
-        let model = timed(|| LoadedModel::open(&opts.model, &load));
+        let model = timed(|| opts.model.as_ref().map(|m| LoadedModel::open(m, &load)).transpose());
         let index = index.join().unwrap_or_else(|_| {
             (Err(atlas_index::IndexError::Invalid("opening the index panicked".into())), 0.0)
         });
@@ -98,28 +99,34 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     });
     let mut loaded = loaded?;
     let index: Option<Arc<dyn VectorIndex>> = index?.map(Arc::from);
-    let device = loaded.predictor.encoder().map_or(DeviceSpec::Cpu, |e| e.device());
+    let device = loaded.as_ref().and_then(|l| l.predictor.encoder()).map_or(DeviceSpec::Cpu, |e| e.device());
     let max_batch_tokens = opts.max_batch_tokens.unwrap_or_else(|| default_max_batch_tokens(device));
     // The model calls the queue forms are bounded the same way inside the encoder (one large request is cut
     // into calls of at most this size, never padded past the encoder's padding budget).
     let limits = BatchLimits::new(opts.server.batch.max_batch_size, max_batch_tokens);
-    if let Some(encoder) = loaded.predictor.encoder_mut() {
+    if let Some(encoder) = loaded.as_mut().and_then(|l| l.predictor.encoder_mut()) {
         encoder.set_limits(limits)?;
     }
     tracing::info!(model_s, index_s, "model and index loaded");
-    let info = ModelInfo {
-        version: loaded.version(),
-        kind: loaded.predictor.kind().to_string(),
-        template: loaded.pipeline.template.clone(),
-        dir: loaded.dir.display().to_string(),
-    };
-    let model_encoder = loaded.predictor.encoder().cloned();
-    let model = Arc::new(ServedModel { loaded, info });
+    let model_encoder = loaded.as_ref().and_then(|l| l.predictor.encoder().cloned());
+    let model = loaded.map(|loaded| {
+        let info = ModelInfo {
+            version: loaded.version(),
+            kind: loaded.predictor.kind().to_string(),
+            template: loaded.pipeline.template.clone(),
+            dir: loaded.dir.display().to_string(),
+        };
+        Arc::new(ServedModel { loaded, info }) as Arc<dyn Model>
+    });
     let (embedder, encoder_s) = choose_embedder(opts, model_encoder, index.as_ref(), limits, workers)?;
 
     let mut config = opts.server.clone();
     config.batch.max_batch_tokens = max_batch_tokens;
-    let mut b = AppState::builder(model).config(config).startup_phase("model", model_s);
+    let mut b = match model {
+        Some(m) => AppState::builder(m).startup_phase("model", model_s),
+        None => AppState::builder_without_model(),
+    }
+    .config(config);
     if let Some(i) = index {
         b = b.startup_phase("index", index_s).index(i);
     }

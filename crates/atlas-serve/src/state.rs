@@ -52,7 +52,7 @@ impl Default for ServerConfig {
 pub struct AppState(pub(crate) Arc<Inner>);
 
 pub(crate) struct Inner {
-    pub model: Arc<dyn Model>,
+    pub model: Option<Arc<dyn Model>>,
     pub embedder: Option<Arc<dyn Embedder>>,
     pub index: Option<Arc<dyn VectorIndex>>,
     pub taxonomy: Option<Arc<Taxonomy>>,
@@ -67,7 +67,7 @@ pub(crate) struct Inner {
 
 /// Assembles an [`AppState`].
 pub struct AppStateBuilder {
-    model: Arc<dyn Model>,
+    model: Option<Arc<dyn Model>>,
     embedder: Option<Arc<dyn Embedder>>,
     index: Option<Arc<dyn VectorIndex>>,
     taxonomy: Option<Arc<Taxonomy>>,
@@ -79,8 +79,14 @@ pub struct AppStateBuilder {
 impl AppState {
     /// Starts building a state around a classifier.
     pub fn builder(model: Arc<dyn Model>) -> AppStateBuilder {
+        AppStateBuilder { model: Some(model), ..Self::builder_without_model() }
+    }
+
+    /// Starts building a server of embeddings and search only: its classify routes answer 503
+    /// `model_unavailable`.
+    pub fn builder_without_model() -> AppStateBuilder {
         AppStateBuilder {
-            model,
+            model: None,
             embedder: None,
             index: None,
             taxonomy: None,
@@ -187,7 +193,14 @@ impl AppStateBuilder {
                 )));
             }
         }
-        let mut known: HashSet<String> = self.model.labels().codes.iter().cloned().collect();
+        if self.model.is_none() && self.embedder.is_none() && self.index.is_none() {
+            return Err(ServeError::Config(
+                "nothing to serve: give a classifier (--model), an index (--index) or an encoder (--model-dir)"
+                    .into(),
+            ));
+        }
+        let mut known: HashSet<String> =
+            self.model.iter().flat_map(|m| m.labels().codes.iter().cloned()).collect();
         if let Some(t) = &self.taxonomy {
             known.extend(t.categories().iter().map(|c| c.code.clone()));
         }

@@ -353,8 +353,8 @@ pub struct InfoResponse {
     pub name: String,
     /// Server version (the crate version).
     pub version: String,
-    /// The classifier.
-    pub model: ModelInfo,
+    /// The classifier; `null` on a server of embeddings and search only.
+    pub model: Option<ModelInfo>,
     /// Number of classes.
     pub classes: usize,
     /// The encoder, when loaded.

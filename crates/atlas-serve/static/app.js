@@ -58,6 +58,10 @@ function renderPapers(list, results) {
   }
 }
 
+// Whether the server has a classifier (a server of embeddings and search only answers classify with 503
+// `model_unavailable`; the page then shows similar papers alone).
+let hasModel = true;
+
 function note(id, msg) {
   $(id).textContent = msg || "";
   $(id).hidden = !msg;
@@ -90,8 +94,20 @@ $("classify-form").addEventListener("submit", async (ev) => {
     } else {
       query = { title, abstract };
     }
-    const result = await api("POST", "/v1/classify", { title, abstract, top_k: 10 });
-    renderChart(result);
+    if (hasModel) {
+      try {
+        renderChart(await api("POST", "/v1/classify", { title, abstract, top_k: 10 }));
+        note("chart-note", "");
+      } catch (e) {
+        if (e.code !== "model_unavailable") throw e;
+        hasModel = false;
+      }
+    }
+    if (!hasModel) {
+      $("chart").replaceChildren();
+      $("prediction").textContent = "";
+      note("chart-note", "No classifier loaded (start the server with --model RUN to classify); similar papers below.");
+    }
     $("result-card").hidden = false;
     await neighbours(query);
   } catch (e) {
@@ -119,7 +135,9 @@ $("search-form").addEventListener("submit", async (ev) => {
 });
 
 api("GET", "/info").then((i) => {
-  const parts = [`model ${i.model.version} (${i.classes} categories)`];
+  hasModel = Boolean(i.model);
+  const parts = [hasModel ? `model ${i.model.version} (${i.classes} categories)` : "no classifier (search only)"];
+  if (!hasModel) $("classify-btn").textContent = "Find similar";
   if (i.index) parts.push(`index: ${i.index.count} papers (${i.index.backend})`);
   $("model-info").textContent = parts.join(" · ");
 }).catch(() => {});

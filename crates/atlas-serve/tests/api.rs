@@ -415,6 +415,44 @@ async fn search_without_index_is_503() {
     assert_eq!((v["index"].as_bool(), v["encoder"].as_bool()), (Some(false), Some(false)));
 }
 
+/// `serve --index DIR` without `--model`: embeddings and search work, classify answers 503 `model_unavailable`
+/// (after validating the body), and `/info` and `/ready` say no classifier is loaded.
+#[tokio::test]
+async fn a_server_without_a_classifier_serves_search_and_refuses_classify() {
+    let f = common::tiny();
+    let b = AppState::builder_without_model().taxonomy(f.taxonomy.clone());
+    let b =
+        b.embedder(f.embedder.clone().expect("tiny embedder")).index(f.index.clone().expect("tiny index"));
+    let app = atlas_serve::router(b.build().unwrap());
+    let paper = json!({"title": "Galaxy survey", "abstract": "We observe galaxies."});
+    let (s, v) = call_json(&app, "POST", "/v1/classify", paper.clone()).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (503, Some("model_unavailable")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("--model"), "{v}");
+    let (s, v) = call_json(&app, "POST", "/v1/classify/batch", json!({"papers": [paper]})).await;
+    assert_eq!((s.as_u16(), v["error"]["code"].as_str()), (503, Some("model_unavailable")), "{v}");
+    // A bad body is still a 422: validation comes before the missing part.
+    let (s, _) = call_json(&app, "POST", "/v1/classify", json!({"title": " "})).await;
+    assert_eq!(s.as_u16(), 422);
+    let (s, v) = call_json(&app, "POST", "/v1/search", json!({"text": "galaxy", "k": 2})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    let (s, v) = call_json(&app, "POST", "/v1/embed", json!({"texts": ["galaxy"]})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, info) = call_json(&app, "GET", "/info", json!(null)).await;
+    assert!(info["model"].is_null() && info["classes"] == 0, "{info}");
+    let (s, ready) = call_json(&app, "GET", "/ready", json!(null)).await;
+    assert_eq!(
+        (s, ready["model"].as_bool(), ready["index"].as_bool()),
+        (StatusCode::OK, Some(false), Some(true))
+    );
+}
+
+#[test]
+fn a_server_with_nothing_to_serve_is_refused() {
+    let err = AppState::builder_without_model().build().err().expect("an error").to_string();
+    assert!(err.contains("nothing to serve"), "{err}");
+}
+
 #[tokio::test]
 async fn ops_endpoints() {
     let (app, f) = (tiny_app(), common::tiny());

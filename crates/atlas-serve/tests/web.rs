@@ -33,7 +33,23 @@ async fn web_page_in_headless_chromium() {
         return;
     }
     let Some(f) = common::fixture(TEST) else { return };
-    let state = common::state(f, atlas_serve::ServerConfig::default());
+    run_page(&root, &script, common::state(f, atlas_serve::ServerConfig::default()), f, false).await;
+    // The same page on a server of embeddings and search only (no classifier).
+    let mut b = atlas_serve::AppState::builder_without_model().taxonomy(f.taxonomy.clone());
+    if let (Some(e), Some(i)) = (&f.embedder, &f.index) {
+        b = b.embedder(e.clone()).index(i.clone());
+    }
+    run_page(&root, &script, b.build().unwrap(), f, true).await;
+}
+
+/// Serves `state` on a free port and runs the page script against it.
+async fn run_page(
+    root: &std::path::Path,
+    script: &std::path::Path,
+    state: atlas_serve::AppState,
+    f: &common::Fixture,
+    search_only: bool,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -41,8 +57,9 @@ async fn web_page_in_headless_chromium() {
         let _ = stopped.await;
     }));
     let p = &f.papers[7];
-    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "id": p.id, "search": "galaxy formation"});
-    let screenshot = std::env::var("ARXIV_ATLAS_WEB_SCREENSHOT").ok().map(|s| {
+    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "id": p.id,
+        "search": "galaxy formation", "searchOnly": search_only});
+    let screenshot = std::env::var("ARXIV_ATLAS_WEB_SCREENSHOT").ok().filter(|_| !search_only).map(|s| {
         let p = PathBuf::from(s);
         if p.is_absolute() {
             p
@@ -51,7 +68,7 @@ async fn web_page_in_headless_chromium() {
         }
     });
     let mut cmd = Command::new("node");
-    cmd.arg(&script).arg(&url).arg(query.to_string()).current_dir(&root);
+    cmd.arg(script).arg(&url).arg(query.to_string()).current_dir(root);
     if let Some(s) = &screenshot {
         cmd.arg(s);
     }

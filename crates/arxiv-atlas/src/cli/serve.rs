@@ -8,9 +8,10 @@ use clap::Args;
 /// `arxiv-atlas serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A run folder from `train` (or the model folder inside it): TF-IDF or embedding classifier.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// A run folder from `train` (or the model folder inside it): TF-IDF or embedding classifier. Without it
+    /// the server does embeddings and search only (classify answers 503 `model_unavailable`).
+    #[arg(long, required_unless_present_any = ["index", "model_dir"])]
+    pub model: Option<PathBuf>,
     /// Similar-paper index (enables /v1/search and /v1/papers): a folder or a PostgreSQL URL (pgvector).
     #[arg(long, env = "ARXIV_ATLAS_INDEX", hide_env_values = true)]
     pub index: Option<String>,

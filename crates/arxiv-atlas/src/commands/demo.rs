@@ -35,7 +35,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     println!("\nalso try:  arxiv-atlas search \"dark matter halos\" --index {index}");
     println!("           arxiv-atlas classify --model {run} --title \"...\" --abstract \"...\"");
     let state = atlas_serve::build_state(&ServeOptions {
-        model: done.run_dir.clone(),
+        model: Some(done.run_dir.clone()),
         index: Some(atlas_index::IndexLocation::Folder(done.index.clone())),
         ef_search: None,
         model_dir: a.model_dir,
