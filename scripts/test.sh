@@ -3,7 +3,7 @@
 # Builds are cached outside the clone (CARGO_TARGET_DIR) so a second run only rebuilds what changed.
 #
 # What this script provisions, the tests require (ATLAS_REQUIRE_<NEED>=1, see crates/atlas-testkit): ONNX
-# Runtime, PostgreSQL + pgvector and Chromium, and the arXiv data kit whenever ../shared/data exists (CI and
+# Runtime, PostgreSQL + pgvector, Chromium and DVC, and the arXiv data kit whenever ../shared/data exists (CI and
 # every machine of this project). A setup that fails stops the script with its reason, and a required
 # prerequisite a test finds missing fails that test: nothing passes without doing its work. Only what is not
 # provisioned may skip (on a fresh clone without the kit: the tests that need it); every skip is logged through
@@ -38,6 +38,7 @@ report_skips() {
       sub(/^ATLAS_REQUIRE_/, "", need)
       what["DATA"] = "the arXiv data kit in ../shared"; what["ONNXRUNTIME"] = "ONNX Runtime"
       what["POSTGRES"] = "PostgreSQL + pgvector"; what["CHROMIUM"] = "Chromium"; what["CUDA"] = "a CUDA device"
+      what["DVC"] = "DVC"
       printf "%s%d without %s (%s)", (NR > 1 ? ", " : ""), $1, (need in what ? what[need] : need), $2
     }')"
   echo "test.sh: WARNING: $n tests were SKIPPED, not run: $why; reasons above" >&2
@@ -98,6 +99,13 @@ step "chromium"
 bash scripts/setup-web-test.sh ||
   die "the web-page test setup failed (scripts/setup-web-test.sh, output above); the web-page test requires Chromium"
 export ATLAS_REQUIRE_CHROMIUM=1
+
+# DVC for the pipeline test (dvc.yaml run by `dvc repro` on a slice of arxiv-mini), from PyPI into a venv.
+step "dvc"
+ARXIV_ATLAS_DVC="$(bash scripts/setup-dvc.sh)" ||
+  die "DVC could not be installed (scripts/setup-dvc.sh, output above); the DVC pipeline test requires it"
+export ARXIV_ATLAS_DVC ATLAS_REQUIRE_DVC=1
+echo "$ARXIV_ATLAS_DVC"
 
 step "format"
 cargo fmt --all -- --check

@@ -37,6 +37,8 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_PG_BINDIR",
     "ARXIV_ATLAS_CUDA_HOME",
     "ARXIV_ATLAS_BLESS",
+    "ARXIV_ATLAS_DVC",
+    "ARXIV_ATLAS_DVC_HOME",
 ];
 
 /// Where a change came from, for error messages.

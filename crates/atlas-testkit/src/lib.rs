@@ -36,6 +36,8 @@ pub enum Need {
     Chromium,
     /// A CUDA device (`ATLAS_REQUIRE_CUDA`).
     Cuda,
+    /// The `dvc` command, named by `ARXIV_ATLAS_DVC` or found on `PATH` (`ATLAS_REQUIRE_DVC`).
+    Dvc,
 }
 
 impl Need {
@@ -47,6 +49,7 @@ impl Need {
             Need::Postgres => "ATLAS_REQUIRE_POSTGRES",
             Need::Chromium => "ATLAS_REQUIRE_CHROMIUM",
             Need::Cuda => "ATLAS_REQUIRE_CUDA",
+            Need::Dvc => "ATLAS_REQUIRE_DVC",
         }
     }
 
@@ -123,6 +126,28 @@ pub fn database_url(test: &str) -> Option<String> {
                 Need::Postgres,
                 test,
                 "ARXIV_ATLAS_TEST_DATABASE_URL is not set (bash scripts/postgres.sh start prints one)",
+            );
+            None
+        }
+    }
+}
+
+/// The `dvc` command to run (`ARXIV_ATLAS_DVC`, else `dvc` when it runs from `PATH`), or `None` after
+/// [`missing`].
+#[track_caller]
+pub fn dvc(test: &str) -> Option<PathBuf> {
+    let dvc = std::env::var_os("ARXIV_ATLAS_DVC").map_or_else(|| PathBuf::from("dvc"), PathBuf::from);
+    match std::process::Command::new(&dvc).arg("--version").output() {
+        Ok(out) if out.status.success() => Some(dvc),
+        Ok(out) => {
+            missing(Need::Dvc, test, format!("`{} --version` failed: {}", dvc.display(), out.status));
+            None
+        }
+        Err(e) => {
+            missing(
+                Need::Dvc,
+                test,
+                format!("cannot run `{}`: {e} (bash scripts/setup-dvc.sh installs it)", dvc.display()),
             );
             None
         }

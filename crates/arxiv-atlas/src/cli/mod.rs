@@ -102,6 +102,24 @@ pub enum IndexCommand {
     Add(IndexAddArgs),
 }
 
+/// A paper count or `all`. `all` exists so that a parameter file that always passes the flag (the DVC
+/// pipeline's `params.yaml`: `limit: all`) can say "no limit" without a magic number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaperLimit(pub Option<usize>);
+
+impl std::str::FromStr for PaperLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Self(None));
+        }
+        s.parse::<usize>()
+            .map(|n| Self(Some(n)))
+            .map_err(|_| format!("`{s}` is neither a paper count nor `all`"))
+    }
+}
+
 /// `arxiv-atlas ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -111,9 +129,9 @@ pub struct IngestArgs {
     /// Output folder for `train/validation/test.parquet`, `ingest-report.json` and `manifest.json`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Stop after this many kept papers (the config's `data.max_samples`).
-    #[arg(long, alias = "max-samples")]
-    pub limit: Option<usize>,
+    /// Stop after this many kept papers (the config's `data.max_samples`); `all` (the default) keeps every paper.
+    #[arg(long, alias = "max-samples", value_name = "N|all")]
+    pub limit: Option<PaperLimit>,
     /// Keep at most this many papers per primary category.
     #[arg(long)]
     pub max_per_category: Option<usize>,

@@ -207,3 +207,19 @@ fn help_flags(help: &str) -> std::collections::BTreeSet<&str> {
         .filter(|w| w.starts_with("--"))
         .collect()
 }
+
+/// `ingest --limit all` is "no limit" (what the DVC pipeline's `params.yaml` passes by default); a number is
+/// a number, and anything else is refused with the accepted spellings named.
+#[test]
+fn ingest_limit_takes_a_count_or_all() {
+    let limit = |v: &str| match parse(&["ingest", "a.jsonl", "--out", "d", "--limit", v]) {
+        Ok(Cli { command: Command::Ingest(a), .. }) => Ok(a.limit.and_then(|l| l.0)),
+        Ok(_) => panic!("not ingest"),
+        Err(e) => Err(e.to_string()),
+    };
+    assert_eq!(limit("all"), Ok(None));
+    assert_eq!(limit("ALL"), Ok(None));
+    assert_eq!(limit("300"), Ok(Some(300)));
+    let err = limit("many").unwrap_err();
+    assert!(err.contains("neither a paper count nor `all`"), "{err}");
+}

@@ -11,7 +11,7 @@ use crate::output;
 
 pub fn ingest(a: IngestArgs) -> Result<()> {
     let opts = IngestOptions {
-        max_samples: a.limit,
+        max_samples: a.limit.and_then(|l| l.0),
         max_per_category: a.max_per_category,
         taxonomy: atlas_corpus::taxonomy_path(a.taxonomy.as_deref()),
         progress: !a.json,
