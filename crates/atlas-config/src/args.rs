@@ -26,6 +26,10 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_PG_DATA",
     "ARXIV_ATLAS_PG_HOME",
     "ARXIV_ATLAS_PG_PORT",
+    "ARXIV_ATLAS_TEST_MLFLOW_URI",
+    "ARXIV_ATLAS_MLFLOW_PORT",
+    "ARXIV_ATLAS_MLFLOW_DATA",
+    "ARXIV_ATLAS_MLFLOW_HOME",
     "ARXIV_ATLAS_WEB_SCREENSHOT",
     "ARXIV_ATLAS_EMBED_CACHE",
     // Defaults of command-line flags (`--index`, `--request-log`): exported for `search` and `serve`, they

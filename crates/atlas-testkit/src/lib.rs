@@ -36,6 +36,9 @@ pub enum Need {
     Chromium,
     /// A CUDA device (`ATLAS_REQUIRE_CUDA`).
     Cuda,
+    /// An MLflow tracking server that serves artifacts, named by `ARXIV_ATLAS_TEST_MLFLOW_URI`
+    /// (`ATLAS_REQUIRE_MLFLOW`).
+    Mlflow,
 }
 
 impl Need {
@@ -47,6 +50,7 @@ impl Need {
             Need::Postgres => "ATLAS_REQUIRE_POSTGRES",
             Need::Chromium => "ATLAS_REQUIRE_CHROMIUM",
             Need::Cuda => "ATLAS_REQUIRE_CUDA",
+            Need::Mlflow => "ATLAS_REQUIRE_MLFLOW",
         }
     }
 
@@ -123,6 +127,22 @@ pub fn database_url(test: &str) -> Option<String> {
                 Need::Postgres,
                 test,
                 "ARXIV_ATLAS_TEST_DATABASE_URL is not set (bash scripts/postgres.sh start prints one)",
+            );
+            None
+        }
+    }
+}
+
+/// The test MLflow server's URI (`ARXIV_ATLAS_TEST_MLFLOW_URI`), or `None` after [`missing`].
+#[track_caller]
+pub fn mlflow_uri(test: &str) -> Option<String> {
+    match std::env::var("ARXIV_ATLAS_TEST_MLFLOW_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri.trim().to_string()),
+        _ => {
+            missing(
+                Need::Mlflow,
+                test,
+                "ARXIV_ATLAS_TEST_MLFLOW_URI is not set (bash scripts/mlflow.sh start prints one)",
             );
             None
         }
