@@ -36,6 +36,9 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     // must not turn into config keys that make `train` fail.
     "ARXIV_ATLAS_INDEX",
     "ARXIV_ATLAS_REQUEST_LOG",
+    // MLflow's own name, the default of `runs push/register --tracking-uri` (not under ENV_PREFIX, so never a
+    // key; listed so the rule "every variable a flag reads is reserved" needs no exception).
+    "MLFLOW_TRACKING_URI",
     // Scripts and tests.
     "ARXIV_ATLAS_PG_MAJOR",
     "ARXIV_ATLAS_PG_BINDIR",

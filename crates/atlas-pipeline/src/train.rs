@@ -296,3 +296,32 @@ impl Trainer<'_> {
         Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atlas_config::TrackerConfig;
+
+    fn refused(cfg: TrackerConfig) -> String {
+        match tracker_for(&cfg) {
+            Ok(_) => panic!("{cfg:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn inconsistent_tracker_settings_are_refused_before_training() {
+        let mlflow = TrackerConfig { backend: TrackerKind::Mlflow, ..TrackerConfig::default() };
+        assert!(refused(mlflow.clone()).contains("tracker.uri"));
+        let uri = Some("http://127.0.0.1:5000".to_string());
+        let aliased = TrackerConfig { uri: uri.clone(), alias: Some("champion".into()), ..mlflow.clone() };
+        assert!(refused(aliased).contains("tracker.register_as"));
+        let local = TrackerConfig { register_as: Some("m".into()), ..TrackerConfig::default() };
+        assert!(refused(local).contains("tracker=mlflow"));
+        let zero = TrackerConfig { uri: uri.clone(), timeout_s: 0.0, ..mlflow.clone() };
+        assert!(refused(zero).contains("timeout_s"));
+        // A well-formed MLflow setting is accepted without contacting the server.
+        assert!(tracker_for(&TrackerConfig { uri, ..mlflow }).is_ok());
+        assert!(tracker_for(&TrackerConfig::default()).is_ok());
+    }
+}
