@@ -174,7 +174,12 @@ fn training_goes_on_without_the_server_and_runs_push_uploads_later() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let extra = ["tracker=mlflow".to_string(), "tracker.uri=http://127.0.0.1:1".to_string()];
+    let experiment = unique("e2e-push");
+    let extra = [
+        "tracker=mlflow".to_string(),
+        "tracker.uri=http://127.0.0.1:1".to_string(),
+        format!("tracker.experiment={experiment}"),
+    ];
     let out = ok(&refs(&train_args(tmp.path(), "offline", &extra)), &uri, &cache);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let run_dir = tmp.path().join("offline");
@@ -182,11 +187,11 @@ fn training_goes_on_without_the_server_and_runs_push_uploads_later() {
     assert!(run_dir.join("artifacts/model/manifest.json").is_file());
     assert!(PushedRun::read(&run_dir).unwrap().is_none());
 
-    let experiment = unique("e2e-push");
     let run = run_dir.to_str().unwrap();
-    let out = ok(&["runs", "push", run, "--tracking-uri", &uri, "--experiment", &experiment], &uri, &cache);
+    let out = ok(&["runs", "push", run, "--tracking-uri", &uri], &uri, &cache);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let pushed = PushedRun::read(&run_dir).unwrap().expect("pushed");
+    assert_eq!(pushed.experiment, experiment, "the experiment the run was trained for");
     assert!(stdout.contains(&pushed.run_id), "{stdout}");
     let client = MlflowClient::new(&uri, DEFAULT_TIMEOUT).unwrap();
     let got: Value = client.get("runs/get", &[("run_id", &pushed.run_id)]).unwrap();

@@ -252,9 +252,20 @@ pub struct MlflowArgs {
     /// The MLflow tracking server, e.g. `http://127.0.0.1:5000`.
     #[arg(long, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: String,
-    /// MLflow experiment the run goes to (created when missing); the config's `tracker.experiment`.
-    #[arg(long, default_value = atlas_config::DEFAULT_MLFLOW_EXPERIMENT)]
-    pub experiment: String,
+    /// MLflow experiment the run goes to (created when missing). Default: the `tracker.experiment` the run was
+    /// trained with, else `arxiv-atlas`.
+    #[arg(long)]
+    pub experiment: Option<String>,
+}
+
+impl MlflowArgs {
+    /// The experiment for the run in `run_dir`: the flag, else the run's configured one, else the default.
+    pub fn experiment_for(&self, run_dir: &std::path::Path) -> String {
+        self.experiment
+            .clone()
+            .or_else(|| atlas_track::mlflow::configured_experiment(run_dir))
+            .unwrap_or_else(|| atlas_config::DEFAULT_MLFLOW_EXPERIMENT.to_string())
+    }
 }
 
 /// `arxiv-atlas quickstart`.

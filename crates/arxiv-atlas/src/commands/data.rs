@@ -115,7 +115,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
             let run = atlas_track::open_run(&run, &a.runs_root)?;
             let client =
                 atlas_track::MlflowClient::new(&mlflow.tracking_uri, atlas_track::mlflow::DEFAULT_TIMEOUT)?;
-            let pushed = atlas_track::push_run(&client, &mlflow.experiment, &run.dir)?;
+            let pushed = atlas_track::push_run(&client, &mlflow.experiment_for(&run.dir), &run.dir)?;
             println!(
                 "run {} is on {} as MLflow run {} (experiment {})",
                 run.id, pushed.tracking_uri, pushed.run_id, pushed.experiment
@@ -127,7 +127,7 @@ pub fn runs(a: RunsArgs) -> Result<()> {
                 atlas_track::MlflowClient::new(&mlflow.tracking_uri, atlas_track::mlflow::DEFAULT_TIMEOUT)?;
             let reg = atlas_track::mlflow::register_run(
                 &client,
-                &mlflow.experiment,
+                &mlflow.experiment_for(&run.dir),
                 &run.dir,
                 &name,
                 alias.as_deref(),

@@ -8,7 +8,9 @@ mod registry;
 mod tracker;
 
 pub use client::{proxied_artifact_path, ArtifactEntry, MlflowClient, MlflowError, DEFAULT_TIMEOUT};
-pub use push::{experiment_id, push_run, PushedRun, MLFLOW_FILE, RECORDS_ARTIFACT_DIR};
+pub use push::{
+    configured_experiment, experiment_id, push_run, PushedRun, MLFLOW_FILE, RECORDS_ARTIFACT_DIR,
+};
 pub use registry::{
     fetch_model, model_cache_dir, register_model, register_run, resolve_model_path, resolve_version,
     ModelUri, Registered, MODEL_ARTIFACT, TRACKING_URI_ENV,

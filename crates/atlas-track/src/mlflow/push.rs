@@ -129,6 +129,14 @@ pub fn push_run(client: &MlflowClient, experiment: &str, run_dir: &Path) -> Resu
     Ok(pushed)
 }
 
+/// The MLflow experiment a run was configured for: `tracker.experiment` of its `config.resolved.yaml`, when the
+/// run has one and names one (`runs push` and `runs register` default to it).
+pub fn configured_experiment(run_dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(run_dir.join(CONFIG_FILE)).ok()?;
+    let config: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    config.get("tracker")?.get("experiment")?.as_str().map(str::to_string)
+}
+
 /// The id of the experiment named `name`, created when it does not exist.
 pub fn experiment_id(client: &MlflowClient, name: &str) -> Result<String, MlflowError> {
     let found: Result<Value, _> = client.get("experiments/get-by-name", &[("experiment_name", name)]);
@@ -322,6 +330,17 @@ fn metric_entries(record: &RunRecord, log: &Path) -> Result<Vec<Value>, TrackErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configured_experiment_is_read_from_the_resolved_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(configured_experiment(tmp.path()), None);
+        fs::write(tmp.path().join(CONFIG_FILE), "seed: 1\n").unwrap();
+        assert_eq!(configured_experiment(tmp.path()), None);
+        fs::write(tmp.path().join(CONFIG_FILE), "tracker:\n  backend: mlflow\n  experiment: papers\n")
+            .unwrap();
+        assert_eq!(configured_experiment(tmp.path()).as_deref(), Some("papers"));
+    }
 
     #[test]
     fn artifact_paths_are_url_safe() {

@@ -58,7 +58,7 @@ impl Tracker for MlflowTracker {
             tracing::warn!(
                 "{e}; training goes on, the run is kept in {} (upload it later with `arxiv-atlas runs push {}`)",
                 local.dir().display(),
-                local.id()
+                local.dir().display()
             );
         }
         Ok(Box::new(MlflowRun { local, tracker: self.clone() }))
