@@ -2,18 +2,17 @@
 //! (`/api/2.0/mlflow/...`), the model registry, and proxied artifacts (`/api/2.0/mlflow-artifacts/...`, served by
 //! `mlflow server --serve-artifacts`, the 3.x default).
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::time::Duration;
+
+use atlas_artifact::IoError;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Default timeout of one request (connect, and each read/write of the body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The largest artifact file the client downloads into memory before writing it (a model folder's files are far
-/// smaller; an answer larger than this is refused rather than exhausting memory).
-const MAX_DOWNLOAD_BYTES: u64 = 8 << 30;
 
 /// Why talking to the MLflow server failed.
 #[derive(Debug, thiserror::Error)]
@@ -153,20 +152,27 @@ impl MlflowClient {
         Ok(listing.files)
     }
 
-    /// Downloads one artifact file at `path`.
-    pub fn get_artifact(&self, path: &str) -> Result<Vec<u8>, MlflowError> {
+    /// Downloads the artifact file at `path` into the file `dest` (streamed, not held in memory); returns its
+    /// size in bytes.
+    pub fn download_artifact(&self, path: &str, dest: &Path) -> Result<u64, MlflowError> {
         let endpoint = format!("mlflow-artifacts/artifacts/{path}");
         let req = self.agent.get(&format!("{}/api/2.0/{endpoint}", self.base));
         let resp = self.send(&endpoint, req.call())?;
-        let mut bytes = Vec::new();
-        resp.into_reader()
-            .take(MAX_DOWNLOAD_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.unreachable(&endpoint, e.to_string()))?;
-        if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
-            return Err(self.bad(&endpoint, format!("the file is larger than {MAX_DOWNLOAD_BYTES} bytes")));
+        let mut file = std::fs::File::create(dest).map_err(|e| IoError::new("create", dest, e))?;
+        // A read error is the connection's (a timeout, a reset), a write error the disk's: report each as such.
+        let mut reader = resp.into_reader();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| self.unreachable(&endpoint, e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n]).map_err(|e| IoError::new("write", dest, e))?;
+            total += n as u64;
         }
-        Ok(bytes)
+        file.flush().map_err(|e| IoError::new("write", dest, e))?;
+        Ok(total)
     }
 
     fn send(

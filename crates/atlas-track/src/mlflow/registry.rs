@@ -215,6 +215,12 @@ pub fn fetch_model(client: &MlflowClient, uri: &ModelUri, cache: &Path) -> Resul
         let _ = fs::remove_dir_all(&partial);
         return Err(e);
     }
+    // Another process may have put a good copy there meanwhile (two servers starting at once): keep that one
+    // rather than pull it from under its reader.
+    if verified(&target).is_ok() {
+        remove_dir(&partial)?;
+        return Ok(target);
+    }
     remove_dir(&target)?;
     fs::rename(&partial, &target).map_err(|e| IoError::new("rename into place", &target, e))?;
     tracing::info!("{} version {version} downloaded to {}", uri.name(), target.display());
@@ -260,14 +266,13 @@ fn download_dir(client: &MlflowClient, remote: &str, local: &Path) -> Result<(),
             download_dir(client, &remote_child, &local_child)?;
             continue;
         }
-        let bytes = client.get_artifact(&encode_path(&remote_child))?;
-        if let Some(size) = entry.file_size.filter(|&s| s != bytes.len() as u64) {
+        let got = client.download_artifact(&encode_path(&remote_child), &local_child)?;
+        if let Some(size) = entry.file_size.filter(|&s| s != got) {
             return Err(client.bad(
                 "mlflow-artifacts/artifacts",
-                format!("{remote_child}: got {} bytes, the listing says {size}", bytes.len()),
+                format!("{remote_child}: got {got} bytes, the listing says {size}"),
             ));
         }
-        fs::write(&local_child, &bytes).map_err(|e| IoError::new("write", &local_child, e))?;
     }
     Ok(())
 }
