@@ -3,10 +3,10 @@
 # Builds are cached outside the clone (CARGO_TARGET_DIR) so a second run only rebuilds what changed.
 #
 # What this script provisions, the tests require (ATLAS_REQUIRE_<NEED>=1, see crates/atlas-testkit): ONNX
-# Runtime, PostgreSQL + pgvector, Chromium and DVC, and the arXiv data kit whenever ../shared/data exists (CI and
-# every machine of this project). A setup that fails stops the script with its reason, and a required
-# prerequisite a test finds missing fails that test: nothing passes without doing its work. Only what is not
-# provisioned may skip (on a fresh clone without the kit: the tests that need it); every skip is logged through
+# Runtime, PostgreSQL + pgvector, an MLflow server, Chromium and DVC, and the arXiv data kit whenever
+# ../shared/data exists (CI and every machine of this project). A setup that fails stops the script with its
+# reason, and a required prerequisite a test finds missing fails that test: nothing passes without doing its
+# work. Only what is not provisioned may skip (on a fresh clone without the kit: the tests that need it); every skip is logged through
 # ATLAS_SKIP_LOG and the run ends with one line counting them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ die() {
 ATLAS_SKIP_LOG="$(mktemp "${TMPDIR:-/tmp}/atlas-skips.XXXXXX")"
 export ATLAS_SKIP_LOG
 pg_started=0
+mlflow_started=0
 
 # The skipped tests, one line a distinct reason, then the one loud line: the count and the needs behind it.
 report_skips() {
@@ -39,6 +40,7 @@ report_skips() {
       what["DATA"] = "the arXiv data kit in ../shared"; what["ONNXRUNTIME"] = "ONNX Runtime"
       what["POSTGRES"] = "PostgreSQL + pgvector"; what["CHROMIUM"] = "Chromium"; what["CUDA"] = "a CUDA device"
       what["DVC"] = "DVC"
+      what["MLFLOW"] = "an MLflow server"
       printf "%s%d without %s (%s)", (NR > 1 ? ", " : ""), $1, (need in what ? what[need] : need), $2
     }')"
   echo "test.sh: WARNING: $n tests were SKIPPED, not run: $why; reasons above" >&2
@@ -47,6 +49,7 @@ report_skips() {
 cleanup() {
   local rc=$?
   if [ "$pg_started" = 1 ]; then bash scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
+  if [ "$mlflow_started" = 1 ]; then bash scripts/mlflow.sh stop >/dev/null 2>&1 || true; fi
   report_skips || true
   rm -f "$ATLAS_SKIP_LOG"
   exit "$rc"
@@ -94,6 +97,21 @@ else
 request-log tests require it. To use a server of your own, set ARXIV_ATLAS_TEST_DATABASE_URL"
   fi
 fi
+
+# MLflow 3.x (pinned, PyPI, private venv) with a SQLite store and served artifacts, for the MLflow tracker, the
+# model registry and `models:/` URIs. A server of your own: set ARXIV_ATLAS_TEST_MLFLOW_URI.
+step "mlflow"
+if [ -n "${ARXIV_ATLAS_TEST_MLFLOW_URI:-}" ]; then
+  echo "using the server named by ARXIV_ATLAS_TEST_MLFLOW_URI"
+else
+  bash scripts/mlflow.sh status 2>/dev/null || mlflow_started=1
+  ARXIV_ATLAS_TEST_MLFLOW_URI="$(bash scripts/mlflow.sh start)" ||
+    die "the MLflow server could not be started (scripts/mlflow.sh, reason above); the MLflow tests require it. \
+To use a server of your own, set ARXIV_ATLAS_TEST_MLFLOW_URI"
+  export ARXIV_ATLAS_TEST_MLFLOW_URI
+  echo "$ARXIV_ATLAS_TEST_MLFLOW_URI"
+fi
+export ATLAS_REQUIRE_MLFLOW=1
 
 step "chromium"
 bash scripts/setup-web-test.sh ||

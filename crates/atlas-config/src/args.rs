@@ -26,12 +26,19 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_PG_DATA",
     "ARXIV_ATLAS_PG_HOME",
     "ARXIV_ATLAS_PG_PORT",
+    "ARXIV_ATLAS_TEST_MLFLOW_URI",
+    "ARXIV_ATLAS_MLFLOW_PORT",
+    "ARXIV_ATLAS_MLFLOW_DATA",
+    "ARXIV_ATLAS_MLFLOW_HOME",
     "ARXIV_ATLAS_WEB_SCREENSHOT",
     "ARXIV_ATLAS_EMBED_CACHE",
     // Defaults of command-line flags (`--index`, `--request-log`): exported for `search` and `serve`, they
     // must not turn into config keys that make `train` fail.
     "ARXIV_ATLAS_INDEX",
     "ARXIV_ATLAS_REQUEST_LOG",
+    // MLflow's own name, the default of `runs push/register --tracking-uri` (not under ENV_PREFIX, so never a
+    // key; listed so the rule "every variable a flag reads is reserved" needs no exception).
+    "MLFLOW_TRACKING_URI",
     // Scripts and tests.
     "ARXIV_ATLAS_PG_MAJOR",
     "ARXIV_ATLAS_PG_BINDIR",

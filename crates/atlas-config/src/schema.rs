@@ -20,9 +20,12 @@ pub struct AtlasConfig {
     pub data: DataConfig,
     /// What model to train, with its hyper-parameters.
     pub experiment: ExperimentConfig,
-    /// Where and how the run is recorded.
+    /// Where the run folder goes.
     #[serde(default)]
     pub run: RunConfig,
+    /// The `tracker` group: which backend records the run (local folders, or MLflow as well).
+    #[serde(default)]
+    pub tracker: TrackerConfig,
 }
 
 /// The `data` group: input papers and how they are sampled and rendered.
@@ -151,7 +154,7 @@ impl std::fmt::Display for ExperimentKind {
     }
 }
 
-/// The `run` section: where run folders go and which tracking backend records them.
+/// The `run` section: where run folders go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -161,25 +164,58 @@ pub struct RunConfig {
     pub dir: Option<PathBuf>,
     /// A name recorded with the run (shown by `runs list`).
     pub name: Option<String>,
-    /// Tracking backend.
-    pub tracker: TrackerKind,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { root: PathBuf::from("runs"), dir: None, name: None, tracker: TrackerKind::Local }
+        RunConfig { root: PathBuf::from("runs"), dir: None, name: None }
     }
 }
 
-/// Tracking backends. Written in snake_case in YAML (`tracker: local`).
-///
-/// Planned: `mlflow` (an MLflow tracking server over its REST API).
+/// The `tracker` group (`tracker=local`, `tracker=mlflow`): which backend records runs, and the MLflow server's
+/// settings. Every backend keeps the local run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// The backend.
+    pub backend: TrackerKind,
+    /// The MLflow tracking server (`http://host:port`); required by `backend: mlflow`.
+    pub uri: Option<String>,
+    /// The MLflow experiment runs go to (created when missing).
+    pub experiment: String,
+    /// Register the model of each finished run as a new version of this registered model.
+    pub register_as: Option<String>,
+    /// Point this alias (e.g. `champion`) at the newly registered version.
+    pub alias: Option<String>,
+    /// Timeout of each request to the server, in seconds.
+    pub timeout_s: f64,
+}
+
+/// Default of [`TrackerConfig::experiment`].
+pub const DEFAULT_MLFLOW_EXPERIMENT: &str = "arxiv-atlas";
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            backend: TrackerKind::Local,
+            uri: None,
+            experiment: DEFAULT_MLFLOW_EXPERIMENT.to_string(),
+            register_as: None,
+            alias: None,
+            timeout_s: 30.0,
+        }
+    }
+}
+
+/// Tracking backends. Written in snake_case in YAML (`backend: mlflow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackerKind {
     /// Run folders on the local disk.
     #[default]
     Local,
+    /// Run folders, uploaded to an MLflow tracking server (REST API) when each run ends.
+    Mlflow,
 }
 
 /// Every leaf key path of the schema (`data.max_samples`, `experiment.linear.epochs` …), used to suggest
@@ -210,11 +246,12 @@ pub fn key_paths() -> Vec<String> {
             lr: EmbeddingLrParams::default(),
             mlp: EmbeddingMlpParams::default(),
         },
-        run: RunConfig {
-            root: PathBuf::new(),
-            dir: Some(PathBuf::new()),
-            name: Some(String::new()),
-            tracker: TrackerKind::Local,
+        run: RunConfig { root: PathBuf::new(), dir: Some(PathBuf::new()), name: Some(String::new()) },
+        tracker: TrackerConfig {
+            uri: Some(String::new()),
+            register_as: Some(String::new()),
+            alias: Some(String::new()),
+            ..TrackerConfig::default()
         },
     };
     let mut out = Vec::new();
@@ -265,11 +302,32 @@ mod tests {
     }
 
     #[test]
+    fn the_tracker_group_selects_mlflow_with_its_settings() {
+        let load = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            crate::load(&crate::ConfigSource::Embedded, &args, &[]).map(|r| r.config.tracker)
+        };
+        let local = load(&[]).unwrap();
+        assert_eq!(local.backend, TrackerKind::Local);
+        assert_eq!(local.uri, None);
+        let t = load(&["tracker=mlflow", "tracker.uri=http://127.0.0.1:5001", "tracker.register_as=arxiv"])
+            .unwrap();
+        assert_eq!(t.backend, TrackerKind::Mlflow);
+        assert_eq!(t.uri.as_deref(), Some("http://127.0.0.1:5001"));
+        assert_eq!(t.experiment, DEFAULT_MLFLOW_EXPERIMENT);
+        assert_eq!(t.register_as.as_deref(), Some("arxiv"));
+        assert_eq!(t.timeout_s, 30.0);
+        let err = load(&["tracker.url=http://x"]).unwrap_err().to_string();
+        assert!(err.contains("tracker.url") && err.contains("tracker.uri"), "{err}");
+    }
+
+    #[test]
     fn kinds_are_snake_case_in_yaml() {
         assert_eq!(serde_yaml::to_string(&ExperimentKind::TfidfLinear).unwrap().trim(), "tfidf_linear");
         assert_eq!(ExperimentKind::TfidfLinear.to_string(), "tfidf_linear");
         assert_eq!(serde_yaml::from_str::<TrackerKind>("local").unwrap(), TrackerKind::Local);
-        assert!(serde_yaml::from_str::<TrackerKind>("mlflow").is_err());
+        assert_eq!(serde_yaml::from_str::<TrackerKind>("mlflow").unwrap(), TrackerKind::Mlflow);
+        assert!(serde_yaml::from_str::<TrackerKind>("wandb").is_err());
         for k in ExperimentKind::ALL {
             let back: ExperimentKind = serde_yaml::from_str(k.as_str()).unwrap();
             assert_eq!(back, *k);

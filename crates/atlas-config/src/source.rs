@@ -22,6 +22,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("experiment/embedding_lr.yaml", include_str!("../../../conf/experiment/embedding_lr.yaml")),
     ("experiment/embedding_mlp.yaml", include_str!("../../../conf/experiment/embedding_mlp.yaml")),
     ("experiment/tfidf_linear.yaml", include_str!("../../../conf/experiment/tfidf_linear.yaml")),
+    ("tracker/local.yaml", include_str!("../../../conf/tracker/local.yaml")),
+    ("tracker/mlflow.yaml", include_str!("../../../conf/tracker/mlflow.yaml")),
 ];
 
 /// Where [`load`](crate::load) reads `config.yaml` and the group files.
@@ -185,7 +187,7 @@ mod tests {
         let dir = ConfigSource::Dir(repo_conf());
         let emb = ConfigSource::Embedded;
         assert_eq!(dir.groups().unwrap(), emb.groups().unwrap());
-        assert_eq!(emb.groups().unwrap(), ["data", "experiment"]);
+        assert_eq!(emb.groups().unwrap(), ["data", "experiment", "tracker"]);
         for g in emb.groups().unwrap() {
             assert_eq!(dir.options(&g).unwrap(), emb.options(&g).unwrap(), "group {g}");
         }

@@ -74,4 +74,7 @@ pub enum PredictorError {
     /// A text template (of an index, or a saved model) is malformed.
     #[error(transparent)]
     Template(#[from] atlas_corpus::TemplateError),
+    /// A `models:/` URI could not be resolved through the MLflow model registry or downloaded.
+    #[error(transparent)]
+    Registry(#[from] atlas_track::MlflowError),
 }

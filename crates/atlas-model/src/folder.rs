@@ -27,8 +27,11 @@ pub struct PipelineMeta {
 }
 
 /// The model folder `path` names: the folder itself when it has a manifest, else a run folder's
-/// `artifacts/model`.
+/// `artifacts/model`. A registry URI (`models:/NAME@ALIAS`, `models:/NAME/VERSION`) is first downloaded from the
+/// MLflow server named by `$MLFLOW_TRACKING_URI` into the local model cache, checksums verified
+/// ([`atlas_track::resolve_model_path`]).
 pub fn resolve_model_folder(path: &Path) -> Result<PathBuf, PredictorError> {
+    let path = &atlas_track::resolve_model_path(path)?;
     if path.join(MANIFEST_FILE).is_file() {
         return Ok(path.to_path_buf());
     }

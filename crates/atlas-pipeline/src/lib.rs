@@ -28,7 +28,7 @@ pub use error::PipelineError;
 pub use evaluate::{
     evaluate, evaluate_papers, evaluate_probs, summary_numbers, EvaluateOutcome, EvaluateRequest,
 };
-pub use train::{train, TrainOutcome};
+pub use train::{tracker_for, train, TrainOutcome};
 
 /// Runs `work` inside `run` and finishes the run as finished or failed. On failure the original error is
 /// returned; a failure to record the failure is only logged.

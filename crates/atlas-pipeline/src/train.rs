@@ -7,11 +7,11 @@ use std::time::Instant;
 use atlas_classify::{
     Classifier, DenseHead, EpochStats, Labels, Probabilities, TfidfLinearModel, TrainReport,
 };
-use atlas_config::{ExperimentKind, ResolvedConfig};
+use atlas_config::{ExperimentKind, ResolvedConfig, TrackerKind};
 use atlas_corpus::{Paper, Split};
 use atlas_embed::EmbeddingCache;
 use atlas_model::{write_pipeline_meta, PipelineMeta, SavedEncoder};
-use atlas_track::{LocalTracker, Run, RunSpec, Tracker};
+use atlas_track::{LocalTracker, MlflowSettings, MlflowTracker, Run, RunSpec, Tracker};
 use serde_json::json;
 
 use crate::dataset::{labels_from, prepare_dataset};
@@ -43,10 +43,53 @@ pub fn train(resolved: &ResolvedConfig) -> Result<TrainOutcome, PipelineError> {
         root: cfg.run.root.clone(),
         dir: cfg.run.dir.clone(),
     };
-    let run = LocalTracker.start_run(spec)?;
+    let run = tracker_for(&cfg.tracker)?.start_run(spec)?;
     tracing::info!("run {} in {}", run.id(), run.dir().display());
     let (metrics, run_dir) = in_run(run, |run| train_in_run(resolved, run))?;
     Ok(TrainOutcome { run_dir, metrics })
+}
+
+/// The tracker the `tracker` group selects: local run folders, or local run folders uploaded to MLflow.
+pub fn tracker_for(cfg: &atlas_config::TrackerConfig) -> Result<Box<dyn Tracker>, PipelineError> {
+    let invalid = |reason: String| atlas_track::TrackError::Invalid { what: "tracker config", reason };
+    if cfg.alias.is_some() && cfg.register_as.is_none() {
+        return Err(invalid(
+            "tracker.alias needs tracker.register_as (the registered model to alias)".into(),
+        )
+        .into());
+    }
+    match cfg.backend {
+        TrackerKind::Local => {
+            if cfg.register_as.is_some() {
+                return Err(
+                    invalid("tracker.register_as needs the MLflow tracker (tracker=mlflow)".into()).into()
+                );
+            }
+            Ok(Box::new(LocalTracker))
+        }
+        TrackerKind::Mlflow => {
+            let uri = cfg.uri.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+                invalid(
+                    "tracker.uri is not set (the MLflow server, e.g. tracker.uri=http://127.0.0.1:5000)"
+                        .into(),
+                )
+            })?;
+            if !(cfg.timeout_s > 0.0 && cfg.timeout_s.is_finite()) {
+                return Err(invalid(format!(
+                    "tracker.timeout_s must be a positive number, not {}",
+                    cfg.timeout_s
+                ))
+                .into());
+            }
+            Ok(Box::new(MlflowTracker::new(MlflowSettings {
+                uri,
+                experiment: cfg.experiment.clone(),
+                register_as: cfg.register_as.clone(),
+                alias: cfg.alias.clone(),
+                timeout: std::time::Duration::from_secs_f64(cfg.timeout_s),
+            })?))
+        }
+    }
 }
 
 /// The training texts and labels of a dataset, as the trainers take them.
@@ -251,5 +294,34 @@ impl Trainer<'_> {
             .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
         head.save(self.model_dir, &saved)?;
         Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atlas_config::TrackerConfig;
+
+    fn refused(cfg: TrackerConfig) -> String {
+        match tracker_for(&cfg) {
+            Ok(_) => panic!("{cfg:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn inconsistent_tracker_settings_are_refused_before_training() {
+        let mlflow = TrackerConfig { backend: TrackerKind::Mlflow, ..TrackerConfig::default() };
+        assert!(refused(mlflow.clone()).contains("tracker.uri"));
+        let uri = Some("http://127.0.0.1:5000".to_string());
+        let aliased = TrackerConfig { uri: uri.clone(), alias: Some("champion".into()), ..mlflow.clone() };
+        assert!(refused(aliased).contains("tracker.register_as"));
+        let local = TrackerConfig { register_as: Some("m".into()), ..TrackerConfig::default() };
+        assert!(refused(local).contains("tracker=mlflow"));
+        let zero = TrackerConfig { uri: uri.clone(), timeout_s: 0.0, ..mlflow.clone() };
+        assert!(refused(zero).contains("timeout_s"));
+        // A well-formed MLflow setting is accepted without contacting the server.
+        assert!(tracker_for(&TrackerConfig { uri, ..mlflow }).is_ok());
+        assert!(tracker_for(&TrackerConfig::default()).is_ok());
     }
 }

@@ -38,6 +38,9 @@ pub enum Need {
     Cuda,
     /// The `dvc` command, named by `ARXIV_ATLAS_DVC` or found on `PATH` (`ATLAS_REQUIRE_DVC`).
     Dvc,
+    /// An MLflow tracking server that serves artifacts, named by `ARXIV_ATLAS_TEST_MLFLOW_URI`
+    /// (`ATLAS_REQUIRE_MLFLOW`).
+    Mlflow,
 }
 
 impl Need {
@@ -50,6 +53,7 @@ impl Need {
             Need::Chromium => "ATLAS_REQUIRE_CHROMIUM",
             Need::Cuda => "ATLAS_REQUIRE_CUDA",
             Need::Dvc => "ATLAS_REQUIRE_DVC",
+            Need::Mlflow => "ATLAS_REQUIRE_MLFLOW",
         }
     }
 
@@ -148,6 +152,22 @@ pub fn dvc(test: &str) -> Option<PathBuf> {
                 Need::Dvc,
                 test,
                 format!("cannot run `{}`: {e} (bash scripts/setup-dvc.sh installs it)", dvc.display()),
+            );
+            None
+        }
+    }
+}
+
+/// The test MLflow server's URI (`ARXIV_ATLAS_TEST_MLFLOW_URI`), or `None` after [`missing`].
+#[track_caller]
+pub fn mlflow_uri(test: &str) -> Option<String> {
+    match std::env::var("ARXIV_ATLAS_TEST_MLFLOW_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri.trim().to_string()),
+        _ => {
+            missing(
+                Need::Mlflow,
+                test,
+                "ARXIV_ATLAS_TEST_MLFLOW_URI is not set (bash scripts/mlflow.sh start prints one)",
             );
             None
         }

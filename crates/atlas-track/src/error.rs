@@ -36,6 +36,9 @@ pub enum TrackError {
         /// Run ids that contain the query, when there are several.
         candidates: Vec<String>,
     },
+    /// Talking to an MLflow server failed (the server's own message is part of it).
+    #[error(transparent)]
+    Mlflow(#[from] crate::mlflow::MlflowError),
     /// The caller passed something the tracker cannot record.
     #[error("invalid {what}: {reason}")]
     Invalid {

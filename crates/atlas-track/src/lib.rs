@@ -13,8 +13,10 @@
 //!   artifacts/            model, reports, plots
 //! ```
 //!
-//! [`LocalTracker`] writes these folders. The [`Tracker`] / [`Run`] traits are shaped so that a remote backend
-//! (MLflow's REST API) can implement them later without changing callers.
+//! [`LocalTracker`] writes these folders. [`MlflowTracker`] writes the same folders and uploads each ended run to
+//! an MLflow server over its REST API (params, per-step metrics, provenance tags, artifacts), optionally
+//! registering its model; [`push_run`] uploads a run recorded while the server was unreachable, and
+//! [`resolve_model_path`] turns a `models:/NAME@ALIAS` URI into a downloaded, checksum-verified model folder.
 //!
 //! ```
 //! use atlas_track::{LocalTracker, RunSpec, RunStatus, Tracker};
@@ -32,6 +34,7 @@
 mod catalog;
 mod error;
 mod local;
+pub mod mlflow;
 mod provenance;
 mod record;
 mod table;
@@ -40,6 +43,10 @@ mod tracker;
 pub use catalog::{list_runs, open_run};
 pub use error::TrackError;
 pub use local::LocalTracker;
+pub use mlflow::{
+    push_run, register_model, resolve_model_path, MlflowClient, MlflowError, MlflowSettings, MlflowTracker,
+    ModelUri, PushedRun,
+};
 pub use provenance::{git_info, host_info};
 pub use record::{
     read_metrics_log, read_run, GitInfo, HostInfo, MetricsLine, RunRecord, RunStatus, ARTIFACTS_DIR,

@@ -1,10 +1,10 @@
 //! The tracking interface: a [`Tracker`] starts [`Run`]s, a run records what happened.
 //!
-//! The interface is shaped after what remote trackers offer, so that an MLflow backend (REST API) can
-//! implement it later without changing callers: [`Run::log_params`] ↔ `log-batch` params (flat key/value),
-//! [`Run::log_metrics`] ↔ `log-batch` metrics (name, value, timestamp, step), [`Run::set_tag`] ↔ tags,
-//! [`Run::finish`] ↔ `runs/update` with the end status, and [`Run::artifact_dir`] a local staging folder such a
-//! backend uploads at finish.
+//! The interface is shaped after what remote trackers offer, and the MLflow backend
+//! ([`MlflowTracker`](crate::MlflowTracker)) maps it onto MLflow's REST API: [`Run::log_params`] ↔ `log-batch`
+//! params (flat key/value), [`Run::log_metrics`] ↔ `log-batch` metrics (name, value, timestamp, step),
+//! [`Run::set_tag`] ↔ tags, [`Run::finish`] ↔ `runs/update` with the end status, and [`Run::artifact_dir`] the
+//! local folder it uploads at finish.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -163,7 +163,7 @@ pub struct TrainArgs {
 /// `arxiv-atlas evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// A run folder from `train` (or the model folder inside it).
+    /// A run folder from `train` (or the model folder inside it), or a registered model `models:/NAME@ALIAS`.
     #[arg(long)]
     pub model: PathBuf,
     /// Papers to evaluate on: any ingest format or an ingested dataset folder.
@@ -189,7 +189,8 @@ pub struct EvaluateArgs {
 /// `arxiv-atlas classify`.
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
-    /// A run folder from `train` (or the model folder inside it).
+    /// A run folder from `train` (or the model folder inside it), or a registered model `models:/NAME@ALIAS`
+    /// or `models:/NAME/VERSION` (downloaded from `$MLFLOW_TRACKING_URI`, checksums verified).
     #[arg(long)]
     pub model: PathBuf,
     /// Title of one paper.
@@ -239,6 +240,50 @@ pub enum RunsCommand {
         /// Run id (under --runs-root) or run folder.
         b: String,
     },
+    /// Upload a run to an MLflow server (e.g. one recorded while the server was unreachable): params,
+    /// metrics, tags and artifacts. A run already on that server is not uploaded twice.
+    Push {
+        /// Run id (under --runs-root) or run folder.
+        run: String,
+        #[command(flatten)]
+        mlflow: MlflowArgs,
+    },
+    /// Register a training run's model in the MLflow model registry as a new version (the run is pushed
+    /// first when it is not on the server yet); serve it with `--model models:/NAME@ALIAS`.
+    Register {
+        /// Run id (under --runs-root) or run folder.
+        run: String,
+        /// Registered model name (created when missing).
+        #[arg(long)]
+        name: String,
+        /// Point this alias (e.g. `champion`) at the new version.
+        #[arg(long)]
+        alias: Option<String>,
+        #[command(flatten)]
+        mlflow: MlflowArgs,
+    },
+}
+
+/// Which MLflow server and experiment `runs push` and `runs register` talk to.
+#[derive(Debug, Args)]
+pub struct MlflowArgs {
+    /// The MLflow tracking server, e.g. `http://127.0.0.1:5000`.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: String,
+    /// MLflow experiment the run goes to (created when missing). Default: the `tracker.experiment` the run was
+    /// trained with, else `arxiv-atlas`.
+    #[arg(long)]
+    pub experiment: Option<String>,
+}
+
+impl MlflowArgs {
+    /// The experiment for the run in `run_dir`: the flag, else the run's configured one, else the default.
+    pub fn experiment_for(&self, run_dir: &std::path::Path) -> String {
+        self.experiment
+            .clone()
+            .or_else(|| atlas_track::mlflow::configured_experiment(run_dir))
+            .unwrap_or_else(|| atlas_config::DEFAULT_MLFLOW_EXPERIMENT.to_string())
+    }
 }
 
 /// `arxiv-atlas quickstart`.

@@ -8,7 +8,8 @@ use clap::Args;
 /// `arxiv-atlas serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A run folder from `train` (or the model folder inside it): TF-IDF or embedding classifier. Without it
+    /// A run folder from `train` (or the model folder inside it), or a registered model `models:/NAME@ALIAS` /
+    /// `models:/NAME/VERSION` (downloaded from `$MLFLOW_TRACKING_URI`): TF-IDF or embedding classifier. Without it
     /// the server does embeddings and search only (classify answers 503 `model_unavailable`).
     #[arg(long, required_unless_present_any = ["index", "model_dir"])]
     pub model: Option<PathBuf>,

@@ -111,6 +111,33 @@ pub fn runs(a: RunsArgs) -> Result<()> {
             let rb = atlas_track::open_run(&rb, &a.runs_root)?;
             println!("{}", atlas_track::compare_runs(&ra, &rb));
         }
+        RunsCommand::Push { run, mlflow } => {
+            let run = atlas_track::open_run(&run, &a.runs_root)?;
+            let client =
+                atlas_track::MlflowClient::new(&mlflow.tracking_uri, atlas_track::mlflow::DEFAULT_TIMEOUT)?;
+            let pushed = atlas_track::push_run(&client, &mlflow.experiment_for(&run.dir), &run.dir)?;
+            println!(
+                "run {} is on {} as MLflow run {} (experiment {})",
+                run.id, pushed.tracking_uri, pushed.run_id, pushed.experiment
+            );
+        }
+        RunsCommand::Register { run, name, alias, mlflow } => {
+            let run = atlas_track::open_run(&run, &a.runs_root)?;
+            let client =
+                atlas_track::MlflowClient::new(&mlflow.tracking_uri, atlas_track::mlflow::DEFAULT_TIMEOUT)?;
+            let reg = atlas_track::mlflow::register_run(
+                &client,
+                &mlflow.experiment_for(&run.dir),
+                &run.dir,
+                &name,
+                alias.as_deref(),
+            )?;
+            println!("registered run {} as {} version {}", run.id, reg.name, reg.version);
+            match &alias {
+                Some(alias) => println!("serve it with: arxiv-atlas serve --model models:/{name}@{alias}"),
+                None => println!("serve it with: arxiv-atlas serve --model models:/{name}/{}", reg.version),
+            }
+        }
     }
     Ok(())
 }

@@ -173,7 +173,21 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("run.root", "path", "where new run folders go (`--runs-root` of `evaluate` and `runs`)"),
     ("run.dir", "path or null", "use exactly this run folder instead of a new one under `run.root`"),
     ("run.name", "string or null", "name shown by `runs list` (default: the experiment name)"),
-    ("run.tracker", "`local`", "tracking backend: run folders on the local disk"),
+    (
+        "tracker.backend",
+        "`local` or `mlflow`",
+        "`local`: run folders only; `mlflow`: run folders, uploaded to an MLflow server when each run ends \
+         (`tracker=mlflow`, docs/tracking.md)",
+    ),
+    ("tracker.uri", "URL or null", "the MLflow tracking server (`http://host:port`); needed by `mlflow`"),
+    ("tracker.experiment", "string", "MLflow experiment the runs go to (created when missing)"),
+    (
+        "tracker.register_as",
+        "string or null",
+        "register the model of each finished run as a new version of this registered model",
+    ),
+    ("tracker.alias", "string or null", "point this alias (e.g. `champion`) at the new version"),
+    ("tracker.timeout_s", "number", "timeout of each request to the MLflow server, in seconds"),
 ];
 
 /// The configuration of the built-in `conf/` with these overrides.
