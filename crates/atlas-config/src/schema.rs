@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
 use atlas_corpus::TextTemplate;
 use atlas_encoder::EncoderSpec;
+use atlas_monitor::MonitorParams;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of a run, after groups, overrides and environment variables were merged.
@@ -23,6 +24,9 @@ pub struct AtlasConfig {
     /// Where and how the run is recorded.
     #[serde(default)]
     pub run: RunConfig,
+    /// Drift monitoring: the reference profile saved with every model and the thresholds of `drift`.
+    #[serde(default)]
+    pub monitor: MonitorParams,
 }
 
 /// The `data` group: input papers and how they are sampled and rendered.
@@ -216,6 +220,7 @@ pub fn key_paths() -> Vec<String> {
             name: Some(String::new()),
             tracker: TrackerKind::Local,
         },
+        monitor: MonitorParams::default(),
     };
     let mut out = Vec::new();
     // Serialising plain structs, strings and numbers to a JSON value cannot fail.
