@@ -193,10 +193,10 @@ fn fmt_num(v: f64) -> String {
 
 /// Paired horizontal bars of reference and current shares per category.
 fn categories_svg(feature: &str, rows: &[&CategoryShift]) -> String {
-    let (w, row, left) = (520.0, 22.0, 110.0);
+    let (w, row, left) = (560.0, 22.0, 130.0);
     let height = row * rows.len() as f64 + 30.0;
     let max = rows.iter().flat_map(|c| [c.reference_share, c.current_share]).fold(1e-9, f64::max);
-    let scale = (w - left - 60.0) / max;
+    let scale = (w - left - 120.0) / max;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" font-size=\"11\">\
          <text x=\"{}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",

@@ -6,6 +6,7 @@ use std::path::Path;
 use atlas_artifact::{write_atomic, ArtifactError, Manifest, MANIFEST_FILE};
 use atlas_model::LoadedModel;
 use rand::seq::index::sample;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -103,11 +104,19 @@ impl ReferenceProfile {
             keep(&mut rng, params.reference_texts).into_iter().map(|i| reference.texts[i].clone()).collect();
         let embeddings = match &obs.embeddings {
             Some((x, dim)) => {
-                let pca = Pca::fit(x, *dim, params.pca_components, params.seed);
-                let rows = keep(&mut rng, params.reference_embeddings);
-                let sample: Vec<f32> =
-                    rows.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect();
-                Some(EmbeddingProfile { projected: pca.project(&sample), pca })
+                // The basis is fitted on one half and the kept sample drawn from the other: directions chosen
+                // to maximise a sample's variance overstate that sample's spread, and a new window would then
+                // look narrower than the reference even when nothing changed.
+                let mut rows: Vec<usize> = (0..n).collect();
+                rows.shuffle(&mut rng);
+                let (fit, rest) = rows.split_at(n / 2);
+                let gather = |idx: &[usize]| -> Vec<f32> {
+                    idx.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect()
+                };
+                let pca = Pca::fit(&gather(fit), *dim, params.pca_components, params.seed);
+                let mut kept = rest[..rest.len().min(params.reference_embeddings)].to_vec();
+                kept.sort_unstable();
+                Some(EmbeddingProfile { projected: pca.project(&gather(&kept)), pca })
             }
             None => None,
         };
