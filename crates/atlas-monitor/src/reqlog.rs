@@ -34,7 +34,8 @@ pub fn read_request_log(
 ) -> Result<Window, MonitorError> {
     let since = since.map(parse_time).transpose()?;
     let until = until.map(parse_time).transpose()?;
-    let lo = since.clone().unwrap_or_else(|| "0000-01-01T00:00:00.000Z".to_string());
+    // Open bounds as times both databases accept (PostgreSQL has no year 0).
+    let lo = since.clone().unwrap_or_else(|| "0001-01-01T00:00:00.000Z".to_string());
     let hi = until.clone().unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string());
     let texts = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
         read_postgres(target, &lo, &hi)?
@@ -112,5 +113,45 @@ mod tests {
         assert_eq!(w.texts, ["b"]);
         assert!(w.source.contains("2026-01-02T00:00:00.000Z"), "{}", w.source);
         assert!(read_request_log("/nonexistent/log.sqlite", None, None).is_err());
+    }
+
+    #[test]
+    fn reads_classify_texts_of_a_time_window_from_postgres() {
+        let Some(url) = atlas_testkit::database_url("reads_classify_texts_of_a_time_window_from_postgres")
+        else {
+            return;
+        };
+        // A schema of its own (through the URL's search_path), so servers' logs in the same database neither
+        // disturb this test nor see its rows.
+        let schema = format!("drift_test_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
+        let mut client = postgres::Client::connect(&scoped, postgres::NoTls).unwrap();
+        // atlas-serve's migration 1.
+        client
+            .batch_execute(
+                "CREATE TABLE atlas_request_log (id BIGSERIAL PRIMARY KEY, ts TIMESTAMPTZ NOT NULL,
+                 endpoint TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL, prediction TEXT NOT NULL,
+                 score REAL NOT NULL, result JSONB NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
+                 model_version TEXT NOT NULL);
+                 INSERT INTO atlas_request_log (ts, endpoint, text, text_hash, prediction, score, result, latency_ms,
+                   model_version) VALUES
+                   ('2026-01-01T10:00:00Z', 'classify', 'a', '', '', 0, '[]', 1, 'v'),
+                   ('2026-01-02T10:00:00Z', 'classify', 'b', '', '', 0, '[]', 1, 'v'),
+                   ('2026-01-02T11:00:00Z', 'search', 'c', '', '', 0, '[]', 1, 'v'),
+                   ('2026-01-03T10:00:00Z', 'classify', 'd', '', '', 0, '[]', 1, 'v');",
+            )
+            .unwrap();
+        let all = read_request_log(&scoped, None, None);
+        let day = read_request_log(&scoped, Some("2026-01-02"), Some("2026-01-03"));
+        admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+        assert_eq!(all.unwrap().texts, ["a", "b", "d"]);
+        let day = day.unwrap();
+        assert_eq!(day.texts, ["b"]);
+        assert!(!day.source.contains("://"), "the URL (maybe with a password) leaked: {}", day.source);
     }
 }
