@@ -1,6 +1,6 @@
 //! `arxiv-atlas drift` end to end: `train` saves a reference profile, a held-out split is not drift (exit 0),
-//! papers of 2025 logged by the server's own request-log writer are (exit 1, JSON and HTML report), and
-//! `drift profile` rebuilds the profile from the run's training data.
+//! papers of 2025 logged by the server's own request-log writer are (exit 1, JSON and HTML report), a failed
+//! check exits 2, and `drift profile` rebuilds the profile from the run's training data.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -102,6 +102,10 @@ fn drift_is_quiet_on_held_out_papers_and_loud_on_logged_papers_of_2025() {
     assert!(drifted.contains(&"text/domain_classifier_auc"), "{drifted:?}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("Words that moved most") && !page.contains("<script"));
+
+    // A broken check is not an alarm: exit 2.
+    let out = atlas(&["drift", "--model", run.to_str().unwrap(), "--request-log", "/nonexistent/log.sqlite"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Rebuilt from the training data recorded in the run folder.
     let out = atlas(&["drift", "profile", "--model", run.to_str().unwrap()]);

@@ -79,7 +79,8 @@ pub enum Command {
     /// Has the input drifted from what the model was trained on? Compares papers (`--current`) or the server's
     /// request log with the model's reference profile: per-feature KS/Wasserstein and χ²/Jensen–Shannon,
     /// prediction drift, a TF-IDF domain classifier naming the words that moved, embedding AUC and MMD, and
-    /// accuracy when the papers have labels. Exits 1 when drift is found. `drift profile` (re)builds the profile.
+    /// accuracy when the papers have labels. Exits 1 when drift is found, 2 when the check itself fails.
+    /// `drift profile` (re)builds the profile.
     Drift(DriftArgs),
 }
 

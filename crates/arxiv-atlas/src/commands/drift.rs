@@ -13,11 +13,19 @@ fn params(a: &MonitorConfigArgs) -> Result<MonitorParams> {
     Ok(atlas_config::load_for_process(a.config_dir.as_deref(), &a.overrides)?.config.monitor)
 }
 
+/// Exit code of a `drift` that failed: 1 means "drift found", so a scheduled job must be able to tell a
+/// broken check (a missing log, a bad model path) from an alarm.
+const FAILED: u8 = 2;
+
 pub fn drift(a: DriftArgs) -> Result<ExitCode> {
-    match a.command {
+    let done = match a.command {
         Some(DriftCommand::Profile(p)) => profile(p).map(|()| ExitCode::SUCCESS),
         None => report(a.report),
-    }
+    };
+    Ok(done.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::from(FAILED)
+    }))
 }
 
 fn profile(a: DriftProfileArgs) -> Result<()> {
