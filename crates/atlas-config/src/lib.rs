@@ -34,6 +34,8 @@ mod suggest;
 mod tree;
 
 pub use args::{ENV_PREFIX, RESERVED_ENV_VARS};
+/// The `monitor` section's type (defined by the drift monitor).
+pub use atlas_monitor::MonitorParams;
 pub use error::ConfigError;
 pub use resolve::{load, load_for_process, ResolvedConfig};
 pub use schema::{

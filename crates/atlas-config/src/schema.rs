@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
 use atlas_corpus::TextTemplate;
 use atlas_encoder::EncoderSpec;
+use atlas_monitor::MonitorParams;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of a run, after groups, overrides and environment variables were merged.
@@ -26,6 +27,9 @@ pub struct AtlasConfig {
     /// The `tracker` group: which backend records the run (local folders, or MLflow as well).
     #[serde(default)]
     pub tracker: TrackerConfig,
+    /// Drift monitoring: the reference profile saved with every model and the thresholds of `drift`.
+    #[serde(default)]
+    pub monitor: MonitorParams,
 }
 
 /// The `data` group: input papers and how they are sampled and rendered.
@@ -253,6 +257,7 @@ pub fn key_paths() -> Vec<String> {
             alias: Some(String::new()),
             ..TrackerConfig::default()
         },
+        monitor: MonitorParams::default(),
     };
     let mut out = Vec::new();
     // Serialising plain structs, strings and numbers to a JSON value cannot fail.

@@ -56,6 +56,9 @@ pub enum PipelineError {
     /// A file could not be written.
     #[error(transparent)]
     Io(#[from] atlas_artifact::IoError),
+    /// Building or saving the drift profile failed.
+    #[error(transparent)]
+    Monitor(#[from] atlas_monitor::MonitorError),
 }
 
 impl PipelineError {

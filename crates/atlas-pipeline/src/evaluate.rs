@@ -78,7 +78,7 @@ pub fn evaluate(req: &EvaluateRequest) -> Result<EvaluateOutcome, PipelineError>
 }
 
 /// The papers of `splits` (all records when empty), warning about skipped input records.
-fn read_splits(input: &Path, splits: &[Split]) -> Result<Vec<Paper>, PipelineError> {
+pub fn read_splits(input: &Path, splits: &[Split]) -> Result<Vec<Paper>, PipelineError> {
     let mut papers = Vec::new();
     let wanted: Vec<Option<Split>> =
         if splits.is_empty() { vec![None] } else { splits.iter().copied().map(Some).collect() };

@@ -4,7 +4,9 @@
 //!   the model, its `pipeline.json`, params, metrics and timings;
 //! * [`evaluate`]: a trained model × papers → metrics, per-class table, confusion matrix (CSV + PNG) → an
 //!   `evaluate` run folder;
-//! * [`classify_file`]: a trained model × a file of papers → ranked categories as JSON-lines.
+//! * [`classify_file`]: a trained model × a file of papers → ranked categories as JSON-lines;
+//! * [`reference_profile`]: the drift monitor's reference profile of a model (saved by `train`, rebuilt for
+//!   older models).
 //!
 //! Each step is done by a library crate (`atlas-corpus`, `atlas-classify`, `atlas-embed`, `atlas-eval`,
 //! `atlas-track`); this crate decides the order, what is recorded, and where files go — so the CLI, a DVC
@@ -17,6 +19,7 @@ mod dataset;
 mod demo;
 mod error;
 mod evaluate;
+mod monitor;
 mod train;
 
 use atlas_track::{Run, RunStatus};
@@ -26,9 +29,10 @@ pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
-    evaluate, evaluate_papers, evaluate_probs, summary_numbers, EvaluateOutcome, EvaluateRequest,
+    evaluate, evaluate_papers, evaluate_probs, read_splits, summary_numbers, EvaluateOutcome, EvaluateRequest,
 };
 pub use train::{tracker_for, train, TrainOutcome};
+pub use monitor::{rebuild_reference_profile, reference_profile, save_reference_profile};
 
 /// Runs `work` inside `run` and finishes the run as finished or failed. On failure the original error is
 /// returned; a failure to record the failure is only logged.

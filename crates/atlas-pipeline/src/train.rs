@@ -190,6 +190,15 @@ fn train_in_run(
             run_id: run.id().to_string(),
         },
     )?;
+    // The drift monitor's reference: the validation papers (held out, so confidences are not the inflated
+    // ones of training papers), measured by the model as saved.
+    if !data.valid.is_empty() {
+        let t = Instant::now();
+        let model = atlas_model::LoadedModel::open(&model_dir, &atlas_model::LoadOptions::default())?;
+        let source = format!("{} (validation split)", ds.dir().display());
+        crate::save_reference_profile(&model, &data.valid, &source, &cfg.monitor)?;
+        metrics.insert("drift_profile_s".into(), t.elapsed().as_secs_f64());
+    }
     run.log_metrics(None, &metrics)?;
     Ok(metrics)
 }

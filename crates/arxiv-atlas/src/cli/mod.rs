@@ -1,6 +1,7 @@
 //! The command line (clap derive): every flag here shows up in `--help`. Values are parsed into the library
 //! crates' own types (enums, locations), so a misspelt option is refused before any work starts.
 
+mod drift;
 mod encoder;
 mod index;
 mod serve;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use atlas_corpus::Split;
 use clap::{Args, Parser, Subcommand};
 
+pub use drift::{DriftArgs, DriftCommand, DriftProfileArgs, DriftReportArgs, MonitorConfigArgs};
 pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
 pub use serve::ServeArgs;
@@ -74,6 +76,12 @@ pub enum Command {
     /// What this machine will use and why: ONNX Runtime, CPU features and int8 kernels, CUDA, the default model
     /// and data kit, PostgreSQL where a URL is set. Exits 1 when something a default needs is missing.
     Doctor(DoctorArgs),
+    /// Has the input drifted from what the model was trained on? Compares papers (`--current`) or the server's
+    /// request log with the model's reference profile: per-feature KS/Wasserstein and χ²/Jensen–Shannon,
+    /// prediction drift, a TF-IDF domain classifier naming the words that moved, embedding AUC and MMD, and
+    /// accuracy when the papers have labels. Exits 1 when drift is found, 2 when the check itself fails.
+    /// `drift profile` (re)builds the profile.
+    Drift(DriftArgs),
 }
 
 /// `arxiv-atlas doctor`.

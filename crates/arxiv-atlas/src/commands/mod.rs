@@ -3,6 +3,7 @@
 mod data;
 mod demo;
 mod doctor;
+mod drift;
 mod embed;
 mod search;
 mod serve;
@@ -13,11 +14,12 @@ use anyhow::Result;
 
 use crate::cli::{BenchCommand, Cli, Command, IndexCommand};
 
-/// Dispatches a parsed command line. A command that returns normally exits 0, except `doctor`, whose exit code
-/// is its verdict.
+/// Dispatches a parsed command line. A command that returns normally exits 0, except `doctor` and `drift`,
+/// whose exit code is their verdict.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let done = match cli.command {
         Command::Doctor(a) => return doctor::doctor(a),
+        Command::Drift(a) => return drift::drift(a),
         Command::Ingest(a) => data::ingest(a),
         Command::Train(a) => data::train(a),
         Command::Evaluate(a) => data::evaluate(a),

@@ -188,6 +188,44 @@ const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("tracker.alias", "string or null", "point this alias (e.g. `champion`) at the new version"),
     ("tracker.timeout_s", "number", "timeout of each request to the MLflow server, in seconds"),
+    ("monitor.p_value", "number", "`drift`: significance level of the KS, χ², Jensen–Shannon and MMD tests"),
+    (
+        "monitor.ks_statistic",
+        "number",
+        "`drift`: smallest KS statistic D of a numeric feature that counts as drift",
+    ),
+    (
+        "monitor.wasserstein",
+        "number",
+        "`drift`: smallest Wasserstein-1 distance, in reference standard deviations, that counts as drift",
+    ),
+    (
+        "monitor.jensen_shannon",
+        "number",
+        "`drift`: smallest Jensen–Shannon distance (base 2, sampling noise removed) of a categorical feature",
+    ),
+    ("monitor.text_auc", "number", "`drift`: smallest cross-validated AUC of the TF-IDF domain classifier"),
+    (
+        "monitor.embedding_auc",
+        "number",
+        "`drift`: smallest cross-validated AUC of the embedding domain classifier",
+    ),
+    ("monitor.mmd", "number", "`drift`: smallest MMD² of the embeddings (RBF kernel on the PCA projection)"),
+    (
+        "monitor.accuracy_drop",
+        "number",
+        "`drift`: smallest accuracy drop (labelled papers) that counts as drift",
+    ),
+    ("monitor.reference_texts", "integer", "profile: reference texts kept for the domain classifier"),
+    ("monitor.reference_values", "integer", "profile: reference values kept per numeric feature"),
+    ("monitor.pca_components", "integer", "profile: principal components of the embedding statistics"),
+    ("monitor.reference_embeddings", "integer", "profile: projected reference embeddings kept"),
+    ("monitor.domain_sample", "integer", "`drift`: texts per side the domain classifiers train on"),
+    ("monitor.folds", "integer", "`drift`: cross-validation folds of the domain classifiers"),
+    ("monitor.mmd_sample", "integer", "`drift`: embeddings per side of the MMD test (cost is quadratic)"),
+    ("monitor.permutations", "integer", "`drift`: permutations of the MMD test"),
+    ("monitor.top_words", "integer", "`drift`: words and categories listed as having moved most"),
+    ("monitor.seed", "integer", "`drift`: seed of every subsample and fold"),
 ];
 
 /// The configuration of the built-in `conf/` with these overrides.
