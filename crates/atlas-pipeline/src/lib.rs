@@ -4,7 +4,10 @@
 //!   the model, its `pipeline.json`, params, metrics and timings;
 //! * [`evaluate`]: a trained model × papers → metrics, per-class table, confusion matrix (CSV + PNG) → an
 //!   `evaluate` run folder;
-//! * [`classify_file`]: a trained model × a file of papers → ranked categories as JSON-lines.
+//! * [`classify_file`]: a trained model × a file of papers → ranked categories (and conformal category sets)
+//!   as JSON-lines;
+//! * [`calibrate_model`]: temperature scaling and conformal scores fitted on the validation split (which
+//!   `train` does for every model it trains).
 //!
 //! Each step is done by a library crate (`atlas-corpus`, `atlas-classify`, `atlas-embed`, `atlas-eval`,
 //! `atlas-track`); this crate decides the order, what is recorded, and where files go — so the CLI, a DVC
@@ -12,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod calibrate;
 mod classify;
 mod dataset;
 mod demo;
@@ -21,12 +25,14 @@ mod train;
 
 use atlas_track::{Run, RunStatus};
 
+pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
 pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
 pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
-    evaluate, evaluate_papers, evaluate_probs, summary_numbers, EvaluateOutcome, EvaluateRequest,
+    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, summary_numbers,
+    CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome, EvaluateRequest,
 };
 pub use train::{train, TrainOutcome};
 

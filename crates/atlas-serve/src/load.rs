@@ -68,7 +68,8 @@ impl Model for ServedModel {
         self.loaded.predictor.labels()
     }
     fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
-        self.loaded.predictor.predict(texts).map_err(|e| ModelError::new(e.to_string()))
+        // Calibrated (temperature-scaled) probabilities: what the API promises since issue 16.
+        self.loaded.predict(texts).map_err(|e| ModelError::new(e.to_string()))
     }
 }
 
