@@ -71,6 +71,9 @@ impl Model for ServedModel {
         // Calibrated (temperature-scaled) probabilities: what the API promises since issue 16.
         self.loaded.predict(texts).map_err(|e| ModelError::new(e.to_string()))
     }
+    fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
+        self.loaded.category_sets(probs, coverage).ok()
+    }
 }
 
 /// Runs `f` and returns its result with the seconds it took.
