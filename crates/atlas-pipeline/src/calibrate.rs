@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use atlas_calibrate::{calibration_half, Calibration, CalibrationHalf};
+use atlas_calibrate::{calibration_half, Calibration, CalibrationHalf, ScoreKind};
 use atlas_classify::{Labels, Probabilities};
 use atlas_corpus::{Paper, Split};
 use atlas_model::{write_calibration, LoadOptions, LoadedModel};
@@ -38,12 +38,15 @@ pub(crate) fn labelled_rows(
 
 /// Fits a calibration on validation `papers` and the model's uncalibrated `probs` of them (one row each):
 /// temperature (and RAPS's `lambda`, `k_reg`) on the temperature half, conformal scores on the other half.
-/// Papers whose primary category the model does not know are left out. `None` when the temperature half
-/// holds no labelled paper (e.g. an empty validation split): the model then stays uncalibrated.
+/// Papers whose primary category the model does not know are left out. `score`: `None` tunes RAPS on the
+/// temperature half (the default), `Some` uses that score (e.g. [`ScoreKind::Aps`]). `None` when the
+/// temperature half holds no labelled paper (e.g. an empty validation split): the model then stays
+/// uncalibrated.
 pub fn fit_calibration(
     labels: &Labels,
     probs: &Probabilities,
     papers: &[Paper],
+    score: Option<ScoreKind>,
 ) -> Result<Option<Calibration>, PipelineError> {
     let y = label_ids(labels, papers);
     let half = |i: usize| calibration_half(&papers[i].id);
@@ -55,7 +58,7 @@ pub fn fit_calibration(
         );
         return Ok(None);
     }
-    Ok(Some(Calibration::fit(&pt, &yt, &pc, &yc, probs.n_classes, None)?))
+    Ok(Some(Calibration::fit(&pt, &yt, &pc, &yc, probs.n_classes, score)?))
 }
 
 /// The numbers a calibration records in a run's metrics (`calibration_*`).
@@ -91,9 +94,13 @@ pub struct CalibrateOutcome {
 
 /// Adds a calibration to an existing model (e.g. one trained before calibration existed): reads the
 /// validation split of `input` (an ingested dataset folder, or any ingest format, split the way ingest
-/// splits), fits, and writes `calibration.json` into the model folder (re-sealing its manifest). Replaces an
-/// earlier calibration.
-pub fn calibrate_model(model: &Path, input: &Path) -> Result<CalibrateOutcome, PipelineError> {
+/// splits), fits (`score` as for [`fit_calibration`]), and writes `calibration.json` into the model folder
+/// (re-sealing its manifest). Replaces an earlier calibration.
+pub fn calibrate_model(
+    model: &Path,
+    input: &Path,
+    score: Option<ScoreKind>,
+) -> Result<CalibrateOutcome, PipelineError> {
     let loaded = LoadedModel::open(model, &LoadOptions::default())?;
     let (papers, report) = atlas_corpus::load_papers(input, Some(Split::Validation))?;
     if report.skipped_total() > 0 {
@@ -103,12 +110,13 @@ pub fn calibrate_model(model: &Path, input: &Path) -> Result<CalibrateOutcome, P
         return Err(PipelineError::input(input, "no validation papers to calibrate on"));
     }
     let probs = loaded.predict_papers_uncalibrated(papers.iter())?;
-    let calibration = fit_calibration(loaded.predictor.labels(), &probs, &papers)?.ok_or_else(|| {
-        PipelineError::input(
-            input,
-            "no validation paper of the temperature half has a category the model knows",
-        )
-    })?;
+    let calibration =
+        fit_calibration(loaded.predictor.labels(), &probs, &papers, score)?.ok_or_else(|| {
+            PipelineError::input(
+                input,
+                "no validation paper of the temperature half has a category the model knows",
+            )
+        })?;
     write_calibration(&loaded.dir, &calibration)?;
     Ok(CalibrateOutcome { model_dir: loaded.dir, calibration, n_validation: papers.len() })
 }

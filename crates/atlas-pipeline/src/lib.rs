@@ -25,6 +25,7 @@ mod train;
 
 use atlas_track::{Run, RunStatus};
 
+pub use atlas_calibrate::{Calibration, ScoreKind};
 pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
 pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
 pub use dataset::{labels_from, prepare_dataset};

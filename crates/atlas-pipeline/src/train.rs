@@ -143,7 +143,7 @@ fn train_in_run(
         for (k, v) in summary_numbers(&rep) {
             metrics.insert(format!("validation_{k}"), v);
         }
-        calibration = fit_calibration(&labels, &probs, &data.valid)?;
+        calibration = fit_calibration(&labels, &probs, &data.valid, None)?;
     }
     write_pipeline_meta(
         &model_dir,

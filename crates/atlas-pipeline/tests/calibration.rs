@@ -107,7 +107,7 @@ fn calibration_and_conformal_sets_on_arxiv_mini() {
         old.category_sets(&old.predict_papers(papers[..1].iter()).unwrap(), 0.9),
         Err(PredictorError::NotCalibrated { .. })
     ));
-    let redone = calibrate_model(&trained.run_dir, ds.dir()).unwrap();
+    let redone = calibrate_model(&trained.run_dir, ds.dir(), None).unwrap();
     // Deterministic, on the same halves (compared to 1e-12: serde_json's float parsing is not bit-exact).
     let (a, b) = (&redone.calibration, &cal);
     assert_eq!(

@@ -186,9 +186,22 @@ pub struct CalibrateArgs {
     /// sets; the test split is never read.
     #[arg(long)]
     pub input: PathBuf,
+    /// Conformal score: `raps` (lambda and k_reg tuned on the temperature half; what train uses) or `aps`
+    /// (larger sets, no tuning).
+    #[arg(long, value_enum, default_value_t = ConformalScore::Raps)]
+    pub score: ConformalScore,
     /// Print the calibration as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `calibrate --score`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConformalScore {
+    /// Regularised adaptive prediction sets (Angelopoulos et al. 2021).
+    Raps,
+    /// Adaptive prediction sets (Romano et al. 2020).
+    Aps,
 }
 
 /// A coverage: a number strictly between 0 and 1.

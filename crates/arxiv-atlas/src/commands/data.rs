@@ -7,7 +7,8 @@ use atlas_pipeline::EvaluateRequest;
 use serde_json::json;
 
 use crate::cli::{
-    CalibrateArgs, ClassifyArgs, EvaluateArgs, IngestArgs, QuickstartArgs, RunsArgs, RunsCommand, TrainArgs,
+    CalibrateArgs, ClassifyArgs, ConformalScore, EvaluateArgs, IngestArgs, QuickstartArgs, RunsArgs,
+    RunsCommand, TrainArgs,
 };
 use crate::output;
 
@@ -82,7 +83,11 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let outcome = atlas_pipeline::calibrate_model(&a.model, &a.input)?;
+    let score = match a.score {
+        ConformalScore::Raps => None,
+        ConformalScore::Aps => Some(atlas_pipeline::ScoreKind::Aps),
+    };
+    let outcome = atlas_pipeline::calibrate_model(&a.model, &a.input, score)?;
     if a.json {
         let mut obj = serde_json::Map::new();
         obj.insert("model_dir".into(), json!(outcome.model_dir));
