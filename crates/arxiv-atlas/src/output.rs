@@ -117,18 +117,58 @@ pub fn print_report(rep: &EvalReport) {
     }
 }
 
-/// Table of a paper's ranked categories.
+/// Table of a paper's ranked categories; with a category set, a column marks its members and a line below
+/// lists the whole set (which may reach beyond the ranked rows).
 pub fn print_classification(c: &Classification) {
-    let mut t = table(&["#", "category", "name", "probability"]);
+    let set: Option<Vec<&str>> =
+        c.category_set.as_ref().map(|s| s.iter().map(|e| e.category.as_str()).collect());
+    let mut header = vec!["#", "category", "name", "probability"];
+    if set.is_some() {
+        header.push("in set");
+    }
+    let mut t = table(&header);
     for (i, r) in c.probabilities.iter().enumerate() {
-        t.add_row(vec![
-            num((i + 1) as f64),
-            Cell::new(&r.category),
-            Cell::new(&r.name),
-            num(r.probability as f64),
-        ]);
+        let mut row =
+            vec![num((i + 1) as f64), Cell::new(&r.category), Cell::new(&r.name), num(r.probability as f64)];
+        if let Some(s) = &set {
+            row.push(Cell::new(if s.contains(&r.category.as_str()) { "yes" } else { "" }));
+        }
+        t.add_row(row);
     }
     println!("{t}");
+    if let (Some(s), Some(cov)) = (&set, c.coverage) {
+        println!("category set at {:.0}% coverage ({} categories): {}", cov * 100.0, s.len(), s.join(" "));
+    }
+}
+
+/// Calibration of an evaluation: ECE and log loss before and after temperature scaling.
+pub fn print_calibration(c: &atlas_pipeline::CalibrationReport) {
+    let mut t = table(&["calibration", "before", "after"]);
+    t.add_row(vec![Cell::new("ECE (15 bins)"), num(c.ece_before), num(c.ece_after)]);
+    t.add_row(vec![Cell::new("log loss"), num(c.log_loss_before), num(c.log_loss_after)]);
+    println!("temperature {:.4} on {} papers\n{t}", c.temperature, c.n);
+}
+
+/// Coverage of conformal sets, beside top-k, and the categories covered least.
+pub fn print_coverage(c: &atlas_pipeline::CoverageReport) {
+    println!(
+        "conformal sets ({}, {} calibration papers) at target {:.3}: coverage {:.4}, mean set size {:.2}; plain \
+         top-{} sets reach {:.4}",
+        c.method, c.n_calibration, c.target, c.coverage, c.mean_set_size, c.topk_k, c.topk_coverage
+    );
+    let mut classes: Vec<_> = c.per_class.iter().collect();
+    classes.sort_by(|a, b| a.coverage.total_cmp(&b.coverage).then(b.support.cmp(&a.support)));
+    let mut t = table(&["class", "name", "coverage", "mean set size", "support"]);
+    for r in classes.iter().take(10) {
+        t.add_row(vec![
+            Cell::new(&r.code),
+            Cell::new(&r.name),
+            num(r.coverage),
+            num(r.mean_set_size),
+            num(r.support as f64),
+        ]);
+    }
+    println!("least-covered categories (all in coverage_per_class.csv)\n{t}");
 }
 
 /// Search hits as a plain table: score, id, year, categories, title.

@@ -401,6 +401,11 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
     assert!(train["embedded_texts"].as_f64().unwrap() > 1000.0);
     let manifest = std::fs::read_to_string(run.join("artifacts/model/manifest.json")).unwrap();
     assert!(manifest.contains("embedding_id"), "the head records its encoder: {manifest}");
+    // Embedding heads are calibrated by train like TF-IDF models (temperature + conformal scores, sealed).
+    assert!(manifest.contains("calibration.json"), "{manifest}");
+    assert!(
+        train["calibration_nll_after"].as_f64().unwrap() <= train["calibration_nll_before"].as_f64().unwrap()
+    );
 
     // A second training run on the same data embeds nothing: every vector comes from the cache.
     let again = last_json(&ok(&[
@@ -427,9 +432,13 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
         "We compute the axial charge of the nucleon in lattice QCD with dynamical quarks at the physical pion mass.",
         "-k",
         "5",
+        "--coverage",
+        "0.9",
         "--json",
     ]));
     assert_eq!(c["probabilities"].as_array().unwrap().len(), 5);
+    let set = c["category_set"].as_array().unwrap();
+    assert!(!set.is_empty() && set[0]["category"] == c["category"], "{c}");
 }
 
 /// The 200-paper Kaggle sample embedded (int8 encoder) into `<tmp>/emb`; `None` (test skipped) without the real

@@ -63,8 +63,8 @@ pub enum EvalError {
     /// Writing a report file failed (the error names the file).
     #[error(transparent)]
     Write(#[from] ArtifactError),
-    /// plotters failed to draw the heatmap.
-    #[error("drawing the confusion heatmap{}: {message}", for_path(.path))]
+    /// plotters failed to draw the heatmap or the reliability diagram.
+    #[error("drawing a plot (confusion heatmap or reliability diagram){}: {message}", for_path(.path))]
     Plot {
         /// The PNG being written, if any.
         path: Option<PathBuf>,

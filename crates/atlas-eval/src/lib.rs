@@ -9,7 +9,8 @@
 //! * multi-label metrics against all of a paper's categories (micro / macro F1 of thresholded
 //!   predictions, mean average precision per class, label ranking average precision).
 //!
-//! The report exports a flat JSON summary, per-class and confusion CSVs and a confusion heatmap PNG.
+//! The report exports a flat JSON summary, per-class and confusion CSVs and a confusion heatmap PNG;
+//! [`reliability_png`] draws a reliability diagram of calibration bins (`atlas-calibrate`).
 //!
 //! Argmax ties go to the lowest class id (as `numpy.argmax`). Inputs are validated up front: shapes,
 //! class ids and probabilities (NaN, infinities, negatives and values above 1 are rejected, because they
@@ -24,6 +25,7 @@ mod fixtures;
 mod heatmap;
 mod input;
 mod multilabel;
+mod reliability;
 mod report;
 mod single;
 
@@ -31,6 +33,7 @@ pub use confusion::ConfusionMatrix;
 pub use error::EvalError;
 pub use input::{EvalInput, EvalOptions};
 pub use multilabel::MultiLabelMetrics;
+pub use reliability::{reliability_png, write_reliability_png};
 pub use report::{ClassMetrics, EvalReport};
 
 /// Computes every metric of `input`; fails on inconsistent shapes, out-of-range class ids, non-probability

@@ -71,6 +71,18 @@ pub enum PredictorError {
     /// Writing or verifying a checksummed folder failed.
     #[error(transparent)]
     Artifact(#[from] atlas_artifact::ArtifactError),
+    /// Category sets were asked of a model without a conformal calibration.
+    #[error(
+        "{dir}: the model has no conformal calibration, so it cannot return category sets; add one with \
+         `arxiv-atlas calibrate --model RUN --input DATASET` (models trained by this version have one)"
+    )]
+    NotCalibrated {
+        /// The model folder.
+        dir: PathBuf,
+    },
+    /// A calibration could not be fitted or applied (e.g. a coverage outside (0, 1)).
+    #[error(transparent)]
+    Calibrate(#[from] atlas_calibrate::CalibrateError),
     /// A text template (of an index, or a saved model) is malformed.
     #[error(transparent)]
     Template(#[from] atlas_corpus::TemplateError),

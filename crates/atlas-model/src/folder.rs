@@ -3,17 +3,22 @@
 //! A training run keeps its model in `<run>/artifacts/model/`; users may pass either the run folder or the
 //! model folder. Besides the classifier's own files the model folder holds `pipeline.json`: what turns a
 //! paper into the classifier's input text (the template), recorded in the folder's checksummed manifest so a
-//! model never depends on the config that trained it.
+//! model never depends on the config that trained it, and `calibration.json` (temperature and conformal
+//! scores, see `atlas-calibrate`) once the model is calibrated.
 
 use std::path::{Path, PathBuf};
 
 use atlas_artifact::{write_atomic, Manifest, MANIFEST_FILE};
+use atlas_calibrate::Calibration;
 use serde::{Deserialize, Serialize};
 
 use crate::PredictorError;
 
 /// Name of the inference-pipeline description inside a model folder.
 pub const PIPELINE_FILE: &str = "pipeline.json";
+
+/// Name of the calibration (temperature, conformal scores) inside a model folder.
+pub const CALIBRATION_FILE: &str = "calibration.json";
 
 /// How a paper becomes classifier input; stored next to the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,16 +56,40 @@ pub fn resolve_model_folder(path: &Path) -> Result<PathBuf, PredictorError> {
 
 /// Adds `pipeline.json` to a freshly saved model folder and re-seals its manifest with the new file's checksum.
 pub fn write_pipeline_meta(model_dir: &Path, meta: &PipelineMeta) -> Result<(), PredictorError> {
-    // The folder was just written by a classifier of this build: whatever its kind and version, verify it and
-    // add one file.
+    add_json_file(model_dir, PIPELINE_FILE, meta)
+}
+
+/// Adds (or replaces) `calibration.json` in a model folder and re-seals its manifest with the file's
+/// checksum. The folder is verified first, so a calibration is never sealed into a damaged model.
+pub fn write_calibration(model_dir: &Path, calibration: &Calibration) -> Result<(), PredictorError> {
+    add_json_file(model_dir, CALIBRATION_FILE, calibration)
+}
+
+/// Writes `name` (JSON of `value`) atomically into a verified model folder and re-seals its manifest. Whatever
+/// the folder's kind and version (it was written by a classifier of this build or an older one), the existing
+/// files keep their checksums and one file is added.
+fn add_json_file<T: Serialize>(model_dir: &Path, name: &str, value: &T) -> Result<(), PredictorError> {
     let kind = Manifest::peek_kind(model_dir, "a model folder")?;
     let mut manifest = Manifest::open(model_dir, &kind, u32::MAX)?;
-    let json = serde_json::to_vec_pretty(meta)
-        .map_err(|source| PredictorError::Json { path: model_dir.join(PIPELINE_FILE), source })?;
-    write_atomic(&model_dir.join(PIPELINE_FILE), &json)?;
-    manifest.add_file(model_dir, PIPELINE_FILE)?;
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|source| PredictorError::Json { path: model_dir.join(name), source })?;
+    write_atomic(&model_dir.join(name), &json)?;
+    manifest.add_file(model_dir, name)?;
     manifest.write(model_dir)?;
     Ok(())
+}
+
+/// Reads `calibration.json` when the folder's manifest lists it (its checksum was verified with the rest of
+/// the folder); a model trained before calibration existed has none: temperature 1, no category sets.
+pub(crate) fn read_calibration(dir: &Path) -> Result<Option<Calibration>, PredictorError> {
+    let kind = Manifest::peek_kind(dir, "a model folder")?;
+    let manifest = Manifest::read(dir, &kind, u32::MAX)?;
+    if !manifest.files.contains_key(CALIBRATION_FILE) {
+        return Ok(None);
+    }
+    let path = dir.join(CALIBRATION_FILE);
+    let raw = std::fs::read(&path).map_err(|e| atlas_artifact::IoError::new("read", path.clone(), e))?;
+    serde_json::from_slice(&raw).map(Some).map_err(|source| PredictorError::Json { path, source })
 }
 
 /// Reads `pipeline.json`; a model folder written by the library alone (no such file) gets the default

@@ -4,7 +4,9 @@
 //!   verifies every checksum, and returns a [`Predictor`] — a TF-IDF classifier that reads text itself, or an
 //!   embedding head together with the sentence encoder it was trained on, rebuilt from the typed
 //!   [`SavedEncoder`] record and checked to produce the same vector space — plus the [`PipelineMeta`] that
-//!   says how a paper becomes the model's input text.
+//!   says how a paper becomes the model's input text, and the model's [`Calibration`] when it has one:
+//!   [`LoadedModel::predict`] returns temperature-scaled probabilities and [`LoadedModel::category_sets`]
+//!   conformal category sets.
 //! * [`query_encoder`] picks the encoder whose vectors an index holds, so a text query lands in the index's
 //!   vector space.
 //!
@@ -18,8 +20,12 @@ mod folder;
 mod predictor;
 mod query;
 
+pub use atlas_calibrate::Calibration;
 pub use atlas_encoder::SavedEncoder;
 pub use error::PredictorError;
-pub use folder::{resolve_model_folder, write_pipeline_meta, PipelineMeta, PIPELINE_FILE};
+pub use folder::{
+    resolve_model_folder, write_calibration, write_pipeline_meta, PipelineMeta, CALIBRATION_FILE,
+    PIPELINE_FILE,
+};
 pub use predictor::{LoadOptions, LoadedModel, Predictor, EMBED_CACHE_ENV};
 pub use query::query_encoder;

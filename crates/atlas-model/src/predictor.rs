@@ -7,7 +7,7 @@ use atlas_classify::{Classifier, DenseHead, Labels, Probabilities};
 use atlas_embed::EmbeddingCache;
 use atlas_encoder::{Encoder, SavedEncoder};
 
-use crate::folder::{read_pipeline_meta, resolve_model_folder, PipelineMeta};
+use crate::folder::{read_calibration, read_pipeline_meta, resolve_model_folder, PipelineMeta};
 use crate::PredictorError;
 
 /// Set to `off` (or `0`, `false`) to serve every text through the encoder instead of the embedding cache:
@@ -132,6 +132,8 @@ pub struct LoadedModel {
     pub predictor: Predictor,
     /// Template and provenance.
     pub pipeline: PipelineMeta,
+    /// Temperature and conformal scores (`None`: a model calibrated by no one; temperature 1, no sets).
+    pub calibration: Option<atlas_calibrate::Calibration>,
 }
 
 impl LoadedModel {
@@ -146,7 +148,36 @@ impl LoadedModel {
             Predictor::Text(atlas_classify::load_classifier(&dir).map_err(classifier_err)?)
         };
         let pipeline = read_pipeline_meta(&dir, predictor.kind())?;
-        Ok(LoadedModel { dir, predictor, pipeline })
+        let calibration = read_calibration(&dir)?;
+        Ok(LoadedModel { dir, predictor, pipeline, calibration })
+    }
+
+    /// The temperature the model's probabilities are scaled by (1 without a calibration).
+    pub fn temperature(&self) -> f64 {
+        self.calibration.as_ref().map_or(1.0, |c| c.temperature)
+    }
+
+    /// Calibrated class probabilities of texts (already rendered with the template): the predictor's
+    /// probabilities scaled by the model's temperature.
+    pub fn predict(&self, texts: &[String]) -> Result<Probabilities, PredictorError> {
+        let mut probs = self.predictor.predict(texts)?;
+        atlas_calibrate::apply_temperature(&mut probs.data, probs.n_classes, self.temperature());
+        Ok(probs)
+    }
+
+    /// The conformal category set of every row of calibrated `probs` at `coverage` (e.g. 0.9), most probable
+    /// class first; [`PredictorError::NotCalibrated`] when the model has no conformal calibration.
+    pub fn category_sets(
+        &self,
+        probs: &Probabilities,
+        coverage: f64,
+    ) -> Result<Vec<Vec<usize>>, PredictorError> {
+        let conformal = self
+            .calibration
+            .as_ref()
+            .and_then(|c| c.conformal.as_ref())
+            .ok_or_else(|| PredictorError::NotCalibrated { dir: self.dir.clone() })?;
+        Ok(conformal.sets(&probs.data, probs.n_classes, coverage)?)
     }
 
     /// The model's input texts of `papers` (rendered with its template).
@@ -154,8 +185,17 @@ impl LoadedModel {
         papers.map(|p| p.text(&self.pipeline.template)).collect()
     }
 
-    /// Class probabilities of `papers`, one row each.
+    /// Calibrated class probabilities of `papers`, one row each.
     pub fn predict_papers<'a>(
+        &self,
+        papers: impl Iterator<Item = &'a atlas_corpus::Paper>,
+    ) -> Result<Probabilities, PredictorError> {
+        self.predict(&self.texts_for(papers))
+    }
+
+    /// The predictor's own (uncalibrated) class probabilities of `papers`, one row each: what a calibration
+    /// is fitted on and compared with.
+    pub fn predict_papers_uncalibrated<'a>(
         &self,
         papers: impl Iterator<Item = &'a atlas_corpus::Paper>,
     ) -> Result<Probabilities, PredictorError> {

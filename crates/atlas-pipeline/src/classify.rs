@@ -29,35 +29,55 @@ pub struct Classification {
     pub category: String,
     /// Its name.
     pub name: String,
-    /// The `top_k` most probable categories, most probable first.
+    /// The `top_k` most probable categories, most probable first (calibrated probabilities).
     pub probabilities: Vec<CategoryProbability>,
+    /// The coverage the category set was asked for (e.g. 0.9), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+    /// The conformal category set at `coverage`, most probable first: on papers like the calibration
+    /// papers, it holds the true primary category with probability at least `coverage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_set: Option<Vec<CategoryProbability>>,
 }
 
-/// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers).
+/// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers)
+/// and, with a `coverage`, its conformal category set (an error for a model without conformal calibration).
 pub fn classify_papers(
     model: &LoadedModel,
     papers: &[Paper],
     top_k: usize,
+    coverage: Option<f64>,
     with_ids: bool,
 ) -> Result<Vec<Classification>, PipelineError> {
     let probs = model.predict_papers(papers.iter())?;
+    let sets = match coverage {
+        Some(c) => Some(model.category_sets(&probs, c)?),
+        None => None,
+    };
     let labels = model.predictor.labels();
+    let entry = |c: usize, probability: f32| CategoryProbability {
+        category: labels.codes[c].clone(),
+        name: labels.names[c].clone(),
+        probability,
+    };
     Ok(papers
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let probabilities: Vec<CategoryProbability> = probs
-                .top_k(i, top_k.max(1))
-                .into_iter()
-                .map(|(c, probability)| CategoryProbability {
-                    category: labels.codes[c].clone(),
-                    name: labels.names[c].clone(),
-                    probability,
-                })
-                .collect();
+            let probabilities: Vec<CategoryProbability> =
+                probs.top_k(i, top_k.max(1)).into_iter().map(|(c, pr)| entry(c, pr)).collect();
             let (category, name) =
                 probabilities.first().map(|c| (c.category.clone(), c.name.clone())).unwrap_or_default();
-            Classification { id: with_ids.then(|| p.id.clone()), category, name, probabilities }
+            let category_set =
+                sets.as_ref().map(|s| s[i].iter().map(|&c| entry(c, probs.row(i)[c])).collect());
+            Classification {
+                id: with_ids.then(|| p.id.clone()),
+                category,
+                name,
+                probabilities,
+                coverage,
+                category_set,
+            }
         })
         .collect())
 }
@@ -72,15 +92,16 @@ pub struct ClassifyFileReport {
 }
 
 /// Classifies every paper of `input` (any ingest format) into `out`, one JSON object per line, written
-/// atomically.
+/// atomically; with a `coverage`, each line carries the paper's conformal category set.
 pub fn classify_file(
     model: &LoadedModel,
     input: &Path,
     out: &Path,
     top_k: usize,
+    coverage: Option<f64>,
 ) -> Result<ClassifyFileReport, PipelineError> {
     let (papers, report) = atlas_corpus::load_papers(input, None)?;
-    let results = classify_papers(model, &papers, top_k, true)?;
+    let results = classify_papers(model, &papers, top_k, coverage, true)?;
     atlas_artifact::write_atomic_with(out, |w| {
         for r in &results {
             serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;

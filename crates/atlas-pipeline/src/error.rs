@@ -35,6 +35,9 @@ pub enum PipelineError {
     /// Loading a model or predicting failed.
     #[error(transparent)]
     Model(#[from] atlas_model::PredictorError),
+    /// Fitting or applying a calibration failed.
+    #[error(transparent)]
+    Calibrate(#[from] atlas_calibrate::CalibrateError),
     /// Loading the encoder failed.
     #[error(transparent)]
     Encoder(#[from] atlas_encoder::EncoderError),

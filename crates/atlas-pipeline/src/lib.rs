@@ -4,7 +4,10 @@
 //!   the model, its `pipeline.json`, params, metrics and timings;
 //! * [`evaluate`]: a trained model × papers → metrics, per-class table, confusion matrix (CSV + PNG) → an
 //!   `evaluate` run folder;
-//! * [`classify_file`]: a trained model × a file of papers → ranked categories as JSON-lines;
+//! * [`classify_file`]: a trained model × a file of papers → ranked categories (and conformal category sets)
+//!   as JSON-lines;
+//! * [`calibrate_model`]: temperature scaling and conformal scores fitted on the validation split (which
+//!   `train` does for every model it trains).
 //! * [`reference_profile`]: the drift monitor's reference profile of a model (saved by `train`, rebuilt for
 //!   older models).
 //!
@@ -14,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod calibrate;
 mod classify;
 mod dataset;
 mod demo;
@@ -24,12 +28,15 @@ mod train;
 
 use atlas_track::{Run, RunStatus};
 
+pub use atlas_calibrate::{Calibration, ScoreKind};
+pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
 pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
 pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
-    evaluate, evaluate_papers, evaluate_probs, read_splits, summary_numbers, EvaluateOutcome, EvaluateRequest,
+    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, read_splits, summary_numbers,
+    CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome, EvaluateRequest,
 };
 pub use train::{tracker_for, train, TrainOutcome};
 pub use monitor::{rebuild_reference_profile, reference_profile, save_reference_profile};

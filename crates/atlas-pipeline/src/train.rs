@@ -1,4 +1,5 @@
-//! `train`: config → dataset → model → validation metrics, recorded in a run folder.
+//! `train`: config → dataset → model → validation metrics → calibration (temperature + conformal scores on
+//! the two halves of validation), recorded in a run folder.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -10,10 +11,11 @@ use atlas_classify::{
 use atlas_config::{ExperimentKind, ResolvedConfig, TrackerKind};
 use atlas_corpus::{Paper, Split};
 use atlas_embed::EmbeddingCache;
-use atlas_model::{write_pipeline_meta, PipelineMeta, SavedEncoder};
+use atlas_model::{write_calibration, write_pipeline_meta, PipelineMeta, SavedEncoder};
 use atlas_track::{LocalTracker, MlflowSettings, MlflowTracker, Run, RunSpec, Tracker};
 use serde_json::json;
 
+use crate::calibrate::{calibration_numbers, fit_calibration};
 use crate::dataset::{labels_from, prepare_dataset};
 use crate::evaluate::{evaluate_probs, summary_numbers};
 use crate::{in_run, PipelineError};
@@ -176,11 +178,15 @@ fn train_in_run(
             run.log_timing(phase, *v)?;
         }
     }
+    let mut calibration = None;
     if let Some(probs) = validation_probs {
+        // Validation metrics of the model as trained (before temperature scaling, which changes log loss but
+        // never the ranking).
         let rep = evaluate_probs(&labels, &probs, &data.valid, VALIDATION_MULTILABEL_THRESHOLD)?;
         for (k, v) in summary_numbers(&rep) {
             metrics.insert(format!("validation_{k}"), v);
         }
+        calibration = fit_calibration(&labels, &probs, &data.valid, None)?;
     }
     write_pipeline_meta(
         &model_dir,
@@ -190,8 +196,12 @@ fn train_in_run(
             run_id: run.id().to_string(),
         },
     )?;
+    if let Some(c) = &calibration {
+        write_calibration(&model_dir, c)?;
+        metrics.extend(calibration_numbers(c));
+    }
     // The drift monitor's reference: the validation papers (held out, so confidences are not the inflated
-    // ones of training papers), measured by the model as saved.
+    // ones of training papers), measured by the model as saved (calibrated, as it serves).
     if !data.valid.is_empty() {
         let t = Instant::now();
         let model = atlas_model::LoadedModel::open(&model_dir, &atlas_model::LoadOptions::default())?;

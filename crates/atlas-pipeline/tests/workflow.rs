@@ -65,17 +65,21 @@ fn train_evaluate_classify_on_a_raw_file() {
         run_dir: Some(tmp.path().join("runs/eval")),
         runs_root: tmp.path().join("runs"),
         multilabel_threshold: 0.2,
+        coverage: Some(0.9),
     })
     .unwrap();
     assert!(outcome.report.accuracy > 0.9, "{}", outcome.report.accuracy);
-    for f in ["report.json", "per_class.csv", "confusion.csv", "confusion.png"] {
+    assert!(trained.run_dir.join("artifacts/model/calibration.json").is_file());
+    let cov = outcome.coverage.as_ref().unwrap();
+    assert!(cov.coverage >= 0.8 && cov.mean_set_size >= 1.0, "{cov:?}");
+    for f in ["report.json", "per_class.csv", "confusion.csv", "confusion.png", "reliability.png"] {
         assert!(outcome.run_dir.join("artifacts").join(f).is_file(), "{f}");
     }
 
     let model =
         atlas_model::LoadedModel::open(&trained.run_dir, &atlas_model::LoadOptions::default()).unwrap();
     let out = tmp.path().join("pred.jsonl");
-    let report = classify_file(&model, &input, &out, 2).unwrap();
+    let report = classify_file(&model, &input, &out, 2, Some(0.9)).unwrap();
     assert_eq!(report.papers, 400);
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -83,6 +87,8 @@ fn train_evaluate_classify_on_a_raw_file() {
     assert_eq!(lines[0]["id"], "2101.00000");
     assert_eq!(lines[0]["category"], "astro-ph");
     assert_eq!(lines[1]["probabilities"].as_array().unwrap().len(), 2);
+    assert_eq!(lines[0]["coverage"], 0.9);
+    assert_eq!(lines[0]["category_set"][0]["category"], "astro-ph");
 }
 
 #[test]

@@ -115,6 +115,33 @@ fn check_top_k(top_k: Option<i64>) -> Result<usize, ApiError> {
     check_range("top_k", top_k.unwrap_or(DEFAULT_TOP_K), 1, MAX_TOP_K)
 }
 
+/// A coverage strictly between 0 and 1 (422 `invalid_field` otherwise, as the schema's exclusive bounds say).
+fn check_coverage(coverage: Option<f64>) -> Result<Option<f64>, ApiError> {
+    match coverage {
+        Some(c) if !(c > 0.0 && c < 1.0) => {
+            Err(ApiError::field("invalid_field", "coverage", "must be strictly between 0 and 1, e.g. 0.9"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The category sets of `p` at `coverage`, or 503 `calibration_unavailable` for a model without a conformal
+/// calibration (the request is fine; this server's model cannot answer it).
+fn category_sets(
+    model: &dyn crate::model::Model,
+    p: &Probabilities,
+    coverage: Option<f64>,
+) -> Result<Option<Vec<Vec<usize>>>, ApiError> {
+    let Some(c) = coverage else { return Ok(None) };
+    model.category_sets(p, c).map(Some).ok_or_else(|| {
+        ApiError::unavailable(
+            "calibration_unavailable",
+            "the loaded model has no conformal calibration, so it cannot return category sets; calibrate it with \
+             `arxiv-atlas calibrate --model RUN --input DATASET` (models trained by this version have one)",
+        )
+    })
+}
+
 /// The classifier, or 503 `model_unavailable` (a server of embeddings and search only).
 fn model(state: &AppState) -> Result<&Arc<dyn crate::model::Model>, ApiError> {
     state.0.model.as_ref().ok_or_else(|| ApiError::from(BatchError::NoModel))
@@ -132,6 +159,7 @@ fn classification(
     p: &Probabilities,
     i: usize,
     top_k: usize,
+    sets: Option<&(f64, Vec<Vec<usize>>)>,
 ) -> ClassifyResponse {
     let labels = model.labels();
     let name = |c: usize| {
@@ -156,11 +184,22 @@ fn classification(
         name: String::new(),
         probability: 0.0,
     });
+    let category_set = sets.map(|(_, s)| {
+        s[i].iter()
+            .map(|&c| CategoryProbability {
+                category: labels.codes[c].clone(),
+                name: name(c),
+                probability: p.row(i)[c],
+            })
+            .collect()
+    });
     ClassifyResponse {
         category: best.category,
         name: best.name,
         probability: best.probability,
         probabilities,
+        coverage: sets.map(|(c, _)| *c),
+        category_set,
         model: model.info().version.clone(),
     }
 }
@@ -229,7 +268,7 @@ pub enum BodyErrors {
 /// Classify one paper.
 #[utoipa::path(post, path = "/v1/classify", tag = "classify", request_body = ClassifyRequest,
     responses((status = 200, body = ClassifyResponse), BodyErrors,
-              (status = 503, description = "No classifier is loaded (`model_unavailable`), or the server is shutting down", body = ErrorBody)))]
+              (status = 503, description = "No classifier is loaded (`model_unavailable`), `coverage` was asked of a model without a conformal calibration (`calibration_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyRequest>,
@@ -239,10 +278,12 @@ pub async fn classify(
     check_text("title", &req.title, true, max)?;
     check_text("abstract", &req.abstract_text, false, max)?;
     let top_k = check_top_k(req.top_k)?;
+    let coverage = check_coverage(req.coverage)?;
     let model = model(&state)?.clone();
     let text = model_text(model.as_ref(), &req.title, &req.abstract_text);
     let p = classify_texts(&state, model.as_ref(), vec![text.clone()]).await?;
-    let r = classification(&state, model.as_ref(), &p, 0, top_k);
+    let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
+    let r = classification(&state, model.as_ref(), &p, 0, top_k, sets.as_ref());
     log_classification(&state, &text, &r, started);
     Ok(Json(r))
 }
@@ -250,7 +291,7 @@ pub async fn classify(
 /// Classify several papers in one request.
 #[utoipa::path(post, path = "/v1/classify/batch", tag = "classify", request_body = ClassifyBatchRequest,
     responses((status = 200, body = ClassifyBatchResponse), BodyErrors,
-              (status = 503, description = "No classifier is loaded (`model_unavailable`), or the server is shutting down", body = ErrorBody)))]
+              (status = 503, description = "No classifier is loaded (`model_unavailable`), `coverage` was asked of a model without a conformal calibration (`calibration_unavailable`), or the server is shutting down", body = ErrorBody)))]
 pub async fn classify_batch(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyBatchRequest>,
@@ -263,12 +304,15 @@ pub async fn classify_batch(
         check_text(&format!("papers[{i}].abstract"), &p.abstract_text, false, max)?;
     }
     let top_k = check_top_k(req.top_k)?;
+    let coverage = check_coverage(req.coverage)?;
     let model = model(&state)?.clone();
     let texts: Vec<String> =
         req.papers.iter().map(|p| model_text(model.as_ref(), &p.title, &p.abstract_text)).collect();
     let p = classify_texts(&state, model.as_ref(), texts.clone()).await?;
-    let results: Vec<ClassifyResponse> =
-        (0..texts.len()).map(|i| classification(&state, model.as_ref(), &p, i, top_k)).collect();
+    let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
+    let results: Vec<ClassifyResponse> = (0..texts.len())
+        .map(|i| classification(&state, model.as_ref(), &p, i, top_k, sets.as_ref()))
+        .collect();
     for (t, r) in texts.iter().zip(&results) {
         log_classification(&state, t, r, started);
     }

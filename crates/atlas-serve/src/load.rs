@@ -68,7 +68,11 @@ impl Model for ServedModel {
         self.loaded.predictor.labels()
     }
     fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
-        self.loaded.predictor.predict(texts).map_err(|e| ModelError::new(e.to_string()))
+        // Calibrated (temperature-scaled) probabilities: what the API promises since issue 16.
+        self.loaded.predict(texts).map_err(|e| ModelError::new(e.to_string()))
+    }
+    fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
+        self.loaded.category_sets(probs, coverage).ok()
     }
 }
 

@@ -37,6 +37,12 @@ pub trait Model: Send + Sync + 'static {
     fn labels(&self) -> &Labels;
     /// Class probabilities of every text (texts already rendered with the template).
     fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError>;
+    /// The conformal category set of every row of `probs` (from [`Model::predict`]) at `coverage` (in (0, 1)),
+    /// most probable class first; `None` when the model has no conformal calibration.
+    fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
+        let _ = (probs, coverage);
+        None
+    }
 }
 
 /// Vectors of a batch of texts.
@@ -158,10 +164,11 @@ impl Embedder for EncoderEmbedder {
     }
 }
 
-/// A text classifier (e.g. TF-IDF + linear) as a [`Model`].
+/// A text classifier (e.g. TF-IDF + linear) as a [`Model`], with conformal sets when given a calibration.
 pub struct TextClassifierModel {
     classifier: Box<dyn Classifier>,
     info: ModelInfo,
+    conformal: Option<atlas_calibrate::Conformal>,
 }
 
 impl TextClassifierModel {
@@ -170,7 +177,13 @@ impl TextClassifierModel {
         if info.kind.is_empty() {
             info.kind = classifier.kind().to_string();
         }
-        TextClassifierModel { classifier, info }
+        TextClassifierModel { classifier, info, conformal: None }
+    }
+
+    /// The same model, answering category sets from `conformal` (scores of the classifier's probabilities).
+    pub fn with_conformal(mut self, conformal: atlas_calibrate::Conformal) -> Self {
+        self.conformal = Some(conformal);
+        self
     }
 }
 
@@ -184,5 +197,8 @@ impl Model for TextClassifierModel {
     fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         Ok(self.classifier.predict_proba(&refs))
+    }
+    fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
+        self.conformal.as_ref()?.sets(&probs.data, probs.n_classes, coverage).ok()
     }
 }

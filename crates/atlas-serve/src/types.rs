@@ -43,6 +43,10 @@ pub struct ClassifyRequest {
     #[serde(default, deserialize_with = "integral_opt")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 2147483647, default = 5, example = 5)]
     pub top_k: Option<i64>,
+    /// Also return the conformal category set that holds the true category with this probability (strictly
+    /// between 0 and 1, e.g. 0.9). Needs a calibrated model (503 `calibration_unavailable` otherwise).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, example = 0.9)]
+    pub coverage: Option<f64>,
 }
 
 /// `POST /v1/classify/batch`.
@@ -57,6 +61,9 @@ pub struct ClassifyBatchRequest {
     #[serde(default, deserialize_with = "integral_opt")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 2147483647, default = 5)]
     pub top_k: Option<i64>,
+    /// Also return each paper's conformal category set at this coverage (strictly between 0 and 1).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    pub coverage: Option<f64>,
 }
 
 /// One category with its probability.
@@ -66,7 +73,7 @@ pub struct CategoryProbability {
     pub category: String,
     /// Official name, e.g. `Machine Learning`.
     pub name: String,
-    /// Probability (all classes sum to 1).
+    /// Probability (all classes sum to 1), calibrated by the model's temperature when it has one.
     pub probability: f32,
 }
 
@@ -81,6 +88,13 @@ pub struct ClassifyResponse {
     pub probability: f32,
     /// The `top_k` most probable categories, most probable first.
     pub probabilities: Vec<CategoryProbability>,
+    /// The coverage asked for (only with `coverage` in the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+    /// The conformal category set at `coverage`, most probable first, never empty: on papers like those the
+    /// model was calibrated on, it holds the true primary category with probability at least `coverage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_set: Option<Vec<CategoryProbability>>,
     /// Model version.
     pub model: String,
 }

@@ -658,3 +658,70 @@ async fn concurrent_requests_share_batches() {
     let calls = model.entered.load(Ordering::SeqCst);
     assert!((1..REQUESTS).contains(&calls), "{REQUESTS} requests took {calls} model calls: none was shared");
 }
+
+/// A model with no conformal calibration: uniform probabilities over two classes.
+struct UncalibratedModel {
+    info: ModelInfo,
+    labels: Labels,
+}
+
+impl Model for UncalibratedModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn predict(&self, texts: &[String]) -> Result<Probabilities, ModelError> {
+        Ok(Probabilities { n_classes: 2, data: vec![0.5; 2 * texts.len()] })
+    }
+}
+
+/// `coverage` returns a nonempty set led by the top category (single and batch); a coverage outside (0, 1) is
+/// a 422 naming the field; a model without a conformal calibration answers 503 `calibration_unavailable`,
+/// while the same request without `coverage` still works.
+#[tokio::test]
+async fn coverage_returns_a_category_set() {
+    let app = tiny_app();
+    let (s, v) =
+        call_json(&app, "POST", "/v1/classify", json!({"title": "galaxy halo", "coverage": 0.9})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["coverage"], 0.9);
+    let set = v["category_set"].as_array().unwrap();
+    assert!(!set.is_empty());
+    assert_eq!(set[0]["category"], v["category"]);
+    let body = json!({"papers": [{"title": "galaxy"}, {"title": "neural network"}], "coverage": 0.5});
+    let (s, v) = call_json(&app, "POST", "/v1/classify/batch", body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["category_set"].as_array().unwrap().is_empty()));
+    // Without `coverage` the answer has no set fields at all.
+    let (_, v) = call_json(&app, "POST", "/v1/classify", json!({"title": "galaxy halo"})).await;
+    assert!(v.get("category_set").is_none() && v.get("coverage").is_none(), "{v}");
+    for bad in [json!(0), json!(1.0), json!(-0.1), json!(1.5)] {
+        let (s, _, b) =
+            call(&app, "POST", "/v1/classify", json!({"title": "x", "coverage": bad}).to_string()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(error_of(s, &b).1.as_deref(), Some("coverage"));
+    }
+
+    let model = Arc::new(UncalibratedModel {
+        info: ModelInfo {
+            version: "uncalibrated".into(),
+            kind: "test".into(),
+            template: atlas_corpus::TextTemplate::default(),
+            dir: "(in memory)".into(),
+        },
+        labels: Labels { codes: vec!["a".into(), "b".into()], names: vec!["A".into(), "B".into()] },
+    });
+    let app = atlas_serve::router(AppState::builder(model).build().unwrap());
+    let (s, _, b) =
+        call(&app, "POST", "/v1/classify", json!({"title": "x", "coverage": 0.9}).to_string()).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_of(s, &b).0, "calibration_unavailable");
+    let (s, _) = call_json(&app, "POST", "/v1/classify", json!({"title": "x"})).await;
+    assert_eq!(s, StatusCode::OK);
+}

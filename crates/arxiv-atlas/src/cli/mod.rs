@@ -49,8 +49,11 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure a trained model on papers of any ingest format or an ingested dataset.
     Evaluate(EvaluateArgs),
-    /// Rank categories for one paper or a file of papers.
+    /// Rank categories for one paper or a file of papers (with `--coverage`, also its conformal category set).
     Classify(ClassifyArgs),
+    /// Fit temperature scaling and conformal category sets for a trained model on its validation split (train
+    /// does this itself; for models trained before, or to recalibrate).
+    Calibrate(CalibrateArgs),
     /// List and compare run folders.
     Runs(RunsArgs),
     /// Ingest → train → evaluate the TF-IDF baseline, then classify a sample paper.
@@ -192,6 +195,49 @@ pub struct EvaluateArgs {
     /// Probability threshold for the multi-label metrics (top-1 is always predicted).
     #[arg(long, default_value_t = 0.2)]
     pub multilabel_threshold: f32,
+    /// Also measure conformal category sets at this coverage (e.g. 0.9): empirical coverage, mean set size,
+    /// coverage per category and the top-k size of the same coverage.
+    #[arg(long, value_parser = parse_coverage)]
+    pub coverage: Option<f64>,
+}
+
+/// `arxiv-atlas calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// A run folder from `train` (or the model folder inside it); its model folder gets `calibration.json`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Papers whose validation split calibrates: the ingested dataset the model was trained on (or the raw
+    /// file, split as ingest splits it). One half (by id hash) fits the temperature, the other the conformal
+    /// sets; the test split is never read.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Conformal score: `raps` (lambda and k_reg tuned on the temperature half; what train uses) or `aps`
+    /// (larger sets, no tuning).
+    #[arg(long, value_enum, default_value_t = ConformalScore::Raps)]
+    pub score: ConformalScore,
+    /// Print the calibration as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `calibrate --score`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConformalScore {
+    /// Regularised adaptive prediction sets (Angelopoulos et al. 2021).
+    Raps,
+    /// Adaptive prediction sets (Romano et al. 2020).
+    Aps,
+}
+
+/// A coverage: a number strictly between 0 and 1.
+fn parse_coverage(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1 (exclusive), e.g. 0.9"))
+    }
 }
 
 /// `arxiv-atlas classify`.
@@ -221,6 +267,9 @@ pub struct ClassifyArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub top_k: u32,
+    /// Also return the conformal category set that holds the true category with this probability (e.g. 0.9).
+    #[arg(long, value_parser = parse_coverage)]
+    pub coverage: Option<f64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -1,4 +1,4 @@
-//! `ingest`, `train`, `evaluate`, `classify`, `runs` and `quickstart`.
+//! `ingest`, `train`, `evaluate`, `classify`, `calibrate`, `runs` and `quickstart`.
 
 use anyhow::{bail, Context, Result};
 use atlas_corpus::{IngestOptions, Paper, Split};
@@ -6,7 +6,10 @@ use atlas_model::{LoadOptions, LoadedModel};
 use atlas_pipeline::EvaluateRequest;
 use serde_json::json;
 
-use crate::cli::{ClassifyArgs, EvaluateArgs, IngestArgs, QuickstartArgs, RunsArgs, RunsCommand, TrainArgs};
+use crate::cli::{
+    CalibrateArgs, ClassifyArgs, ConformalScore, EvaluateArgs, IngestArgs, QuickstartArgs, RunsArgs,
+    RunsCommand, TrainArgs,
+};
 use crate::output;
 
 pub fn ingest(a: IngestArgs) -> Result<()> {
@@ -55,16 +58,50 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         run_dir: a.run_dir,
         runs_root: a.runs_root,
         multilabel_threshold: a.multilabel_threshold,
+        coverage: a.coverage,
     })?;
     if a.json {
-        let mut summary = outcome.report.summary();
+        let mut summary = outcome.summary();
         if let Some(o) = summary.as_object_mut() {
             o.insert("run_dir".into(), json!(outcome.run_dir));
         }
         println!("{summary}");
     } else {
         output::print_report(&outcome.report);
-        println!("reports and confusion matrix in {}", outcome.run_dir.join("artifacts").display());
+        if let Some(c) = &outcome.calibration {
+            output::print_calibration(c);
+        }
+        if let Some(c) = &outcome.coverage {
+            output::print_coverage(c);
+        }
+        println!(
+            "reports, confusion matrix and reliability diagram in {}",
+            outcome.run_dir.join("artifacts").display()
+        );
+    }
+    Ok(())
+}
+
+pub fn calibrate(a: CalibrateArgs) -> Result<()> {
+    let score = match a.score {
+        ConformalScore::Raps => None,
+        ConformalScore::Aps => Some(atlas_pipeline::ScoreKind::Aps),
+    };
+    let outcome = atlas_pipeline::calibrate_model(&a.model, &a.input, score)?;
+    if a.json {
+        let mut obj = serde_json::Map::new();
+        obj.insert("model_dir".into(), json!(outcome.model_dir));
+        obj.insert("n_validation".into(), json!(outcome.n_validation));
+        for (k, v) in atlas_pipeline::calibration_numbers(&outcome.calibration) {
+            obj.insert(k, json!(v));
+        }
+        println!("{}", serde_json::Value::Object(obj));
+    } else {
+        output::print_metrics("calibration", &atlas_pipeline::calibration_numbers(&outcome.calibration));
+        println!(
+            "calibration written to {}",
+            outcome.model_dir.join(atlas_model::CALIBRATION_FILE).display()
+        );
     }
     Ok(())
 }
@@ -78,7 +115,8 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
             if paper.title.is_empty() && paper.abstract_text.is_empty() {
                 bail!("--title and --abstract are both empty");
             }
-            let result = atlas_pipeline::classify_papers(&model, std::slice::from_ref(&paper), top_k, false)?;
+            let paper = std::slice::from_ref(&paper);
+            let result = atlas_pipeline::classify_papers(&model, paper, top_k, a.coverage, false)?;
             let first = result.first().context("the model returned no classification")?;
             if a.json {
                 println!("{}", serde_json::to_string(first)?);
@@ -87,7 +125,7 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
             }
         }
         (None, None, Some(input), Some(out)) => {
-            let report = atlas_pipeline::classify_file(&model, input, out, top_k)?;
+            let report = atlas_pipeline::classify_file(&model, input, out, top_k, a.coverage)?;
             output::print_read_report(&report.read);
             println!("{} papers classified into {}", report.papers, out.display());
         }
@@ -183,13 +221,14 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
         run_dir: Some(a.run_dir.with_file_name(format!("{name}-eval"))),
         runs_root: resolved.config.run.root.clone(),
         multilabel_threshold: 0.2,
+        coverage: None,
     })?;
     output::print_report(&outcome.report);
 
     println!("\n== 3/3 classify a sample paper: \"{SAMPLE_TITLE}\"");
     let model = LoadedModel::open(&trained.run_dir, &LoadOptions::default())?;
     let sample = Paper::from_text(SAMPLE_TITLE, SAMPLE_ABSTRACT);
-    let result = atlas_pipeline::classify_papers(&model, std::slice::from_ref(&sample), 5, false)?;
+    let result = atlas_pipeline::classify_papers(&model, std::slice::from_ref(&sample), 5, None, false)?;
     if let Some(first) = result.first() {
         output::print_classification(first);
     }

@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => data::train(a),
         Command::Evaluate(a) => data::evaluate(a),
         Command::Classify(a) => data::classify(a),
+        Command::Calibrate(a) => data::calibrate(a),
         Command::Runs(a) => data::runs(a),
         Command::Quickstart(a) => data::quickstart(a),
         Command::Demo(a) => demo::demo(a),

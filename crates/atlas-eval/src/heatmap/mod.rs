@@ -7,7 +7,7 @@
 mod colour;
 mod font;
 
-pub(crate) use font::fonts_available;
+pub(crate) use font::{fonts_available, FAMILY};
 
 use std::collections::HashMap;
 
@@ -272,11 +272,11 @@ fn label<DB: DrawingBackend>(
     }
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> EvalError {
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> EvalError {
     EvalError::Plot { path: None, message: e.to_string() }
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, EvalError> {
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, EvalError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);

@@ -98,6 +98,12 @@ fn train_tfidf(
     let linear = LinearParams { threads: 1, ..LinearParams::default() };
     let (model, _) =
         TfidfLinearModel::train(&refs, &ys, None, labels, tfidf, &linear, &mut |_| {}).expect("training");
+    // Conformal scores of the training papers: enough for a fixture to answer `coverage` (a real model is
+    // calibrated on validation papers it never trained on).
+    let probs = atlas_classify::Classifier::predict_proba(&model, &refs);
+    let kind = atlas_calibrate::ScoreKind::Raps { lambda: 0.01, k_reg: 2 };
+    let conformal =
+        atlas_calibrate::Conformal::calibrate(&probs.data, probs.n_classes, &ys, kind).expect("conformal");
     TextClassifierModel::new(
         Box::new(model),
         ModelInfo {
@@ -107,6 +113,7 @@ fn train_tfidf(
             dir: "(in memory)".into(),
         },
     )
+    .with_conformal(conformal)
 }
 
 /// Categories of the synthetic papers, each with words only its papers use.
