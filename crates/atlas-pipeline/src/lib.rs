@@ -35,11 +35,11 @@ pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
-    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, read_splits, summary_numbers,
-    CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome, EvaluateRequest,
+    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, read_splits,
+    summary_numbers, CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome, EvaluateRequest,
 };
-pub use train::{tracker_for, train, TrainOutcome};
 pub use monitor::{rebuild_reference_profile, reference_profile, save_reference_profile};
+pub use train::{tracker_for, train, TrainOutcome};
 
 /// Runs `work` inside `run` and finishes the run as finished or failed. On failure the original error is
 /// returned; a failure to record the failure is only logged.
