@@ -272,15 +272,11 @@ impl Encoder {
         if let Some(id) = self.embedding_id.get() {
             return Ok(id);
         }
-        let files: Vec<String> = self.graph_file.iter().cloned().collect();
-        let id = hash_files(
-            self.folder.dir(),
-            &files,
-            &[
-                ("model", self.folder.model_hash()?),
-                ("precision", self.precision.as_str()),
-                ("template", self.template.as_str()),
-            ],
+        let id = embedding_id_of(
+            &self.folder,
+            self.graph_file.as_deref(),
+            self.precision,
+            self.template.as_str(),
         )?;
         Ok(self.embedding_id.get_or_init(|| id))
     }
@@ -328,6 +324,24 @@ impl Encoder {
         }
         Embeddings::new(out, dim)
     }
+}
+
+/// The [`Encoder::embedding_id`] an encoder of `folder` has when its backend runs `graph_file` (an ONNX graph
+/// inside the folder, relative to it; `None` for the folder's safetensors weights) at `precision` and renders
+/// papers with the template `template` — computed without loading a backend, e.g. to label vectors derived
+/// from another space by a known map (a fine-tuned adapter applied to cached embeddings).
+pub fn embedding_id_of(
+    folder: &ModelFolder,
+    graph_file: Option<&str>,
+    precision: Precision,
+    template: &str,
+) -> Result<String, EncoderError> {
+    let files: Vec<String> = graph_file.iter().map(|f| f.to_string()).collect();
+    hash_files(
+        folder.dir(),
+        &files,
+        &[("model", folder.model_hash()?), ("precision", precision.as_str()), ("template", template)],
+    )
 }
 
 /// What [`BackendKind::Auto`] means for these options.

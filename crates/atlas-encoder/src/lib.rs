@@ -46,7 +46,7 @@ pub use backend::{Backend, BackendKind, DeviceSpec, Precision};
 pub use batch::{plan_batches, BatchLimits, TokenBatch, DEFAULT_MAX_PADDING_PERCENT};
 pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
 pub use dense::{save_with_dense, Activation, DenseLayer};
-pub use encoder::{Embeddings, Encoder, EncoderOptions};
+pub use encoder::{embedding_id_of, Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;
 pub use folder::{default_model_dir, BertConfig, ModelFolder, DEFAULT_MODEL_ID};
 #[cfg(feature = "hf-hub")]
