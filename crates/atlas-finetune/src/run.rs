@@ -9,7 +9,7 @@
 //! <run>/artifacts/finetune-report.json            FinetuneResult
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,6 +40,12 @@ pub struct FinetuneRequest {
     pub runs_root: PathBuf,
     /// Training settings.
     pub train: TrainOptions,
+    /// Also store the adapted vectors in the embedding cache of the new model (folder; `None` = the default,
+    /// [`atlas_embed::default_cache_dir`]), keyed by each paper's text, so `train experiment=embedding_*`
+    /// with the new model finds every paper of the set embedded already.
+    pub fill_cache: bool,
+    /// The cache folder for [`FinetuneRequest::fill_cache`].
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// What [`finetune`] produced and measured.
@@ -175,7 +181,13 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
     let model_dir = artifacts.join("model");
     let tuned = save_with_dense(&base, &adapter.to_dense()?, &model_dir)?;
     let embeddings_dir = artifacts.join("embeddings");
-    write_adapted_set(&set, &adapter, &tuned, graph.as_deref(), precision, &embeddings_dir)?;
+    let adapted = write_adapted_set(&set, &adapter, &tuned, graph.as_deref(), precision, &embeddings_dir)?;
+    if req.fill_cache {
+        let t = Instant::now();
+        let n = fill_cache(&set, &adapted, &papers, req.cache_dir.as_deref())?;
+        run.log_timing("fill_cache", t.elapsed().as_secs_f64())?;
+        tracing::info!("{n} adapted vectors stored in the embedding cache of the new model");
+    }
 
     let empty = || RetrievalMetrics {
         p_at_1: 0.0,
@@ -218,7 +230,8 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
 }
 
 /// Writes every row of `set` mapped through the adapter and normalised (what the fine-tuned folder computes
-/// from the same engine's base vectors), labelled with the vector space of `tuned` on that engine.
+/// from the same engine's base vectors), labelled with the vector space of `tuned` on that engine; returns
+/// the written set's metadata and rows.
 fn write_adapted_set(
     set: &EmbeddingSet,
     adapter: &Adapter,
@@ -226,7 +239,7 @@ fn write_adapted_set(
     graph: Option<&str>,
     precision: Precision,
     out: &Path,
-) -> Result<(), FinetuneError> {
+) -> Result<(SetMeta, Vec<f32>), FinetuneError> {
     let mut rows = adapter.apply(&set.vectors)?;
     rows.chunks_exact_mut(set.meta.dim).for_each(atlas_encoder::pooling::l2_normalize);
     let meta = SetMeta {
@@ -239,5 +252,33 @@ fn write_adapted_set(
         ..set.meta.clone()
     };
     atlas_embed::write_set(out, &set.ids, &rows, &meta)?;
-    Ok(())
+    Ok((meta, rows))
+}
+
+/// Stores the adapted rows in the embedding cache of their vector space, keyed by the text each paper of
+/// `papers` renders to with the set's template (the key `embed` and training use); returns the rows stored.
+fn fill_cache(
+    set: &EmbeddingSet,
+    (meta, rows): &(SetMeta, Vec<f32>),
+    papers: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<usize, FinetuneError> {
+    let template = atlas_encoder::TextTemplate::parse(&meta.template)
+        .map_err(|e| FinetuneError::Invalid(format!("the set's template: {e}")))?;
+    let row_of: HashMap<&str, usize> = set.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let (mut keys, mut vectors) = (Vec::new(), Vec::new());
+    let dim = meta.dim;
+    atlas_corpus::read_papers(papers, &atlas_corpus::ReadOptions::default(), |p| {
+        if let Some(&i) = row_of.get(p.id.as_str()) {
+            keys.push(atlas_embed::text_key(&p.text(&template)));
+            vectors.extend_from_slice(&rows[i * dim..(i + 1) * dim]);
+        }
+    })
+    .map_err(|e| FinetuneError::Invalid(format!("reading {}: {e}", papers.display())))?;
+    let dir = cache_dir.map(Path::to_path_buf).unwrap_or_else(atlas_embed::default_cache_dir);
+    let mut cache = atlas_embed::EmbeddingCache::open(&dir, &meta.embedding_id, dim)?;
+    for (k, v) in keys.chunks(4096).zip(vectors.chunks(4096 * dim)) {
+        cache.put_many(k, v)?;
+    }
+    Ok(keys.len())
 }

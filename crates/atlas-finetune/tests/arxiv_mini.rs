@@ -47,6 +47,8 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
         run_dir: Some(tmp.path().join("run")),
         runs_root: tmp.path().to_path_buf(),
         train: TrainOptions { epochs: 6, batch_size: 128, progress: false, ..TrainOptions::default() },
+        fill_cache: true,
+        cache_dir: Some(tmp.path().join("cache")),
     };
     let r = finetune(&req).unwrap();
     let frozen_val = r.train.history[0].val_p_at_1;
@@ -80,6 +82,14 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
     .unwrap();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     let got = tuned.embed(&refs).unwrap();
+    // The new model's cache already holds every paper of the set, under the text the encoder would embed.
+    let tuned_cache = EmbeddingCache::for_encoder(&tuned, Some(&tmp.path().join("cache"))).unwrap();
+    let keys: Vec<[u8; 32]> = texts.iter().map(|(_, t)| atlas_embed::text_key(t)).collect();
+    let mut cached = vec![0.0f32; keys.len() * tuned.dim()];
+    assert!(tuned_cache.get_many(&keys, &mut cached).unwrap().is_empty());
+    for (row, c) in got.rows().zip(cached.chunks_exact(tuned.dim())) {
+        assert!(cosine(row, c) > 0.99999);
+    }
     for ((id, _), row) in texts.iter().zip(got.rows()) {
         let i = adapted.ids.iter().position(|x| x == id).unwrap();
         let c = cosine(row, adapted.row(i));

@@ -53,6 +53,13 @@ pub struct FinetuneArgs {
     /// Seed of pair sampling and shuffling (same seed, same run).
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     pub seed: u64,
+    /// Do not store the adapted vectors in the new model's embedding cache (by default they are, so training
+    /// an embedding classifier with the new model embeds nothing the set holds).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Cache folder (default `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

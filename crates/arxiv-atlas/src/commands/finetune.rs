@@ -14,6 +14,8 @@ pub fn finetune(a: FinetuneArgs) -> Result<()> {
         run_dir: a.out.clone(),
         runs_root: a.runs_root.clone(),
         train: a.train_options(),
+        fill_cache: !a.no_cache,
+        cache_dir: a.cache_dir.clone(),
     };
     let result = atlas_finetune::finetune(&req)?;
     if a.json {
