@@ -47,7 +47,7 @@ impl Default for TrainOptions {
         TrainOptions {
             epochs: 10,
             batch_size: 256,
-            lr: 2e-3,
+            lr: 5e-4,
             weight_decay: 0.01,
             warmup: 0.1,
             scale: 20.0,
