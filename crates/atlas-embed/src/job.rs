@@ -325,11 +325,7 @@ pub fn embed_file(
         input: input.to_path_buf(),
         input_fingerprint: fingerprint,
     };
-    let mut manifest = Manifest::new(SET_KIND, SET_FORMAT_VERSION);
-    manifest.add_file(out, VECTORS_FILE)?;
-    manifest.add_file(out, IDS_FILE)?;
-    manifest.meta = serde_json::to_value(&meta).unwrap_or_default();
-    manifest.write(out)?;
+    crate::set::write_manifest(out, &meta)?;
     let _ = std::fs::remove_dir_all(out.join(CHUNKS_DIR));
     let _ = std::fs::remove_file(&progress_path);
     let seconds = started.elapsed().as_secs_f64();

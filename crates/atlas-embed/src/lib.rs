@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 pub use cache::{default_cache_dir, text_key, EmbeddingCache};
 pub use job::{embed_file, embed_texts_cached, paper_text, EmbedCounts, EmbedFileOptions, EmbedFileReport};
-pub use set::{EmbeddingSet, SetMeta};
+pub use set::{write_set, EmbeddingSet, SetMeta};
 
 /// Errors of embedding runs, sets and the cache.
 #[derive(Debug, thiserror::Error)]

@@ -112,6 +112,37 @@ pub fn read_vectors(path: &Path) -> Result<(usize, usize, Vec<f32>), EmbedError>
     Ok((rows, dim, data))
 }
 
+/// Seals the set in `dir` whose [`VECTORS_FILE`] and [`IDS_FILE`] are written: checksums and `meta` go into
+/// its manifest, which makes the folder a complete set.
+pub(crate) fn write_manifest(dir: &Path, meta: &SetMeta) -> Result<(), EmbedError> {
+    let mut manifest = Manifest::new(SET_KIND, SET_FORMAT_VERSION);
+    manifest.add_file(dir, VECTORS_FILE)?;
+    manifest.add_file(dir, IDS_FILE)?;
+    manifest.meta = serde_json::to_value(meta).unwrap_or_default();
+    manifest.write(dir)?;
+    Ok(())
+}
+
+/// Writes a complete embedding set from memory: `vectors` (row-major, `meta.dim` wide) with `ids[i]` for
+/// row `i`. Used for vectors computed rather than embedded (e.g. a fine-tuned adapter applied to a set).
+pub fn write_set(dir: &Path, ids: &[String], vectors: &[f32], meta: &SetMeta) -> Result<(), EmbedError> {
+    let bad = |m: String| EmbedError::BadSet { path: dir.to_path_buf(), message: m };
+    if meta.dim == 0 || vectors.len() != ids.len() * meta.dim || meta.count != ids.len() {
+        return Err(bad(format!(
+            "{} ids, {} floats, dim {} and count {} do not agree",
+            ids.len(),
+            vectors.len(),
+            meta.dim,
+            meta.count
+        )));
+    }
+    std::fs::create_dir_all(dir).io_context("create", dir)?;
+    write_vectors(&dir.join(VECTORS_FILE), ids.len(), meta.dim, std::iter::once(vectors))?;
+    let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    atlas_artifact::write_atomic(&dir.join(IDS_FILE), text.as_bytes())?;
+    write_manifest(dir, meta)
+}
+
 /// A loaded embedding set.
 #[derive(Debug, Clone)]
 pub struct EmbeddingSet {
@@ -173,6 +204,30 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         assert_eq!(st.tensor(TENSOR_NAME).unwrap().shape(), &[3, 2]);
+    }
+
+    #[test]
+    fn a_set_written_from_memory_opens_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SetMeta {
+            embedding_id: "space".into(),
+            model_dir: "model".into(),
+            model_hash: "hash".into(),
+            backend: "test".into(),
+            template: "{title}".into(),
+            dim: 2,
+            normalized: true,
+            pooling: "mean".into(),
+            count: 2,
+            input: "papers.jsonl".into(),
+            input_fingerprint: "fp".into(),
+        };
+        let ids = vec!["a".to_string(), "b".to_string()];
+        write_set(dir.path(), &ids, &[1.0, 0.0, 0.0, 1.0], &meta).unwrap();
+        let set = EmbeddingSet::open(dir.path()).unwrap();
+        assert_eq!((set.ids, set.vectors, set.meta), (ids.clone(), vec![1.0, 0.0, 0.0, 1.0], meta.clone()));
+        let wrong = SetMeta { count: 3, ..meta };
+        assert!(write_set(&dir.path().join("x"), &ids, &[1.0, 0.0, 0.0, 1.0], &wrong).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use crate::backend::candle::CandleBackend;
 use crate::backend::{Backend, BackendKind, DeviceSpec, Precision};
 use crate::batch::{plan_batches, BatchLimits, TokenBatch};
+use crate::dense::{apply_steps, load_steps, LoadedStep};
 use crate::error::EncoderError;
 use crate::folder::{hash_files, ModelFolder};
 use crate::pooling::{Pooling, PoolingHead};
@@ -115,6 +116,9 @@ pub struct Encoder {
     tokenizer: TextTokenizer,
     backend: Box<dyn Backend>,
     head: PoolingHead,
+    /// The modules after pooling that the head does not run (Dense layers and what follows them), applied to
+    /// the pooled rows; empty for the usual Pooling [-> Normalize] folders.
+    tail: Vec<LoadedStep>,
     limits: BatchLimits,
     template: TextTemplate,
     /// Weight file used by the backend when it is not the folder's safetensors (the ONNX graph), relative to
@@ -181,13 +185,20 @@ impl Encoder {
         precision: Precision,
     ) -> Result<Self, EncoderError> {
         limits.validate()?;
-        let head =
-            PoolingHead { pooling: folder.pooling(), normalize: folder.normalize(), dim: folder.dim() };
+        // The backends pool (and normalise, when that comes first) the transformer's states; any Dense module
+        // runs here on the pooled rows, the same code for every engine.
+        let mut tail = load_steps(&folder)?;
+        let normalize = tail.first() == Some(&LoadedStep::Normalize);
+        if normalize {
+            tail.remove(0);
+        }
+        let head = PoolingHead { pooling: folder.pooling(), normalize, dim: folder.config().hidden_size };
         Ok(Self {
             folder,
             tokenizer,
             backend,
             head,
+            tail,
             limits,
             template,
             graph_file,
@@ -198,7 +209,7 @@ impl Encoder {
 
     /// Embedding dimension.
     pub fn dim(&self) -> usize {
-        self.head.dim
+        self.folder.dim()
     }
 
     /// Longest input in tokens; longer texts are truncated.
@@ -213,7 +224,7 @@ impl Encoder {
 
     /// Whether embeddings are unit vectors (so cosine similarity is a dot product).
     pub fn normalize(&self) -> bool {
-        self.head.normalize
+        self.folder.normalize()
     }
 
     /// The backend's description, e.g. `onnx int8 cpu (model_qint8_avx2.onnx)`.
@@ -261,15 +272,11 @@ impl Encoder {
         if let Some(id) = self.embedding_id.get() {
             return Ok(id);
         }
-        let files: Vec<String> = self.graph_file.iter().cloned().collect();
-        let id = hash_files(
-            self.folder.dir(),
-            &files,
-            &[
-                ("model", self.folder.model_hash()?),
-                ("precision", self.precision.as_str()),
-                ("template", self.template.as_str()),
-            ],
+        let id = embedding_id_of(
+            &self.folder,
+            self.graph_file.as_deref(),
+            self.precision,
+            self.template.as_str(),
         )?;
         Ok(self.embedding_id.get_or_init(|| id))
     }
@@ -295,27 +302,46 @@ impl Encoder {
     /// Embeds already tokenized sequences (as returned by [`Encoder::tokenize`]).
     pub fn embed_tokens(&self, ids: &[Vec<u32>], limits: BatchLimits) -> Result<Embeddings, EncoderError> {
         limits.validate()?;
-        let dim = self.head.dim;
+        let (pooled_dim, dim) = (self.head.dim, self.dim());
         let mut out = vec![0.0f32; ids.len() * dim];
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         for members in plan_batches(&lengths, limits) {
             let seqs: Vec<&[u32]> = members.iter().map(|&i| ids[i].as_slice()).collect();
             let batch = TokenBatch::new(&seqs, self.tokenizer.pad_id())?;
             let pooled = self.backend.embed_batch(&batch, &self.head)?;
-            if pooled.len() != members.len() * dim {
+            if pooled.len() != members.len() * pooled_dim {
                 return Err(EncoderError::InvalidOption(format!(
-                    "backend `{}` returned {} floats for {} rows of {dim}",
+                    "backend `{}` returned {} floats for {} rows of {pooled_dim}",
                     self.backend.name(),
                     pooled.len(),
                     members.len()
                 )));
             }
+            let pooled = apply_steps(&self.tail, pooled, pooled_dim);
             for (&i, row) in members.iter().zip(pooled.chunks_exact(dim)) {
                 out[i * dim..(i + 1) * dim].copy_from_slice(row);
             }
         }
         Embeddings::new(out, dim)
     }
+}
+
+/// The [`Encoder::embedding_id`] an encoder of `folder` has when its backend runs `graph_file` (an ONNX graph
+/// inside the folder, relative to it; `None` for the folder's safetensors weights) at `precision` and renders
+/// papers with the template `template` — computed without loading a backend, e.g. to label vectors derived
+/// from another space by a known map (a fine-tuned adapter applied to cached embeddings).
+pub fn embedding_id_of(
+    folder: &ModelFolder,
+    graph_file: Option<&str>,
+    precision: Precision,
+    template: &str,
+) -> Result<String, EncoderError> {
+    let files: Vec<String> = graph_file.iter().map(|f| f.to_string()).collect();
+    hash_files(
+        folder.dir(),
+        &files,
+        &[("model", folder.model_hash()?), ("precision", precision.as_str()), ("template", template)],
+    )
 }
 
 /// What [`BackendKind::Auto`] means for these options.

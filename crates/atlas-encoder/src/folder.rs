@@ -2,7 +2,7 @@
 //!
 //! The layout is the one `SentenceTransformer.save()` writes and Hugging Face model repos ship:
 //! `config.json` (the BERT hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline: Transformer,
-//! Pooling, optional Normalize), `sentence_bert_config.json` (`max_seq_length`), `<pooling dir>/config.json`,
+//! Pooling, optional Dense and Normalize modules), `sentence_bert_config.json` (`max_seq_length`), `<pooling dir>/config.json`,
 //! `model.safetensors`, and optionally `onnx/model*.onnx`. Parsing follows sentence-transformers' own rules so
 //! that a folder produces the same embedding function here as in Python; anything we cannot reproduce exactly
 //! (an unknown module, another architecture) is refused rather than silently approximated.
@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::dense::{read_dense_step, PostStep, DENSE_WEIGHTS_FILE};
 use crate::error::EncoderError;
 use crate::pooling::Pooling;
 
@@ -162,7 +163,8 @@ pub struct ModelFolder {
     max_seq_length: usize,
     do_lower_case: bool,
     pooling: Pooling,
-    normalize: bool,
+    /// What follows pooling (Dense layers, normalisation), in order.
+    post: Vec<PostStep>,
     /// Files that define the embedding function, relative to `dir`, hashed by [`ModelFolder::model_hash`].
     hashed_files: Vec<String>,
     hash: OnceLock<String>,
@@ -202,7 +204,7 @@ impl ModelFolder {
         };
         let max_seq_length = resolve_max_seq_length(dir, &config, &sbert, &sbert_path)?;
 
-        let (pooling, normalize) = match &modules {
+        let (pooling, post) = match &modules {
             Some(m) => {
                 hashed_files.push("modules.json".to_owned());
                 let pooling_rel = join_rel(&m.pooling_path, "config.json");
@@ -210,10 +212,27 @@ impl ModelFolder {
                     require(dir, &pooling_rel, "the Pooling module's settings named by modules.json")?;
                 hashed_files.push(pooling_rel);
                 let pooling_config: PoolingConfig = read_json(&pooling_path)?;
-                (parse_pooling(&pooling_path, &pooling_config, config.hidden_size)?, m.normalize)
+                let pooling = parse_pooling(&pooling_path, &pooling_config, config.hidden_size)?;
+                let mut post = Vec::with_capacity(m.post.len());
+                let mut width = config.hidden_size;
+                for step in &m.post {
+                    match step {
+                        PostModule::Normalize => post.push(PostStep::Normalize),
+                        PostModule::Dense(rel) => {
+                            let step = read_dense_step(dir, rel, width)?;
+                            if let PostStep::Dense { out_features, .. } = &step {
+                                width = *out_features;
+                            }
+                            hashed_files.push(join_rel(rel, "config.json"));
+                            hashed_files.push(join_rel(rel, DENSE_WEIGHTS_FILE));
+                            post.push(step);
+                        }
+                    }
+                }
+                (pooling, post)
             }
             // What SentenceTransformer does for a folder without modules.json: mean pooling, no normalisation.
-            None => (Pooling::Mean, false),
+            None => (Pooling::Mean, Vec::new()),
         };
         if dir.join("model.safetensors").is_file() {
             hashed_files.push("model.safetensors".to_owned());
@@ -226,7 +245,7 @@ impl ModelFolder {
             max_seq_length,
             do_lower_case: sbert.do_lower_case,
             pooling,
-            normalize,
+            post,
             hashed_files,
             hash: OnceLock::new(),
         })
@@ -262,14 +281,26 @@ impl ModelFolder {
         self.pooling
     }
 
-    /// Whether embeddings are L2-normalised (a `Normalize` module in `modules.json`).
+    /// Whether embeddings are L2-normalised (the last module of `modules.json` is `Normalize`).
     pub fn normalize(&self) -> bool {
-        self.normalize
+        self.post.last() == Some(&PostStep::Normalize)
     }
 
-    /// Embedding dimension.
+    /// The modules after pooling (`Dense`, `Normalize`), in order.
+    pub fn post_steps(&self) -> &[PostStep] {
+        &self.post
+    }
+
+    /// Embedding dimension: the output width of the last Dense module, else the transformer's hidden size.
     pub fn dim(&self) -> usize {
-        self.config.hidden_size
+        self.post
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                PostStep::Dense { out_features, .. } => Some(*out_features),
+                PostStep::Normalize => None,
+            })
+            .unwrap_or(self.config.hidden_size)
     }
 
     /// `tokenizer.json`.
@@ -325,11 +356,18 @@ pub(crate) fn hash_files(
     Ok(atlas_artifact::sha256_bytes(manifest.as_bytes()))
 }
 
+/// A module after pooling, as `modules.json` names it.
+enum PostModule {
+    /// A Dense module in this folder (its path).
+    Dense(String),
+    Normalize,
+}
+
 /// What `modules.json` says.
 struct Modules {
     transformer_path: String,
     pooling_path: String,
-    normalize: bool,
+    post: Vec<PostModule>,
 }
 
 fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
@@ -342,7 +380,7 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
     let unsupported = |message: String| EncoderError::Unsupported { dir: dir.to_path_buf(), message };
     let mut transformer_path = None;
     let mut pooling_path = None;
-    let mut normalize = false;
+    let mut post = Vec::new();
     for (pos, e) in entries.iter().enumerate() {
         // Module types are Python class paths; match on the class name so that forks that re-export the
         // standard modules under another package still load.
@@ -352,11 +390,12 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
             "Pooling" if transformer_path.is_some() && pooling_path.is_none() => {
                 pooling_path = Some(e.path.clone())
             }
-            "Normalize" if pooling_path.is_some() => normalize = true,
+            "Normalize" if pooling_path.is_some() => post.push(PostModule::Normalize),
+            "Dense" if pooling_path.is_some() => post.push(PostModule::Dense(e.path.clone())),
             _ => {
                 return Err(unsupported(format!(
                     "modules.json: module #{pos} `{}` is not supported here (this crate runs \
-                     Transformer -> Pooling [-> Normalize] pipelines)",
+                     Transformer -> Pooling [-> Dense | Normalize ...] pipelines)",
                     e.kind
                 )))
             }
@@ -369,7 +408,7 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
             "modules.json: no Pooling module, so the model yields token vectors, not one per text".into(),
         )
     })?;
-    Ok(Some(Modules { transformer_path, pooling_path, normalize }))
+    Ok(Some(Modules { transformer_path, pooling_path, post }))
 }
 
 fn check_architecture(dir: &Path, config: &BertConfig) -> Result<(), EncoderError> {
@@ -615,10 +654,10 @@ mod tests {
     fn refuses_what_it_cannot_reproduce() {
         let dense = r#"[{"idx":0,"path":"","type":"sentence_transformers.models.Transformer"},
             {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
-            {"idx":2,"path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#;
+            {"idx":2,"path":"2_CNN","type":"sentence_transformers.models.CNN"}]"#;
         let d = folder(Some(dense), &pooling_json(false, true, false), None, &[]);
         let err = ModelFolder::open(d.path()).unwrap_err().to_string();
-        assert!(err.contains("sentence_transformers.models.Dense"), "{err}");
+        assert!(err.contains("sentence_transformers.models.CNN"), "{err}");
 
         let d = folder(Some(MODULES_NORM), &pooling_json(true, true, false), None, &[]);
         let err = ModelFolder::open(d.path()).unwrap_err().to_string();
@@ -636,6 +675,53 @@ mod tests {
         fs::write(d.path().join("config.json"), "{not json").unwrap();
         let err = ModelFolder::open(d.path()).unwrap_err().to_string();
         assert!(err.contains("malformed JSON"), "{err}");
+    }
+
+    /// A Dense module after pooling: its output width is the embedding dimension, its files join the model
+    /// hash, a following Normalize makes the output unit vectors, and a width mismatch is refused.
+    #[test]
+    fn dense_modules_are_part_of_the_pipeline() {
+        let modules = r#"[{"idx":0,"path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+            {"idx":2,"path":"2_Normalize","type":"sentence_transformers.models.Normalize"},
+            {"idx":3,"path":"3_Dense","type":"sentence_transformers.models.Dense"},
+            {"idx":4,"path":"4_Normalize","type":"sentence_transformers.models.Normalize"}]"#;
+        let d = folder(Some(modules), &pooling_json(false, true, false), None, &[]);
+        let layer = crate::DenseLayer::new(8, 4, vec![0.5; 32], None, crate::Activation::Identity).unwrap();
+        layer.save(&d.path().join("3_Dense")).unwrap();
+        let f = ModelFolder::open(d.path()).unwrap();
+        assert_eq!(f.dim(), 4);
+        assert!(f.normalize());
+        assert_eq!(
+            f.post_steps(),
+            [
+                PostStep::Normalize,
+                PostStep::Dense { path: "3_Dense".into(), in_features: 8, out_features: 4 },
+                PostStep::Normalize
+            ]
+        );
+        assert!(f.hashed_files().contains(&"3_Dense/model.safetensors".to_owned()));
+        let h1 = f.model_hash().unwrap().to_owned();
+        let other = crate::DenseLayer::new(8, 4, vec![0.25; 32], None, crate::Activation::Identity).unwrap();
+        other.save(&d.path().join("3_Dense")).unwrap();
+        assert_ne!(ModelFolder::open(d.path()).unwrap().model_hash().unwrap(), h1);
+
+        // Without the last Normalize the output is not unit length.
+        let plain = modules.replace(
+            r#",
+            {"idx":4,"path":"4_Normalize","type":"sentence_transformers.models.Normalize"}"#,
+            "",
+        );
+        fs::write(d.path().join("modules.json"), &plain).unwrap();
+        assert!(!ModelFolder::open(d.path()).unwrap().normalize());
+
+        // in_features must match the pooled width.
+        crate::DenseLayer::new(4, 4, vec![0.5; 16], None, crate::Activation::Identity)
+            .unwrap()
+            .save(&d.path().join("3_Dense"))
+            .unwrap();
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(err.contains("in_features 4 does not match the width 8"), "{err}");
     }
 
     #[test]

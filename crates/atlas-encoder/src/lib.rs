@@ -12,7 +12,8 @@
 //! [`BackendKind::Auto`] (the default) picks ONNX Runtime on the CPU when its library is installed, else candle.
 //!
 //! Texts are tokenized, sorted by length, cut into batches with minimal padding, run through a [`Backend`],
-//! pooled and normalised by one shared [`PoolingHead`], and returned in input order.
+//! pooled and normalised by one shared [`PoolingHead`], passed through the folder's `Dense` modules if it has
+//! any ([`dense`]), and returned in input order.
 //!
 //! ```no_run
 //! use atlas_encoder::{default_model_dir, Encoder, EncoderOptions};
@@ -30,6 +31,7 @@
 pub mod backend;
 pub mod batch;
 pub mod bench;
+pub mod dense;
 pub mod encoder;
 pub mod error;
 pub mod folder;
@@ -43,7 +45,8 @@ pub mod tokenize;
 pub use backend::{Backend, BackendKind, DeviceSpec, Precision};
 pub use batch::{plan_batches, BatchLimits, TokenBatch, DEFAULT_MAX_PADDING_PERCENT};
 pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
-pub use encoder::{Embeddings, Encoder, EncoderOptions};
+pub use dense::{save_with_dense, Activation, DenseLayer};
+pub use encoder::{embedding_id_of, Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;
 pub use folder::{default_model_dir, BertConfig, ModelFolder, DEFAULT_MODEL_ID};
 #[cfg(feature = "hf-hub")]

@@ -3,6 +3,7 @@
 
 mod drift;
 mod encoder;
+mod finetune;
 mod index;
 mod serve;
 
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use drift::{DriftArgs, DriftCommand, DriftProfileArgs, DriftReportArgs, MonitorConfigArgs};
 pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
+pub use finetune::FinetuneArgs;
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
 pub use serve::ServeArgs;
 
@@ -63,6 +65,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Embed papers with a sentence-transformer into an embedding set (chunked, cached, resumable).
     Embed(EmbedArgs),
+    /// Fine-tune the encoder contrastively for same-category retrieval: an adapter (residual linear layer) on
+    /// the cached embeddings of an embedding set, saved as a sentence-transformers folder for `--model-dir`.
+    Finetune(FinetuneArgs),
     /// Measure speed: `bench embed` (the encoder) and `bench search` (the index).
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -5,6 +5,7 @@ mod demo;
 mod doctor;
 mod drift;
 mod embed;
+mod finetune;
 mod search;
 mod serve;
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quickstart(a) => data::quickstart(a),
         Command::Demo(a) => demo::demo(a),
         Command::Embed(a) => embed::embed(a),
+        Command::Finetune(a) => finetune::finetune(a),
         Command::Bench(BenchCommand::Embed(a)) => embed::bench_embed(a),
         Command::Bench(BenchCommand::Search(a)) => search::bench_search(a),
         Command::Index(IndexCommand::Build(a)) => search::build(a),
