@@ -49,8 +49,8 @@ pub(crate) fn data_kit(m: &Machine) -> Check {
         )
         .fix(format!(
             "download the Kaggle arXiv snapshot arxiv-metadata-oai-snapshot.json ({KAGGLE_URL}), then \
-             `arxiv-atlas quickstart --input arxiv-metadata-oai-snapshot.json` (add data.taxonomy=null while \
-             the taxonomy is missing too; train: data.input=PATH); docs/data.md lists the other sources \
+             `arxiv-atlas quickstart --input arxiv-metadata-oai-snapshot.json` (train: data.input=PATH); \
+             docs/data.md lists the other sources \
              (Hugging Face parquet, CSV) and the ../shared layout"
         )),
     }
@@ -59,19 +59,21 @@ pub(crate) fn data_kit(m: &Machine) -> Check {
 /// The `taxonomy` check.
 pub(crate) fn taxonomy(m: &Machine) -> Check {
     let why =
-        "names the categories; the shipped data groups name this file, so `train` and `quickstart` stop \
-               without it, while ingest and serve fall back to showing category codes";
+        "names the categories; optional: without it every command still works and shows category codes \
+         (cs.LG) where names (Machine Learning) would be";
     let path = m.resolve(Path::new(DEFAULT_TAXONOMY_PATH));
     if !path.is_file() {
         return Check::new(
             "taxonomy",
-            Status::Missing,
+            // Since the shipped data groups say `taxonomy: null` (the kit's file when present), nothing stops
+            // without it: a degraded default, not a missing one.
+            Status::Warning,
             format!("{DEFAULT_TAXONOMY_PATH} not found (from {})", m.cwd.display()),
             why,
         )
         .fix(
             "it comes with the data kit (docs/data.md); or name one with data.taxonomy=PATH (ingest and serve: \
-             --taxonomy PATH), or go without names: data.taxonomy=null",
+             --taxonomy PATH), or go on with category codes",
         );
     }
     match Taxonomy::load(&path) {

@@ -72,7 +72,7 @@ fn a_bare_machine_says_what_is_missing_and_how_to_get_it() {
     let r = diagnose(&machine(root.path()));
     assert!(!r.ok());
     let missing: Vec<&str> = r.missing().map(|c| c.name.as_str()).collect();
-    assert_eq!(missing, ["onnx-runtime", "model", "data-kit", "taxonomy"]);
+    assert_eq!(missing, ["onnx-runtime", "model", "data-kit"]);
 
     let ort = get(&r, "onnx-runtime");
     assert!(ort.found.contains("home/.cache/arxiv-atlas/ort/libonnxruntime.so"), "{}", ort.found);
@@ -95,7 +95,7 @@ fn a_bare_machine_says_what_is_missing_and_how_to_get_it() {
     for want in ["arxiv-metadata-oai-snapshot.json", KAGGLE_URL, "docs/data.md", "--input"] {
         assert!(fix(data).contains(want), "{want:?} not in {}", fix(data));
     }
-    assert!(fix(get(&r, "taxonomy")).contains("data.taxonomy=null"));
+    assert!(fix(get(&r, "taxonomy")).contains("data.taxonomy=PATH"));
     assert_eq!(get(&r, "postgres").status, Status::Info);
     assert_eq!(get(&r, "cuda").status, Status::Info);
 
@@ -229,7 +229,7 @@ fn relative_paths_resolve_from_the_working_directory() {
     std::fs::create_dir_all(&m.cwd).unwrap();
     let r = diagnose(&m);
     let missing: Vec<&str> = r.missing().map(|c| c.name.as_str()).collect();
-    assert_eq!(missing, ["model", "data-kit", "taxonomy"]);
+    assert_eq!(missing, ["model", "data-kit"]);
     assert!(get(&r, "data-kit").found.contains(&*PathBuf::from(&m.cwd).display().to_string()));
 }
 
