@@ -8,6 +8,12 @@ use atlas_index::{Hit, RetrievalMetrics, RetrievalReport};
 use atlas_pipeline::Classification;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
+mod drift;
+mod finetune;
+
+pub use drift::{print_drift, print_drift_profile};
+pub use finetune::print_finetune;
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(header.iter().map(Cell::new));
@@ -246,104 +252,4 @@ pub fn print_doctor(report: &atlas_doctor::Report) {
             missing.join(", ")
         );
     }
-}
-
-/// Prints a drift report: the verdict, every test, and what moved most.
-pub fn print_drift(r: &atlas_monitor::DriftReport) {
-    println!("model {}", r.model);
-    println!("reference: {} ({} texts)", r.reference_source, r.n_reference);
-    println!("current:   {} ({} texts)", r.current_source, r.n_current);
-    let mut t = table(&["feature", "method", "score", "threshold", "p-value", "n ref", "n cur", "verdict"]);
-    for x in &r.tests {
-        t.add_row(vec![
-            Cell::new(&x.feature),
-            Cell::new(&x.method),
-            Cell::new(format!("{:.4}", x.score)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.4}", x.threshold)).set_alignment(CellAlignment::Right),
-            Cell::new(x.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default())
-                .set_alignment(CellAlignment::Right),
-            num(x.n_reference as f64),
-            num(x.n_current as f64),
-            Cell::new(if x.drift { "DRIFT" } else { "ok" }),
-        ]);
-    }
-    println!("{t}");
-    let moved: Vec<String> = r
-        .categories
-        .iter()
-        .take(5)
-        .map(|c| {
-            format!(
-                "{} {} {:.1}% → {:.1}%",
-                c.feature,
-                c.category,
-                c.reference_share * 100.0,
-                c.current_share * 100.0
-            )
-        })
-        .collect();
-    if !moved.is_empty() {
-        println!("categories that moved most: {}", moved.join("; "));
-    }
-    let words: Vec<String> =
-        r.words.iter().take(10).map(|w| format!("{} ({:+.2})", w.word, w.weight)).collect();
-    if !words.is_empty() {
-        println!("words that moved most (+ current, − reference): {}", words.join(", "));
-    }
-    if r.drift {
-        println!("DRIFT: {}", r.drifted.join(", "));
-    } else {
-        println!("no drift");
-    }
-}
-
-/// Prints what a freshly built reference profile holds.
-pub fn print_drift_profile(p: &atlas_monitor::ReferenceProfile, model_dir: &std::path::Path) {
-    let mut t = table(&["profile", "value"]);
-    t.add_row(vec![Cell::new("reference"), Cell::new(&p.source)]);
-    t.add_row(vec![Cell::new("texts profiled"), num(p.n as f64)]);
-    t.add_row(vec![Cell::new("texts kept for the domain classifier"), num(p.texts.len() as f64)]);
-    if let Some(a) = p.accuracy {
-        t.add_row(vec![Cell::new("reference accuracy"), num(a)]);
-    }
-    if let Some(v) = &p.vocabulary {
-        t.add_row(vec![Cell::new("vocabulary words"), num(v.words.len() as f64)]);
-    }
-    if let Some(e) = &p.embeddings {
-        t.add_row(vec![Cell::new("embedding PCA components"), num(e.pca.k() as f64)]);
-    }
-    println!("{t}");
-    println!("saved in {}", model_dir.join(atlas_monitor::PROFILE_FILE).display());
-}
-
-/// The summary of `finetune`: epochs, then frozen vs adapter on the test protocol, then where things went.
-pub fn print_finetune(r: &atlas_finetune::FinetuneResult) {
-    let mut t = table(&["epoch", "loss", "val P@1", "val MRR@10", "train s", "eval s"]);
-    for e in &r.train.history {
-        let mark = if e.epoch == r.train.best_epoch { " (kept)" } else { "" };
-        t.add_row(vec![
-            Cell::new(format!("{}{mark}", e.epoch)),
-            e.loss.map_or_else(|| Cell::new("frozen"), num),
-            num(e.val_p_at_1),
-            num(e.val_mrr_at_10),
-            Cell::new(format!("{:.1}", e.train_s)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.1}", e.eval_s)).set_alignment(CellAlignment::Right),
-        ]);
-    }
-    println!("{t}");
-    let [train, val, test] = r.papers;
-    println!(
-        "test papers against train + validation ({test} queries, {} documents), exact search, hit = same \
-         primary category; {train} train / {val} validation papers, {} categories",
-        train + val,
-        r.categories
-    );
-    let mut t = table(&["model", "P@1", "P@10", "MRR@10", "nDCG@10"]);
-    for (name, m) in [("frozen", &r.frozen_test), ("adapter", &r.adapter_test)] {
-        t.add_row(vec![Cell::new(name), num(m.p_at_1), num(m.p_at_10), num(m.mrr_at_10), num(m.ndcg_at_10)]);
-    }
-    println!("{t}");
-    println!("model:      {}  (use with --model-dir)", r.model_dir.display());
-    println!("embeddings: {}  (the input set through the adapter)", r.embeddings_dir.display());
-    println!("run:        {}  ({:.1} s)", r.run_dir.display(), r.seconds);
 }
