@@ -24,6 +24,21 @@ pub fn paper_text(encoder: &Encoder, paper: &Paper) -> Result<String, EmbedError
     Ok(paper.text(encoder.template()))
 }
 
+/// The plain progress line of a chunk: papers done of all, share, encoder rate, time left at that rate.
+fn chunk_progress_line(done: usize, total: usize, embedded: u64, elapsed_s: f64) -> String {
+    let rate = embedded as f64 / elapsed_s.max(1e-9);
+    let left = total.saturating_sub(done);
+    let eta = if rate > 0.0 {
+        format!("about {:.0} s left", left as f64 / rate)
+    } else {
+        "time left unknown".into()
+    };
+    format!(
+        "embedded {done}/{total} papers ({:.1} %), {rate:.1} papers/s by the encoder, {eta}",
+        100.0 * done as f64 / (total as f64).max(1.0)
+    )
+}
+
 /// A progress bar with rate and ETA on stderr (hidden when stderr is not a terminal).
 pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(total);
@@ -260,6 +275,14 @@ pub fn embed_file(
         state.chunks_done = index + 1;
         write_atomic(&progress_path, &serde_json::to_vec_pretty(state).unwrap_or_default())?;
         papers.clear();
+        // Without a terminal the bar is hidden; a log (CI, nohup, a scheduled job) then gets one plain line a
+        // chunk, so an hour-long embed is never silent.
+        if pb.is_hidden() {
+            let done = (state.chunks_done * chunk_size).min(total as usize);
+            let line =
+                chunk_progress_line(done, total as usize, counts.embedded, started.elapsed().as_secs_f64());
+            tracing::info!("{line}");
+        }
         Ok(())
     };
     atlas_corpus::read_papers(input, &read_opts, |paper| {
@@ -339,4 +362,21 @@ pub fn embed_file(
         seconds,
         papers_per_s: counts.texts as f64 / seconds.max(1e-9),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_progress_line;
+
+    /// The line a log gets per chunk when no terminal shows the bar: counts, share, rate and time left.
+    #[test]
+    fn a_chunk_line_says_how_far_how_fast_and_how_long() {
+        let line = chunk_progress_line(4096, 100_000, 4096, 128.0);
+        assert_eq!(
+            line,
+            "embedded 4096/100000 papers (4.1 %), 32.0 papers/s by the encoder, about 2997 s left"
+        );
+        // All from the cache: no rate to extrapolate from.
+        assert!(chunk_progress_line(2048, 4096, 0, 1.0).ends_with("time left unknown"));
+    }
 }
