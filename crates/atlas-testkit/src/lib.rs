@@ -84,8 +84,12 @@ pub fn missing(need: Need, test: &str, reason: impl Display) {
 pub fn shared_root() -> PathBuf {
     match std::env::var_os("ATLAS_SHARED_DIR") {
         Some(d) => PathBuf::from(d),
-        // Every crate sits at crates/<name>, so the repository root is two levels above this one.
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        // Every crate sits at crates/<name>, so the repository root is two levels above the crate under test.
+        // `cargo test` sets CARGO_MANIFEST_DIR at run time to that crate's folder; the compile-time value is
+        // this crate's folder in whichever clone built it, which goes stale when clones share a target dir.
+        None => std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+            .join("../../../shared"),
     }
 }
 
