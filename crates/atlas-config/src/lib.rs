@@ -27,6 +27,7 @@
 
 mod args;
 mod error;
+mod monitor;
 mod resolve;
 mod schema;
 mod source;
@@ -34,9 +35,9 @@ mod suggest;
 mod tree;
 
 pub use args::{ENV_PREFIX, RESERVED_ENV_VARS};
-/// The `monitor` section's type (defined by the drift monitor).
-pub use atlas_monitor::MonitorParams;
 pub use error::ConfigError;
+/// The `monitor` section's type (defined by the drift monitor).
+pub use monitor::MonitorParams;
 pub use resolve::{load, load_for_process, ResolvedConfig};
 pub use schema::{
     key_paths, AtlasConfig, DataConfig, EncoderConfig, ExperimentConfig, ExperimentKind, RunConfig,

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
+use crate::monitor::MonitorParams;
 use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
 use atlas_corpus::TextTemplate;
 use atlas_encoder::EncoderSpec;
-use atlas_monitor::MonitorParams;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of a run, after groups, overrides and environment variables were merged.

@@ -22,19 +22,19 @@ mod drift;
 mod error;
 mod html;
 mod observe;
-mod params;
 mod pca;
 mod profile;
 mod reqlog;
 pub mod stats;
 pub mod synthetic;
 
+/// The thresholds live with the rest of the configuration schema (`atlas-config`), below this crate.
+pub use atlas_config::MonitorParams;
 pub use domain::WordShift;
 pub use drift::{drift, CategoryShift, DriftReport, DriftTest, Histogram, TestGroup};
 pub use error::MonitorError;
 pub use html::render_html;
 pub use observe::{Vocabulary, Window};
-pub use params::MonitorParams;
 pub use pca::Pca;
 pub use profile::{
     EmbeddingProfile, ReferenceProfile, CATEGORY, CONFIDENCE, OOV_SHARE, PREDICTED, PROFILE_FILE,
