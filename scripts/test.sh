@@ -125,6 +125,18 @@ ARXIV_ATLAS_DVC="$(bash scripts/setup-dvc.sh)" ||
 export ARXIV_ATLAS_DVC ATLAS_REQUIRE_DVC=1
 echo "$ARXIV_ATLAS_DVC"
 
+# The docs site (mdBook over docs/): a SUMMARY entry without its page fails the build, and a warning (say, a
+# broken include) fails it here too; links and the table of contents are checked by the `docs::links` test.
+step "docs site"
+mdbook="$(bash scripts/setup-mdbook.sh)" ||
+  die "mdBook could not be installed (scripts/setup-mdbook.sh, output above); the docs site is built on every run"
+book_out="$(mktemp -d "${TMPDIR:-/tmp}/atlas-book.XXXXXX")"
+book_log="$book_out.log"
+"$mdbook" build docs --dest-dir "$book_out" >"$book_log" 2>&1 || { cat "$book_log" >&2; die "the docs site does not build"; }
+if grep -E '(WARN|ERROR)' "$book_log" >&2; then die "the docs site builds with warnings (above)"; fi
+echo "docs site: $(find "$book_out" -name '*.html' | wc -l) pages"
+rm -rf "$book_out" "$book_log"
+
 step "format"
 cargo fmt --all -- --check
 step "lint"

@@ -9,6 +9,7 @@
 mod cli_reference;
 mod config_reference;
 mod examples;
+mod links;
 
 use std::path::PathBuf;
 
@@ -20,7 +21,10 @@ const REFRESH: &str = "ARXIV_ATLAS_BLESS=1 cargo test --release -p arxiv-atlas -
 
 /// The repository root (this crate lives in `crates/arxiv-atlas`).
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // Read at run time: a compile-time path goes stale when clones share a target dir.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(manifest).join("../..")
 }
 
 /// Compares the checked-in `rel` (relative to the repository root) with `generated`; with
