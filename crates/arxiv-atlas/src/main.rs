@@ -26,6 +26,10 @@ fn main() -> std::process::ExitCode {
     PROCESS_START.get_or_init(std::time::Instant::now);
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    // Long work shows a bar on a terminal and plain log lines elsewhere; --quiet shows neither.
+    if cli.quiet {
+        atlas_progress::Display::configure(atlas_progress::Display::Hidden);
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

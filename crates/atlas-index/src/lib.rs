@@ -27,6 +27,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use atlas_progress::Progress;
+
 use serde::{Deserialize, Serialize};
 
 pub use bench::{bench_search, BenchOptions, SearchBench};
@@ -359,6 +361,19 @@ pub fn build_index(
     params: &IndexParams,
     out_dir: &Path,
 ) -> Result<BuildReport, IndexError> {
+    build_index_with_progress(space, papers, vectors, params, out_dir, &Progress::hidden())
+}
+
+/// [`build_index`], counting the vectors put into the graph on `progress` (usearch; the exact index has no
+/// slow step to show).
+pub fn build_index_with_progress(
+    space: &VectorSpace,
+    papers: &[PaperMeta],
+    vectors: &[f32],
+    params: &IndexParams,
+    out_dir: &Path,
+    progress: &Progress,
+) -> Result<BuildReport, IndexError> {
     params.validate()?;
     // Refuse a foreign folder before spending minutes on a graph.
     store::next_generation(out_dir)?;
@@ -371,7 +386,8 @@ pub fn build_index(
             (index.info().clone(), index.memory_bytes().unwrap_or(0), built.elapsed().as_secs_f64())
         }
         IndexParams::Usearch(p) => {
-            let index = UsearchIndex::build(space, papers, vectors, p.clone())?;
+            let index = UsearchIndex::build_with_progress(space, papers, vectors, p.clone(), progress)?;
+            progress.finish();
             let built = Instant::now();
             index.save(out_dir)?;
             (index.info().clone(), index.memory_bytes().unwrap_or(0), built.elapsed().as_secs_f64())

@@ -5,9 +5,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use atlas_progress::Progress;
+
 use crate::{
-    add_to_index, build_index, check_embedding_id, AddReport, BuildReport, IndexError, IndexParams,
-    OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
+    add_to_index, build_index_with_progress, check_embedding_id, AddReport, BuildReport, IndexError,
+    IndexParams, OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
 };
 
 /// Table-name prefix of a PostgreSQL index when none is given.
@@ -77,9 +79,22 @@ impl IndexLocation {
         vectors: &[f32],
         params: &IndexParams,
     ) -> Result<BuildReport, IndexError> {
+        self.build_with_progress(space, papers, vectors, params, &Progress::hidden())
+    }
+
+    /// [`IndexLocation::build`], showing the graph build on `progress` (folders; pgvector builds inside the
+    /// database, where `COPY` and `CREATE INDEX` report nothing until done).
+    pub fn build_with_progress(
+        &self,
+        space: &VectorSpace,
+        papers: &[PaperMeta],
+        vectors: &[f32],
+        params: &IndexParams,
+        progress: &Progress,
+    ) -> Result<BuildReport, IndexError> {
         match (self, params) {
             (IndexLocation::Folder(dir), IndexParams::Exact(_) | IndexParams::Usearch(_)) => {
-                build_index(space, papers, vectors, params, dir)
+                build_index_with_progress(space, papers, vectors, params, dir, progress)
             }
             (IndexLocation::Postgres { url, name }, IndexParams::Postgres(p)) => {
                 params.validate()?;

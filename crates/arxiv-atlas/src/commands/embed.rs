@@ -39,20 +39,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     } else if report.up_to_date {
         println!("{} is up to date ({} papers, same model and input)", a.out.display(), report.count);
     } else {
-        let resumed = if report.resumed_chunks > 0 {
-            format!("; resumed after {} finished chunks", report.resumed_chunks)
-        } else {
-            String::new()
-        };
-        println!(
-            "{} papers embedded into {} in {:.1} s ({:.1} papers/s; {} from the cache, {} by the encoder{resumed})",
-            report.count,
-            a.out.display(),
-            report.seconds,
-            report.papers_per_s,
-            report.counts.from_cache,
-            report.counts.embedded,
-        );
+        crate::output::print_embed_summary(&report);
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use atlas_embed::EmbeddingSet;
 use atlas_index::{
     BuildOptions, Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace,
 };
+use atlas_progress::{Display, Progress};
 use serde_json::json;
 
 use crate::cli::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
@@ -49,16 +50,15 @@ pub fn build(a: IndexBuildArgs) -> Result<()> {
         |s| keep(s).then_some(0),
     )?
     .remove(0);
-    let report = location.build(&space_of(&set), &corpus.papers, &corpus.vectors, &params)?;
+    let progress = Progress::new("index build", corpus.papers.len() as u64, "vectors", Display::configured());
+    let report =
+        location.build_with_progress(&space_of(&set), &corpus.papers, &corpus.vectors, &params, &progress)?;
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["index"] = json!(location.to_string());
         println!("{v}");
     } else {
-        eprintln!(
-            "indexed {} papers ({}) into {location} in {:.1}s",
-            report.info.count, report.info.backend, report.build_seconds
-        );
+        crate::output::print_index_build(&report, &location.to_string());
     }
     Ok(())
 }
