@@ -48,6 +48,18 @@ pub enum CorpusError {
         #[source]
         source: csv::Error,
     },
+    /// An XML input (Atom feed, OAI-PMH) is not well-formed; nothing of it is read.
+    #[error("{path}:{line}:{column}: not well-formed XML: {message}")]
+    Xml {
+        /// The input.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: u32,
+        /// 1-based column.
+        column: u32,
+        /// What the parser found.
+        message: String,
+    },
     /// A tabular input (CSV, Parquet) lacks a column this crate needs or has one of the wrong type.
     #[error("{path}: {what}")]
     BadSchema {

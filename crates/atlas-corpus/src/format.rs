@@ -29,16 +29,22 @@ pub enum InputFormat {
     Csv,
     /// A processed dataset folder written by [`ingest`](crate::ingest).
     Dataset,
+    /// The arXiv API's Atom feed (`export.arxiv.org/api/query`), one response per file.
+    ArxivAtom,
+    /// An OAI-PMH response with `arXiv` or `arXivRaw` records (`export.arxiv.org/oai2`), one page per file.
+    OaiPmh,
 }
 
 impl InputFormat {
-    /// Kebab-case name (`kaggle-json`, `hf-parquet`, `csv`, `dataset`).
+    /// Kebab-case name (`kaggle-json`, `hf-parquet`, `csv`, `dataset`, `arxiv-atom`, `oai-pmh`).
     pub fn as_str(self) -> &'static str {
         match self {
             InputFormat::KaggleJson => "kaggle-json",
             InputFormat::HfParquet => "hf-parquet",
             InputFormat::Csv => "csv",
             InputFormat::Dataset => "dataset",
+            InputFormat::ArxivAtom => "arxiv-atom",
+            InputFormat::OaiPmh => "oai-pmh",
         }
     }
 }
@@ -52,8 +58,9 @@ impl fmt::Display for InputFormat {
 /// Detects the format of an input from its name, falling back to its first bytes.
 ///
 /// `.json`/`.jsonl`/`.ndjson` (plus `.gz`) → Kaggle JSON; `.parquet` → HF Parquet; `.csv` (plus `.gz`) → CSV;
-/// a folder holding `manifest.json` → dataset. Other names are sniffed: Parquet magic, a first non-blank
-/// character `{`, or a first line containing `title`, `abstract` and `categories` separated by commas.
+/// a folder holding `manifest.json` → dataset. Other names (`.xml`, `.atom` included) are sniffed: Parquet
+/// magic, a first non-blank character `{`, an XML root element `<feed>` (Atom) or `<OAI-PMH>`, or a first line
+/// containing `title`, `abstract` and `categories` separated by commas.
 pub fn detect_format(path: &Path) -> Result<InputFormat, CorpusError> {
     let unknown = |why: String| CorpusError::UnknownFormat { path: path.to_path_buf(), why };
     let meta = std::fs::metadata(path).io_context("open", path)?;
@@ -95,6 +102,11 @@ fn sniff(path: &Path) -> Result<Option<InputFormat>, CorpusError> {
     let head = head[..n].strip_prefix(UTF8_BOM).unwrap_or(&head[..n]);
     if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return Ok(Some(InputFormat::KaggleJson));
+    }
+    match crate::feeds::sniff_feed(head) {
+        Some(crate::feeds::Feed::Atom) => return Ok(Some(InputFormat::ArxivAtom)),
+        Some(crate::feeds::Feed::OaiPmh) => return Ok(Some(InputFormat::OaiPmh)),
+        None => {}
     }
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line).to_ascii_lowercase();

@@ -10,6 +10,8 @@
 //!   lines, rayon parses the lines of a block in parallel, results come back in file order;
 //! * the Hugging Face `arxiv-papers` Parquet layout;
 //! * CSV with `title`, `abstract` and `categories` columns;
+//! * the formats arXiv publishes new papers in: the arXiv API's Atom feed and OAI-PMH `arXiv`/`arXivRaw`
+//!   responses (XML, one response per file);
 //! * a processed dataset folder written by [`ingest`].
 //!
 //! No record is ever dropped silently: every skipped record is counted in a [`ReadReport`] by
@@ -29,11 +31,13 @@
 
 #![warn(missing_docs)]
 
+mod append;
 mod columns;
 mod csv_input;
 mod dataset;
 mod date;
 mod error;
+mod feeds;
 mod fingerprint;
 mod format;
 mod hf_parquet;
@@ -48,6 +52,7 @@ mod split;
 mod taxonomy;
 mod template;
 
+pub use append::{append, AppendReport};
 pub use dataset::{
     split_file, CategoryCount, Dataset, SplitCounts, DATASET_FORMAT_VERSION, DATASET_KIND, INGEST_REPORT_FILE,
 };

@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 
 use crate::split::IdDigest;
 use crate::{
-    csv_input, dataset, detect_format, hf_parquet, jsonl, CorpusError, InputFormat, Paper, ReadReport,
+    csv_input, dataset, detect_format, feeds, hf_parquet, jsonl, CorpusError, InputFormat, Paper, ReadReport,
     SkipReason, Split, Taxonomy,
 };
 
@@ -100,6 +100,8 @@ pub(crate) fn read_source(
         InputFormat::HfParquet => hf_parquet::read(path, opts, on_batch),
         InputFormat::Csv => csv_input::read(path, opts, on_batch),
         InputFormat::Dataset => dataset::read_source(path, opts, on_batch),
+        InputFormat::ArxivAtom => feeds::read(path, feeds::Feed::Atom, opts, on_batch),
+        InputFormat::OaiPmh => feeds::read(path, feeds::Feed::OaiPmh, opts, on_batch),
     }
 }
 

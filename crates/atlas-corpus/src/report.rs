@@ -43,6 +43,8 @@ pub enum SkipReason {
     DuplicateId,
     /// A CSV or Parquet row that cannot be decoded (wrong number of fields …).
     BadRow,
+    /// An OAI-PMH record marked deleted (a withdrawn record in a harvest); nothing to keep.
+    Deleted,
 }
 
 impl SkipReason {
@@ -62,6 +64,7 @@ impl SkipReason {
             SkipReason::CorruptGzip => "gzip stream damaged",
             SkipReason::DuplicateId => "duplicate id",
             SkipReason::BadRow => "undecodable row",
+            SkipReason::Deleted => "deleted record",
         }
     }
 
@@ -81,6 +84,7 @@ impl SkipReason {
             SkipReason::CorruptGzip => "corrupt_gzip",
             SkipReason::DuplicateId => "duplicate_id",
             SkipReason::BadRow => "bad_row",
+            SkipReason::Deleted => "deleted",
         }
     }
 }

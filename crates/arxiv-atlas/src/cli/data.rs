@@ -28,12 +28,17 @@ impl std::str::FromStr for PaperLimit {
 /// `arxiv-atlas ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Input files: `.jsonl`/`.json` (plain or gzip), `.parquet` (HF arxiv-papers layout), `.csv`.
+    /// Input files: `.jsonl`/`.json` (plain or gzip), `.parquet` (HF arxiv-papers layout), `.csv`, and the
+    /// forms arXiv publishes new papers in: an arXiv API Atom feed or an OAI-PMH `arXiv`/`arXivRaw` page (`.xml`).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder for `train/validation/test.parquet`, `ingest-report.json` and `manifest.json`.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "append_to", conflicts_with = "append_to")]
+    pub out: Option<PathBuf>,
+    /// Add the papers of the inputs whose ids this dataset does not hold yet (same split rule; duplicates are
+    /// counted), replacing the dataset folder atomically: a day's new papers without a rebuild.
+    #[arg(long, value_name = "DATASET", conflicts_with_all = ["limit", "max_per_category"])]
+    pub append_to: Option<PathBuf>,
     /// Stop after this many kept papers (the config's `data.max_samples`); `all` (the default) keeps every paper.
     #[arg(long, alias = "max-samples", value_name = "N|all")]
     pub limit: Option<PaperLimit>,

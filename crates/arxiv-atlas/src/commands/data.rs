@@ -19,12 +19,23 @@ pub fn ingest(a: IngestArgs) -> Result<()> {
         taxonomy: atlas_corpus::taxonomy_path(a.taxonomy.as_deref()),
         progress: !a.json,
     };
-    let report = atlas_corpus::ingest(&a.inputs, &a.out, &opts)?;
+    if let Some(dataset) = &a.append_to {
+        let report = atlas_corpus::append(&a.inputs, dataset, &opts)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            output::print_append_summary(&report);
+        }
+        return Ok(());
+    }
+    // clap requires --out unless --append-to is given.
+    let out = a.out.as_deref().context("--out or --append-to is required")?;
+    let report = atlas_corpus::ingest(&a.inputs, out, &opts)?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         output::print_ingest_summary(&report);
-        println!("dataset written to {}", a.out.display());
+        println!("dataset written to {}", out.display());
     }
     Ok(())
 }

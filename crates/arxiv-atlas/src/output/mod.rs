@@ -14,7 +14,7 @@ mod summary;
 
 pub use drift::{print_drift, print_drift_profile};
 pub use finetune::print_finetune;
-pub use summary::{print_embed_summary, print_index_build};
+pub use summary::{print_append_summary, print_embed_summary, print_index_build};
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();

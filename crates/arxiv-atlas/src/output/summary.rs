@@ -1,5 +1,6 @@
-//! The short tables long commands end with (`embed`, `index build`): what was done, from where, how fast.
+//! The short tables long commands end with (`embed`, `index build`, `ingest --append-to`): what was done, from where, how fast.
 
+use atlas_corpus::{AppendReport, Split};
 use atlas_embed::EmbedFileReport;
 use atlas_index::BuildReport;
 use comfy_table::Cell;
@@ -34,4 +35,21 @@ pub fn print_index_build(report: &BuildReport, location: &str) {
         Cell::new(format!("{:.1}", report.disk_bytes as f64 / 1e6)),
     ]);
     println!("{t}\nindex: {location}");
+}
+
+/// What `ingest --append-to` did: the ingest table of the new inputs, then papers before, added, after.
+pub fn print_append_summary(report: &AppendReport) {
+    super::print_ingest_summary(&report.ingest);
+    let mut t = table(&["split", "before", "added", "after"]);
+    for split in Split::ALL {
+        let (b, a) = (report.before.get(split), report.added.get(split));
+        t.add_row(vec![Cell::new(split.to_string()), num(b as f64), num(a as f64), num((b + a) as f64)]);
+    }
+    println!("{t}");
+    println!(
+        "{} new papers appended to {}; {} already there (duplicates, not added)",
+        report.added.train + report.added.validation + report.added.test,
+        report.ingest.out_dir.display(),
+        report.duplicates
+    );
 }
