@@ -1,13 +1,14 @@
 //! [`IndexLocation`]: where an index lives — a folder, or tables in a PostgreSQL database — and the one way
 //! every command and the server open, build and extend it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::{
-    add_to_index, build_index, check_embedding_id, AddReport, BuildReport, IndexError, IndexParams,
-    OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
+    add_to_index, build_index, check_embedding_id, AddReport, BuildPart, BuildReport, IndexError,
+    IndexParams, OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
 };
 
 /// Table-name prefix of a PostgreSQL index when none is given.
@@ -77,15 +78,38 @@ impl IndexLocation {
         vectors: &[f32],
         params: &IndexParams,
     ) -> Result<BuildReport, IndexError> {
+        let part = Ok::<_, IndexError>((Cow::Borrowed(papers), Cow::Borrowed(vectors)));
+        self.build_in_parts(space, std::iter::once(part), params)
+    }
+
+    /// [`IndexLocation::build`] from rows that come in parts, e.g. the shards of `embed --shard I/N`, in order.
+    /// A database takes them part by part into one load ([`PgIndex::build_in_parts`]: one part in memory at a
+    /// time, one HNSW build at the end); a folder's index is built in memory, so its parts are joined first.
+    pub fn build_in_parts<'a, E: From<IndexError>>(
+        &self,
+        space: &VectorSpace,
+        parts: impl IntoIterator<Item = Result<BuildPart<'a>, E>>,
+        params: &IndexParams,
+    ) -> Result<BuildReport, E> {
         match (self, params) {
             (IndexLocation::Folder(dir), IndexParams::Exact(_) | IndexParams::Usearch(_)) => {
-                build_index(space, papers, vectors, params, dir)
+                let mut parts = parts.into_iter();
+                let (mut papers, mut vectors) = match parts.next().transpose()? {
+                    Some(first) => first,
+                    None => (Cow::Borrowed(&[][..]), Cow::Borrowed(&[][..])),
+                };
+                for part in parts {
+                    let (p, v) = part?;
+                    papers.to_mut().extend_from_slice(&p);
+                    vectors.to_mut().extend_from_slice(&v);
+                }
+                Ok(build_index(space, &papers, &vectors, params, dir)?)
             }
             (IndexLocation::Postgres { url, name }, IndexParams::Postgres(p)) => {
                 params.validate()?;
                 let p = PgParams { prefix: name.clone(), ..p.clone() };
                 let t = Instant::now();
-                let index = PgIndex::build(url, space, papers, vectors, &p)?;
+                let index = PgIndex::build_in_parts(url, space, parts, &p)?;
                 let build_seconds = t.elapsed().as_secs_f64();
                 let size = index.memory_bytes().unwrap_or(0);
                 Ok(BuildReport {
@@ -101,11 +125,13 @@ impl IndexLocation {
             (IndexLocation::Folder(dir), IndexParams::Postgres(_)) => Err(IndexError::Invalid(format!(
                 "{}: the postgres backend builds into a database; name the index by its postgres:// URL",
                 dir.display()
-            ))),
+            ))
+            .into()),
             (IndexLocation::Postgres { .. }, _) => Err(IndexError::Invalid(format!(
                 "{self}: a database holds pgvector indexes only; the {} backend writes a folder",
                 params.backend()
-            ))),
+            ))
+            .into()),
         }
     }
 
