@@ -81,8 +81,9 @@ ENV ORT_DYLIB_PATH=/usr/local/lib/onnxruntime/libonnxruntime.so \
 USER 65534:65534
 WORKDIR /tmp
 EXPOSE 8080
-# bash's /dev/tcp: no curl in the image. 200 only when the model and index are loaded.
+# bash's /dev/tcp: no curl in the image. 200 only when the model and index are loaded. The port is $PORT when
+# set (serve started with --addr on another port; Cloud Run's convention), else 8080.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["arxiv-atlas"]
 CMD ["serve", "--addr", "0.0.0.0:8080"]

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 out="${1:?usage: image-context.sh OUT [MODEL_DIR [INDEX_DIR]]}"
 model="${2:-}"
 index="${3:-}"
-bin="${CARGO_TARGET_DIR:-target}/release/arxiv-atlas"
+# ARXIV_ATLAS_BIN: another binary (clones sharing one target folder overwrite each other's release/arxiv-atlas).
+bin="${ARXIV_ATLAS_BIN:-${CARGO_TARGET_DIR:-target}/release/arxiv-atlas}"
 [ -x "$bin" ] || { echo "image-context.sh: no release binary at $bin (cargo build --release -p arxiv-atlas)" >&2; exit 1; }
 ort="$(readlink -f "$(bash scripts/setup-onnxruntime.sh)")"
 
