@@ -206,7 +206,7 @@ impl EmbeddingSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -225,10 +225,9 @@ mod tests {
         assert_eq!(st.tensor(TENSOR_NAME).unwrap().shape(), &[3, 2]);
     }
 
-    #[test]
-    fn a_set_written_from_memory_opens_and_verifies() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = SetMeta {
+    /// The provenance of a 2-wide test set of `count` rows (a whole run); tests of other modules adjust it.
+    pub(crate) fn sample_meta(count: usize) -> SetMeta {
+        SetMeta {
             embedding_id: "space".into(),
             model_dir: "model".into(),
             model_hash: "hash".into(),
@@ -237,11 +236,17 @@ mod tests {
             dim: 2,
             normalized: true,
             pooling: "mean".into(),
-            count: 2,
+            count,
             input: "papers.jsonl".into(),
             input_fingerprint: "fp".into(),
             shard: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_set_written_from_memory_opens_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = sample_meta(2);
         let ids = vec!["a".to_string(), "b".to_string()];
         write_set(dir.path(), &ids, &[1.0, 0.0, 0.0, 1.0], &meta).unwrap();
         let set = EmbeddingSet::open(dir.path()).unwrap();

@@ -249,20 +249,9 @@ mod tests {
     }
 
     fn meta(shard: Option<(u32, u32)>, count: usize, total: usize) -> SetMeta {
-        SetMeta {
-            embedding_id: "space".into(),
-            model_dir: "model".into(),
-            model_hash: "hash".into(),
-            backend: "test".into(),
-            template: "{title}".into(),
-            dim: 2,
-            normalized: true,
-            pooling: "mean".into(),
-            count,
-            input: "papers.jsonl".into(),
-            input_fingerprint: "fp".into(),
-            shard: shard.map(|(i, n)| ShardMeta { shard: Shard { index: i, count: n }, input_papers: total }),
-        }
+        let shard =
+            shard.map(|(i, n)| ShardMeta { shard: Shard { index: i, count: n }, input_papers: total });
+        SetMeta { shard, ..crate::set::tests::sample_meta(count) }
     }
 
     /// Three shards of five papers, written out of order, merge into the rows of a single run.
