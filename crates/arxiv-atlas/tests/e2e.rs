@@ -709,3 +709,109 @@ fn serve_classifies_and_searches_with_a_real_index() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("dark matter halo simulations"), "the search request is logged");
 }
+
+/// Scale-out through the CLI on 1,200 papers of arxiv-mini: `embed --shard I/4` four times, then
+/// `merge-embeddings` gives the whole run's set byte for byte, and `index build` with the four shards appends
+/// them one by one into one PostgreSQL index whose searches equal those of an index built from the whole run.
+/// (The whole run fills a private cache that the shards then read: this test is about the cut, the merge and
+/// the load; bit-equality under fresh compute is `atlas-embed`'s `tests/shards.rs`.)
+#[test]
+fn sharded_embed_merges_and_loads_postgres_like_one_run() {
+    let test = "sharded_embed_merges_and_loads_postgres_like_one_run";
+    let Some(shared) = shared(test, &[MINI, INT8_GRAPH]) else { return };
+    if !onnx_runtime_installed(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let papers = tmp.path().join("papers.jsonl");
+    atlas_testkit::jsonl_gz_head(&shared.join(MINI), &papers, 1200);
+    let (papers, cache) = (papers.to_str().unwrap().to_owned(), p("cache"));
+    let embed = |out: &str, shard: Option<&str>| {
+        let mut a = vec!["embed", "--input", &papers, "--out", out, "--precision", "int8"];
+        a.extend(["--cache-dir", &cache, "--json"]);
+        if let Some(s) = shard {
+            a.extend(["--shard", s]);
+        }
+        last_json(&ok(&a))
+    };
+    let whole = p("whole");
+    assert_eq!(embed(&whole, None)["count"], 1200);
+    let shards: Vec<String> = (0..4).map(|i| p(&format!("shard-{i}"))).collect();
+    for (i, dir) in shards.iter().enumerate() {
+        let r = embed(dir, Some(&format!("{i}/4")));
+        assert_eq!(r["count"], 300, "{r}");
+    }
+    let err = fails(&["embed", "--input", &papers, "--out", &p("x"), "--shard", "4/4"]);
+    assert!(err.contains("below the count"), "{err}");
+
+    let merged = p("merged");
+    let m = last_json(&ok(&[
+        &["merge-embeddings", "--out", &merged, "--json"][..],
+        &shards.iter().map(String::as_str).collect::<Vec<_>>()[..],
+    ]
+    .concat()));
+    assert_eq!((m["shards"].as_u64(), m["count"].as_u64()), (Some(4), Some(1200)), "{m}");
+    for f in ["embeddings.safetensors", "ids.txt"] {
+        let (a, b) = (
+            std::fs::read(Path::new(&whole).join(f)).unwrap(),
+            std::fs::read(Path::new(&merged).join(f)).unwrap(),
+        );
+        assert!(a == b, "merged {f} differs from the whole run's");
+    }
+    // Three shards of four are refused, by the merge and by the index build alike.
+    let three = shards[..3].join(",");
+    assert!(fails(&["merge-embeddings", "--out", &p("short"), &shards[0], &shards[1], &shards[2]])
+        .contains("4 shards"));
+    assert!(
+        fails(&["index", "build", "--embeddings", &three, "--index", &p("idx-short")]).contains("4 shards")
+    );
+
+    let Some(url) = atlas_testkit::database_url(&format!("{test} (pgvector part)")) else { return };
+    let (one, four) = (format!("shone{}", std::process::id()), format!("shfour{}", std::process::id()));
+    let _drop = (PgTables(url.clone(), one.clone()), PgTables(url.clone(), four.clone()));
+    let all = shards.join(",");
+    for (prefix, emb) in [(&one, whole.as_str()), (&four, all.as_str())] {
+        let built = last_json(&ok(&[
+            "index",
+            "build",
+            "--embeddings",
+            emb,
+            "--index",
+            &url,
+            "--index-name",
+            prefix,
+            "--json",
+        ]));
+        assert_eq!(
+            (built["info"]["backend"].as_str(), built["info"]["count"].as_u64()),
+            (Some("postgres"), Some(1200)),
+            "{built}"
+        );
+    }
+    // efSearch 1000 ≥ the 1,200-row graph's reach at k = 10: both graphs answer exactly, so the hits must be equal
+    // (HNSW builds draw random levels; at a small efSearch two builds of the same rows may differ in the tail).
+    let set = atlas_embed::EmbeddingSet::open(Path::new(&whole)).unwrap();
+    for id in [&set.ids[0], &set.ids[299], &set.ids[300], &set.ids[777], &set.ids[1199]] {
+        let search = |prefix: &str| {
+            let r = last_json(&ok(&[
+                "search",
+                "--id",
+                id,
+                "-k",
+                "10",
+                "--ef-search",
+                "1000",
+                "--index",
+                &url,
+                "--index-name",
+                prefix,
+                "--json",
+            ]));
+            r["hits"].clone()
+        };
+        let (a, b) = (search(&one), search(&four));
+        assert_eq!(a.as_array().map(Vec::len), Some(10), "{a}");
+        assert_eq!(a, b, "paper {id}: the sharded load answers differently");
+    }
+}

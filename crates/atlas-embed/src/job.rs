@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{text_key, EmbeddingCache};
 use crate::set::{write_vectors, SetMeta, IDS_FILE, SET_FORMAT_VERSION, SET_KIND, VECTORS_FILE};
+use crate::shard::{Shard, ShardMeta};
 use crate::EmbedError;
 
 /// Renders a paper into the encoder's input text with the encoder's template. The template was checked when
@@ -113,11 +114,13 @@ pub struct EmbedFileOptions {
     pub splits: Vec<atlas_corpus::Split>,
     /// Stop after embedding this many new chunks (a time-boxed run; the same call later resumes).
     pub max_chunks: Option<usize>,
+    /// Embed only this shard of the selected papers (see [`crate::shard`] for the rule); `None` = all.
+    pub shard: Option<Shard>,
 }
 
 impl Default for EmbedFileOptions {
     fn default() -> Self {
-        Self { chunk_size: 2048, progress: true, splits: Vec::new(), max_chunks: None }
+        Self { chunk_size: 2048, progress: true, splits: Vec::new(), max_chunks: None, shard: None }
     }
 }
 
@@ -150,6 +153,9 @@ struct Progress {
     split: Option<String>,
     chunk_size: usize,
     chunks_done: usize,
+    /// Absent in the resume state of whole runs (and of runs interrupted by builds before sharding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<Shard>,
 }
 
 const PROGRESS_FILE: &str = "progress.json";
@@ -183,7 +189,8 @@ pub fn embed_file(
     // Already complete for this space and input?
     if let Ok(m) = Manifest::open(out, SET_KIND, SET_FORMAT_VERSION) {
         if let Ok(meta) = serde_json::from_value::<SetMeta>(m.meta) {
-            if meta.embedding_id == embedding_id && meta.input_fingerprint == fingerprint {
+            let same_shard = meta.shard.map(|s| s.shard) == opts.shard;
+            if meta.embedding_id == embedding_id && meta.input_fingerprint == fingerprint && same_shard {
                 return Ok(EmbedFileReport {
                     out: out.to_path_buf(),
                     count: meta.count,
@@ -197,7 +204,7 @@ pub fn embed_file(
             }
         }
         return Err(EmbedError::Conflict(format!(
-            "{} already holds an embedding set of another model or input; choose another --out or delete it",
+            "{} already holds an embedding set of another model, input or shard; choose another --out or delete it",
             out.display()
         )));
     }
@@ -209,6 +216,7 @@ pub fn embed_file(
         split: split.clone(),
         chunk_size,
         chunks_done: 0,
+        shard: opts.shard,
     };
     let progress_path = out.join(PROGRESS_FILE);
     let mut state = match std::fs::read(&progress_path) {
@@ -217,7 +225,7 @@ pub fn embed_file(
                 .map_err(|e| EmbedError::BadSet { path: progress_path.clone(), message: e.to_string() })?;
             if (Progress { chunks_done: 0, ..old.clone() }) != want {
                 return Err(EmbedError::Conflict(format!(
-                    "{} holds an interrupted run for another model, input, split or chunk size; \
+                    "{} holds an interrupted run for another model, input, split, shard or chunk size; \
                      choose another --out or delete it",
                     out.display()
                 )));
@@ -236,12 +244,18 @@ pub fn embed_file(
         ..ReadOptions::default()
     };
     let wanted = |p: &Paper| splits.len() <= 1 || splits.contains(&atlas_corpus::split_of(&p.id));
-    let mut total = 0u64;
+    let mut selected = 0usize;
     atlas_corpus::read_papers(input, &read_opts, |p| {
         if wanted(&p) {
-            total += 1
+            selected += 1
         }
     })?;
+    // The shard's positions among the selected papers; a whole run is the one shard 0/1.
+    let range = opts.shard.map_or(0..selected, |s| s.range(selected));
+    let total = range.len() as u64;
+    if let Some(s) = opts.shard {
+        tracing::info!("shard {s}: papers {}..{} of the {selected} selected", range.start, range.end);
+    }
     let pb = if opts.progress { progress_bar(total, "embedding") } else { ProgressBar::hidden() };
     pb.set_position((resumed_chunks * chunk_size).min(total as usize) as u64);
     if resumed_chunks > 0 {
@@ -285,8 +299,13 @@ pub fn embed_file(
         }
         Ok(())
     };
+    let mut position = 0usize;
     atlas_corpus::read_papers(input, &read_opts, |paper| {
         if failure.is_some() || !wanted(&paper) {
+            return;
+        }
+        position += 1;
+        if !range.contains(&(position - 1)) {
             return;
         }
         buf.push(paper);
@@ -347,6 +366,7 @@ pub fn embed_file(
         count,
         input: input.to_path_buf(),
         input_fingerprint: fingerprint,
+        shard: opts.shard.map(|shard| ShardMeta { shard, input_papers: selected }),
     };
     crate::set::write_manifest(out, &meta)?;
     let _ = std::fs::remove_dir_all(out.join(CHUNKS_DIR));

@@ -51,6 +51,33 @@ pub struct SetMeta {
     pub input: PathBuf,
     /// SHA-256 fingerprint of the input.
     pub input_fingerprint: String,
+    /// The shard this set holds when it was made with `embed --shard I/N`; `None` for a whole run (and
+    /// then absent from the manifest, so whole runs' manifests are as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardMeta>,
+}
+
+impl SetMeta {
+    /// The provenance of the set in `dir`, its checksums verified, without loading the vectors.
+    pub fn open(dir: &Path) -> Result<Self, EmbedError> {
+        let manifest = Manifest::open(dir, SET_KIND, SET_FORMAT_VERSION)?;
+        serde_json::from_value(manifest.meta)
+            .map_err(|e| EmbedError::BadSet { path: dir.to_path_buf(), message: e.to_string() })
+    }
+}
+
+/// The safetensors header of a `count × dim` f32 [`TENSOR_NAME`] tensor, padded with spaces to a multiple of
+/// 8 bytes so the data is aligned. One function for every writer, so equal shapes give byte-identical files.
+pub(crate) fn vectors_header(count: usize, dim: usize) -> Vec<u8> {
+    let mut header = serde_json::json!({
+        TENSOR_NAME: {"dtype": "F32", "shape": [count, dim], "data_offsets": [0, count * dim * 4]}
+    })
+    .to_string()
+    .into_bytes();
+    while !header.len().is_multiple_of(8) {
+        header.push(b' ');
+    }
+    header
 }
 
 /// Writes `rows` (count × dim, row-major) as a safetensors file with one f32 tensor, streaming (the header is
@@ -61,15 +88,7 @@ pub fn write_vectors<'a>(
     dim: usize,
     chunks: impl Iterator<Item = &'a [f32]>,
 ) -> Result<(), EmbedError> {
-    let header = serde_json::json!({
-        TENSOR_NAME: {"dtype": "F32", "shape": [count, dim], "data_offsets": [0, count * dim * 4]}
-    })
-    .to_string();
-    // The safetensors header is padded with spaces to a multiple of 8 bytes so the data is aligned.
-    let mut header = header.into_bytes();
-    while !header.len().is_multiple_of(8) {
-        header.push(b' ');
-    }
+    let header = vectors_header(count, dim);
     let mut written = 0usize;
     write_atomic_with(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
@@ -187,7 +206,7 @@ impl EmbeddingSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -206,10 +225,9 @@ mod tests {
         assert_eq!(st.tensor(TENSOR_NAME).unwrap().shape(), &[3, 2]);
     }
 
-    #[test]
-    fn a_set_written_from_memory_opens_and_verifies() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = SetMeta {
+    /// The provenance of a 2-wide test set of `count` rows (a whole run); tests of other modules adjust it.
+    pub(crate) fn sample_meta(count: usize) -> SetMeta {
+        SetMeta {
             embedding_id: "space".into(),
             model_dir: "model".into(),
             model_hash: "hash".into(),
@@ -218,10 +236,17 @@ mod tests {
             dim: 2,
             normalized: true,
             pooling: "mean".into(),
-            count: 2,
+            count,
             input: "papers.jsonl".into(),
             input_fingerprint: "fp".into(),
-        };
+            shard: None,
+        }
+    }
+
+    #[test]
+    fn a_set_written_from_memory_opens_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = sample_meta(2);
         let ids = vec!["a".to_string(), "b".to_string()];
         write_set(dir.path(), &ids, &[1.0, 0.0, 0.0, 1.0], &meta).unwrap();
         let set = EmbeddingSet::open(dir.path()).unwrap();

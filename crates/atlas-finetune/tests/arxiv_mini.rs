@@ -7,23 +7,11 @@
 //! Needs the data kit and model (`ATLAS_REQUIRE_DATA`, through atlas-testkit); uses ONNX Runtime when it is
 //! installed (fp32 graph from the safetensors: the same vectors as candle, faster), else candle.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-
 use atlas_embed::{EmbedFileOptions, EmbeddingCache, EmbeddingSet};
 use atlas_encoder::{cosine, Encoder, EncoderOptions};
 use atlas_finetune::{finetune, FinetuneRequest, TrainOptions};
 
 const PAPERS: usize = 3000;
-
-/// The first `n` records of a gzipped JSON-lines file, as a plain JSON-lines file.
-fn slice(src: &Path, dst: &Path, n: usize) {
-    let reader = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()));
-    let mut out = std::fs::File::create(dst).unwrap();
-    for line in reader.lines().take(n) {
-        writeln!(out, "{}", line.unwrap()).unwrap();
-    }
-}
 
 #[test]
 fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
@@ -32,7 +20,7 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
     let Some(model) = atlas_testkit::shared_dir(test, "models/all-MiniLM-L6-v2") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let papers = tmp.path().join("papers.jsonl");
-    slice(&mini, &papers, PAPERS);
+    atlas_testkit::jsonl_gz_head(&mini, &papers, PAPERS);
 
     let encoder = Encoder::load(&model, &EncoderOptions::default()).unwrap();
     let mut cache = EmbeddingCache::for_encoder(&encoder, None).unwrap();

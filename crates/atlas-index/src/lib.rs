@@ -39,7 +39,7 @@ pub use metrics::{evaluate_retrieval, recall_at_k, retrieval_metrics, RetrievalM
 pub use params::{
     BuildOptions, ExactParams, HnswParams, IndexBackend, IndexParams, PgParams, Scalar, Storage, VectorSpace,
 };
-pub use pg::{PgIndex, MIGRATIONS};
+pub use pg::{BuildPart, PgIndex, MIGRATIONS};
 pub use protocol::{
     bench_protocol, evaluate_protocol, join_papers, AnnResult, Corpus, EfPoint, ExactResult, PgSweep,
     RetrievalOptions, RetrievalProtocol, RetrievalReport, SweepOptions, SweepReport,

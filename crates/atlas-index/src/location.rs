@@ -1,6 +1,7 @@
 //! [`IndexLocation`]: where an index lives — a folder, or tables in a PostgreSQL database — and the one way
 //! every command and the server open, build and extend it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,8 +9,8 @@ use std::time::Instant;
 use atlas_progress::Progress;
 
 use crate::{
-    add_to_index, build_index_with_progress, check_embedding_id, AddReport, BuildReport, IndexError,
-    IndexParams, OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
+    add_to_index, build_index_with_progress, check_embedding_id, AddReport, BuildPart, BuildReport,
+    IndexError, IndexParams, OnDiskIndex, PaperMeta, PgIndex, PgParams, VectorIndex, VectorSpace,
 };
 
 /// Table-name prefix of a PostgreSQL index when none is given.
@@ -79,28 +80,42 @@ impl IndexLocation {
         vectors: &[f32],
         params: &IndexParams,
     ) -> Result<BuildReport, IndexError> {
-        self.build_with_progress(space, papers, vectors, params, &Progress::hidden())
+        let part = Ok::<_, IndexError>((Cow::Borrowed(papers), Cow::Borrowed(vectors)));
+        self.build_in_parts(space, std::iter::once(part), params, &Progress::hidden())
     }
 
-    /// [`IndexLocation::build`], showing the graph build on `progress` (folders; pgvector builds inside the
-    /// database, where `COPY` and `CREATE INDEX` report nothing until done).
-    pub fn build_with_progress(
+    /// [`IndexLocation::build`] from rows that come in parts, e.g. the shards of `embed --shard I/N`, in order.
+    /// A database takes them part by part into one load ([`PgIndex::build_in_parts`]: one part in memory at a
+    /// time, one HNSW build at the end); a folder's index is built in memory, so its parts are joined first.
+    /// `progress` counts the vectors put into a folder's graph (its total is set once the parts are joined);
+    /// pgvector builds inside the database, where `COPY` and `CREATE INDEX` report nothing until done.
+    pub fn build_in_parts<'a, E: From<IndexError>>(
         &self,
         space: &VectorSpace,
-        papers: &[PaperMeta],
-        vectors: &[f32],
+        parts: impl IntoIterator<Item = Result<BuildPart<'a>, E>>,
         params: &IndexParams,
         progress: &Progress,
-    ) -> Result<BuildReport, IndexError> {
+    ) -> Result<BuildReport, E> {
         match (self, params) {
             (IndexLocation::Folder(dir), IndexParams::Exact(_) | IndexParams::Usearch(_)) => {
-                build_index_with_progress(space, papers, vectors, params, dir, progress)
+                let mut parts = parts.into_iter();
+                let (mut papers, mut vectors) = match parts.next().transpose()? {
+                    Some(first) => first,
+                    None => (Cow::Borrowed(&[][..]), Cow::Borrowed(&[][..])),
+                };
+                for part in parts {
+                    let (p, v) = part?;
+                    papers.to_mut().extend_from_slice(&p);
+                    vectors.to_mut().extend_from_slice(&v);
+                }
+                progress.set_total(papers.len() as u64);
+                Ok(build_index_with_progress(space, &papers, &vectors, params, dir, progress)?)
             }
             (IndexLocation::Postgres { url, name }, IndexParams::Postgres(p)) => {
                 params.validate()?;
                 let p = PgParams { prefix: name.clone(), ..p.clone() };
                 let t = Instant::now();
-                let index = PgIndex::build(url, space, papers, vectors, &p)?;
+                let index = PgIndex::build_in_parts(url, space, parts, &p)?;
                 let build_seconds = t.elapsed().as_secs_f64();
                 let size = index.memory_bytes().unwrap_or(0);
                 Ok(BuildReport {
@@ -116,11 +131,13 @@ impl IndexLocation {
             (IndexLocation::Folder(dir), IndexParams::Postgres(_)) => Err(IndexError::Invalid(format!(
                 "{}: the postgres backend builds into a database; name the index by its postgres:// URL",
                 dir.display()
-            ))),
+            ))
+            .into()),
             (IndexLocation::Postgres { .. }, _) => Err(IndexError::Invalid(format!(
                 "{self}: a database holds pgvector indexes only; the {} backend writes a folder",
                 params.backend()
-            ))),
+            ))
+            .into()),
         }
     }
 

@@ -20,6 +20,7 @@
 //!   (idle connections in a mutex, a semaphore capping open ones at `pool_size`) lets searches run
 //!   concurrently.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -154,6 +155,9 @@ impl Pool {
     }
 }
 
+/// One part of a build in parts: papers, and their rows (row `i` belongs to paper `i`), owned or borrowed.
+pub type BuildPart<'a> = (Cow<'a, [PaperMeta]>, Cow<'a, [f32]>);
+
 /// An index stored in PostgreSQL tables (see the module docs).
 pub struct PgIndex {
     info: IndexInfo,
@@ -212,9 +216,22 @@ impl PgIndex {
         vectors: &[f32],
         params: &PgParams,
     ) -> Result<Self, IndexError> {
+        let part = Ok::<_, IndexError>((Cow::Borrowed(papers), Cow::Borrowed(vectors)));
+        Self::build_in_parts(url, space, std::iter::once(part), params)
+    }
+
+    /// [`PgIndex::build`] from rows that arrive in parts (the shards of a sharded embedding run): each part is
+    /// COPYed into the table as it comes, so only one part is in memory at a time; all parts load in one
+    /// transaction (a failing part leaves no half-built index behind), and the HNSW graph is built once over
+    /// all rows at the end (the same statement as a one-part build, far faster than growing it row by row).
+    /// An id in two parts fails the load (the table's primary key).
+    pub fn build_in_parts<'a, E: From<IndexError>>(
+        url: &str,
+        space: &VectorSpace,
+        parts: impl IntoIterator<Item = Result<BuildPart<'a>, E>>,
+        params: &PgParams,
+    ) -> Result<Self, E> {
         check_prefix(&params.prefix)?;
-        check_rows(space.dim, papers, vectors)?;
-        check_unique(papers)?;
         let mut client = connect(url)?;
         let p = &params.prefix;
         let vars = [
@@ -230,19 +247,27 @@ impl PgIndex {
         if existing.is_some() {
             return Err(IndexError::Invalid(format!(
                 "tables `{p}_*` already hold an index; add to it, or drop it first (PgIndex::drop_tables)"
-            )));
+            ))
+            .into());
         }
-        let info = info_for(space, BACKEND, papers.len());
+        let mut count = 0usize;
+        for part in parts {
+            let (papers, vectors) = part?;
+            check_rows(space.dim, &papers, &vectors)?;
+            check_unique(&papers)?;
+            copy_rows(&mut tx, p, &papers, &normalized_rows(space.dim, &vectors), space.dim)?;
+            count += papers.len();
+        }
+        let info = info_for(space, BACKEND, count);
         write_meta(&mut tx, p, &info, params)?;
-        copy_rows(&mut tx, p, papers, &normalized_rows(space.dim, vectors), space.dim)?;
         tx.commit().map_err(pg_err("commit load"))?;
-        let mb = build_memory_mb(papers.len(), space.dim, params.m);
+        let mb = build_memory_mb(count, space.dim, params.m);
         client
             .batch_execute(&format!("SET maintenance_work_mem = '{mb}MB'"))
             .map_err(pg_err("raise maintenance_work_mem for the HNSW build"))?;
         migrate(&mut client, p, 4, &vars)?;
         client.batch_execute(&format!("ANALYZE {p}_papers")).map_err(pg_err("analyze"))?;
-        Self::open(url, params)
+        Ok(Self::open(url, params)?)
     }
 
     /// Opens the index of `params.prefix` (`ef_search` and `pool_size` are taken from `params`; the rest from

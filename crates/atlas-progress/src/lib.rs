@@ -58,7 +58,7 @@ impl Display {
 pub struct Progress {
     what: String,
     unit: String,
-    total: u64,
+    total: AtomicU64,
     done: AtomicU64,
     start: Instant,
     bar: Option<ProgressBar>,
@@ -83,7 +83,7 @@ impl Progress {
         Progress {
             what: what.to_string(),
             unit: unit.to_string(),
-            total,
+            total: AtomicU64::new(total),
             done: AtomicU64::new(0),
             start: now,
             bar,
@@ -104,7 +104,7 @@ impl Progress {
             bar.inc(n);
         }
         if let Some(last) = &self.last {
-            let step = (self.total / 10).max(1);
+            let step = (self.total.load(Ordering::Relaxed) / 10).max(1);
             // try_lock: a thread that finds another one writing the line skips, it never waits.
             if let Ok(mut last) = last.try_lock() {
                 let due = done / step > last.1 / step || last.0.elapsed() >= PLAIN_EVERY;
@@ -113,6 +113,14 @@ impl Progress {
                     tracing::info!("{}", self.line(done));
                 }
             }
+        }
+    }
+
+    /// Sets the total once it is known (e.g. after the inputs were read).
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
         }
     }
 
@@ -137,11 +145,12 @@ impl Progress {
 
     /// The plain line for `done` units: `index build: 30,000/100,000 vectors (30%), 2,512/s, 28 s left`.
     fn line(&self, done: u64) -> String {
+        let total = self.total.load(Ordering::Relaxed);
         let secs = self.start.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
-        let pct = if self.total > 0 { 100.0 * done as f64 / self.total as f64 } else { 100.0 };
-        let left = if rate > 0.0 && self.total > done {
-            format!(", {} left", human_secs((self.total - done) as f64 / rate))
+        let pct = if total > 0 { 100.0 * done as f64 / total as f64 } else { 100.0 };
+        let left = if rate > 0.0 && total > done {
+            format!(", {} left", human_secs((total - done) as f64 / rate))
         } else {
             String::new()
         };
@@ -149,7 +158,7 @@ impl Progress {
             "{}: {}/{} {} ({pct:.0}%), {}/s{left}",
             self.what,
             thousands(done),
-            thousands(self.total),
+            thousands(total),
             self.unit,
             thousands(rate.round() as u64)
         )

@@ -21,7 +21,7 @@
 
 use std::fmt::Display;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Something a test may need that a fresh clone may lack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub enum Need {
     /// An MLflow tracking server that serves artifacts, named by `ARXIV_ATLAS_TEST_MLFLOW_URI`
     /// (`ATLAS_REQUIRE_MLFLOW`).
     Mlflow,
+    /// The deployment linters of `scripts/setup-deploy-lint.sh` (kubernetes-validate, hadolint, actionlint),
+    /// their folder named by `ARXIV_ATLAS_DEPLOY_LINT` (`ATLAS_REQUIRE_DEPLOYLINT`).
+    DeployLint,
 }
 
 impl Need {
@@ -54,6 +57,7 @@ impl Need {
             Need::Cuda => "ATLAS_REQUIRE_CUDA",
             Need::Dvc => "ATLAS_REQUIRE_DVC",
             Need::Mlflow => "ATLAS_REQUIRE_MLFLOW",
+            Need::DeployLint => "ATLAS_REQUIRE_DEPLOYLINT",
         }
     }
 
@@ -124,6 +128,22 @@ pub fn shared_dir(test: &str, rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// Writes the first `n` records of the gzipped JSON-lines file `src` (e.g. the kit's arxiv-mini) to `dst` as
+/// plain JSON lines: a real-data slice small enough for a test. Panics on I/O errors, as a test should.
+pub fn jsonl_gz_head(src: &Path, dst: &Path, n: usize) {
+    use std::io::{BufRead, BufReader};
+    let file = std::fs::File::open(src).unwrap_or_else(|e| panic!("open {}: {e}", src.display()));
+    let reader = BufReader::new(flate2::read::MultiGzDecoder::new(file));
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display())),
+    );
+    for line in reader.lines().take(n) {
+        let line = line.unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+        writeln!(out, "{line}").unwrap_or_else(|e| panic!("write {}: {e}", dst.display()));
+    }
+    out.flush().unwrap_or_else(|e| panic!("write {}: {e}", dst.display()));
+}
+
 /// The test PostgreSQL URL (`ARXIV_ATLAS_TEST_DATABASE_URL`), or `None` after [`missing`].
 #[track_caller]
 pub fn database_url(test: &str) -> Option<String> {
@@ -160,6 +180,19 @@ pub fn dvc(test: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// The folder of the deployment linters (`ARXIV_ATLAS_DEPLOY_LINT`, made by `scripts/setup-deploy-lint.sh`), or
+/// `None` after [`missing`].
+#[track_caller]
+pub fn deploy_lint(test: &str) -> Option<PathBuf> {
+    let why = match std::env::var_os("ARXIV_ATLAS_DEPLOY_LINT") {
+        Some(dir) if Path::new(&dir).join("venv/bin/hadolint").is_file() => return Some(PathBuf::from(dir)),
+        Some(dir) => format!("{} holds no linters", Path::new(&dir).display()),
+        None => "ARXIV_ATLAS_DEPLOY_LINT is not set".to_string(),
+    };
+    missing(Need::DeployLint, test, format!("{why} (bash scripts/setup-deploy-lint.sh installs them)"));
+    None
 }
 
 /// The test MLflow server's URI (`ARXIV_ATLAS_TEST_MLFLOW_URI`), or `None` after [`missing`].

@@ -66,6 +66,11 @@ pub struct EmbedArgs {
     /// Stop after this many new chunks (a time-boxed run); the same command later resumes.
     #[arg(long)]
     pub max_chunks: Option<usize>,
+    /// Embed only shard I of N (0-based, e.g. `0/4`): the selected papers are cut into N contiguous ranges in
+    /// input order, sizes within one paper of each other, so N workers need no coordination and
+    /// `merge-embeddings` (or `index build` with every shard) puts the single run back together.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<atlas_embed::Shard>,
     /// Do not read or fill the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -77,6 +82,20 @@ pub struct EmbedArgs {
     pub json: bool,
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+/// `arxiv-atlas merge-embeddings`.
+#[derive(Debug, Args)]
+pub struct MergeEmbeddingsArgs {
+    /// The shard sets, one folder per shard of an `embed --shard I/N` run (any order; all N required).
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Output embedding set folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `arxiv-atlas bench embed`.

@@ -68,9 +68,10 @@ impl GraphArgs {
 /// `index build`.
 #[derive(Debug, Args)]
 pub struct IndexBuildArgs {
-    /// Embedding set folder written by `arxiv-atlas embed`.
-    #[arg(long)]
-    pub embeddings: PathBuf,
+    /// Embedding set folder written by `arxiv-atlas embed`. Repeat it (or separate by commas) for the shards of
+    /// an `embed --shard I/N` run: all N are required, and a PostgreSQL index loads them shard by shard.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub embeddings: Vec<PathBuf>,
     /// Where to build: an index folder, or a PostgreSQL URL for pgvector. (Never taken from
     /// `ARXIV_ATLAS_INDEX`: a build replaces what is there, so it is always named.)
     #[arg(long, alias = "out")]

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use data::{CalibrateArgs, ClassifyArgs, ConformalScore, EvaluateArgs, IngestArgs, TrainArgs};
 pub use drift::{DriftArgs, DriftCommand, DriftProfileArgs, DriftReportArgs, MonitorConfigArgs};
-pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
+pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs, MergeEmbeddingsArgs};
 pub use finetune::FinetuneArgs;
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
 pub use runs::{RunsArgs, RunsCommand};
@@ -68,6 +68,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Embed papers with a sentence-transformer into an embedding set (chunked, cached, resumable).
     Embed(EmbedArgs),
+    /// Merge the shard sets of `embed --shard I/N` into one embedding set, rows in the single run's order.
+    MergeEmbeddings(MergeEmbeddingsArgs),
     /// Fine-tune the encoder contrastively for same-category retrieval: an adapter (residual linear layer) on
     /// the cached embeddings of an embedding set, saved as a sentence-transformers folder for `--model-dir`.
     Finetune(FinetuneArgs),
@@ -115,7 +117,8 @@ pub enum BenchCommand {
 /// `index …` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
-    /// Build a search index from an embedding set (`arxiv-atlas embed`) and the papers' metadata.
+    /// Build a search index from an embedding set (`arxiv-atlas embed`), or from the sets of a sharded run
+    /// (`--embeddings` once per shard), and the papers' metadata.
     Build(IndexBuildArgs),
     /// Add the papers of an embedding set to an existing index (papers already stored are skipped).
     Add(IndexAddArgs),

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use atlas_embed::{EmbedFileOptions, EmbeddingCache};
 use atlas_encoder::Encoder;
 
-use crate::cli::{BenchEmbedArgs, EmbedArgs, EncoderArgs};
+use crate::cli::{BenchEmbedArgs, EmbedArgs, EncoderArgs, MergeEmbeddingsArgs};
 
 /// Loads the encoder the flags describe.
 fn load_encoder(a: &EncoderArgs) -> Result<Encoder> {
@@ -26,6 +26,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         progress: !a.json,
         splits: a.split,
         max_chunks: a.max_chunks,
+        shard: a.shard,
     };
     let report = atlas_embed::embed_file(&encoder, cache.as_mut(), &a.input, &a.out, &opts)?;
     if a.json {
@@ -40,6 +41,17 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         println!("{} is up to date ({} papers, same model and input)", a.out.display(), report.count);
     } else {
         crate::output::print_embed_summary(&report);
+    }
+    Ok(())
+}
+
+pub fn merge(a: MergeEmbeddingsArgs) -> Result<()> {
+    let report = atlas_embed::merge_sets(&a.shards, &a.out)
+        .with_context(|| format!("merging {} shard sets into {}", a.shards.len(), a.out.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("merged {} shards ({} papers) into {}", report.shards, report.count, report.out.display());
     }
     Ok(())
 }

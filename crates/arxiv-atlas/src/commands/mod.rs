@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quickstart(a) => data::quickstart(a),
         Command::Demo(a) => demo::demo(a),
         Command::Embed(a) => embed::embed(a),
+        Command::MergeEmbeddings(a) => embed::merge(a),
         Command::Finetune(a) => finetune::finetune(a),
         Command::Bench(BenchCommand::Embed(a)) => embed::bench_embed(a),
         Command::Bench(BenchCommand::Search(a)) => search::bench_search(a),

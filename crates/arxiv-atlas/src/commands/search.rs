@@ -1,11 +1,12 @@
 //! `index build|add`, `search`, `evaluate-retrieval` and `bench search`: the work is in `atlas-index`; this
 //! opens the embedding set and prints the answers.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use atlas_embed::EmbeddingSet;
+use atlas_embed::{EmbeddingSet, SetMeta};
 use atlas_index::{
     BuildOptions, Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace,
 };
@@ -20,13 +21,13 @@ fn open_set(dir: &Path) -> Result<EmbeddingSet> {
 }
 
 /// The vector space of an embedding set.
-fn space_of(set: &EmbeddingSet) -> VectorSpace {
+fn space_of(meta: &SetMeta) -> VectorSpace {
     VectorSpace {
-        embedding_id: set.meta.embedding_id.clone(),
-        model_hash: set.meta.model_hash.clone(),
-        model_dir: set.meta.model_dir.clone(),
-        template: set.meta.template.clone(),
-        dim: set.meta.dim,
+        embedding_id: meta.embedding_id.clone(),
+        model_hash: meta.model_hash.clone(),
+        model_dir: meta.model_dir.clone(),
+        template: meta.template.clone(),
+        dim: meta.dim,
     }
 }
 
@@ -36,23 +37,28 @@ fn papers_of<'a>(set: &'a EmbeddingSet, papers: Option<&'a Path>) -> &'a Path {
 }
 
 pub fn build(a: IndexBuildArgs) -> Result<()> {
-    let set = open_set(&a.embeddings)?;
+    // Several folders are the shards of one run (checked: all N, one model and input), read in shard order.
+    let sets = atlas_embed::plan_sets(&a.embeddings).context("checking the embedding sets")?;
+    let space = space_of(&sets[0].1);
     let location = atlas_index::IndexLocation::parse(&a.index, &a.index_name);
     let backend = a.backend.unwrap_or_else(|| location.default_backend());
     let params = IndexParams::for_backend(backend, &a.graph.options(a.ef_search))?;
     let keep = |s| a.split.is_empty() || a.split.contains(&s);
-    let corpus = atlas_index::join_papers(
-        &set.ids,
-        &set.vectors,
-        set.meta.dim,
-        papers_of(&set, a.papers.as_deref()),
-        1,
-        |s| keep(s).then_some(0),
-    )?
-    .remove(0);
-    let progress = Progress::new("index build", corpus.papers.len() as u64, "vectors", Display::configured());
-    let report =
-        location.build_with_progress(&space_of(&set), &corpus.papers, &corpus.vectors, &params, &progress)?;
+    // One set in memory at a time: a database loads each before the next is opened.
+    let parts = sets.iter().map(|(dir, _)| -> Result<atlas_index::BuildPart<'static>> {
+        let set = open_set(dir)?;
+        let papers = papers_of(&set, a.papers.as_deref());
+        let corpus = atlas_index::join_papers(&set.ids, &set.vectors, set.meta.dim, papers, 1, |s| {
+            keep(s).then_some(0)
+        })?
+        .remove(0);
+        if sets.len() > 1 {
+            eprintln!("loaded {} papers of {}", corpus.papers.len(), dir.display());
+        }
+        Ok((Cow::Owned(corpus.papers), Cow::Owned(corpus.vectors)))
+    });
+    let progress = Progress::new("index build", 0, "vectors", Display::configured());
+    let report = location.build_in_parts(&space, parts, &params, &progress)?;
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["index"] = json!(location.to_string());
@@ -128,7 +134,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
 fn protocol(embeddings: &Path, papers: Option<&Path>) -> Result<RetrievalProtocol> {
     let set = open_set(embeddings)?;
     let papers = papers_of(&set, papers);
-    RetrievalProtocol::split(space_of(&set), &set.ids, &set.vectors, papers)
+    RetrievalProtocol::split(space_of(&set.meta), &set.ids, &set.vectors, papers)
         .with_context(|| format!("splitting {} into documents and queries", embeddings.display()))
 }
 
