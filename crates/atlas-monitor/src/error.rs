@@ -60,4 +60,12 @@ pub enum MonitorError {
         /// The value given.
         value: String,
     },
+    /// A window length is not one.
+    #[error("{value:?} is not a window length: {why}")]
+    BadSpan {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }

@@ -13,7 +13,7 @@
 //! * [`render_html`] turns a [`DriftReport`] into a self-contained page with inline SVG plots.
 //!
 //! The library has no opinion on where windows come from or where reports go, so the CLI, a scheduled job and
-//! (later) the server's background task share it.
+//! the server's background task (atlas-serve, over windows of the last [`Span`]) share it.
 
 #![warn(missing_docs)]
 
@@ -25,6 +25,7 @@ mod observe;
 mod pca;
 mod profile;
 mod reqlog;
+mod span;
 pub mod stats;
 pub mod synthetic;
 
@@ -34,10 +35,11 @@ pub use domain::WordShift;
 pub use drift::{drift, CategoryShift, DriftReport, DriftTest, Histogram, TestGroup};
 pub use error::MonitorError;
 pub use html::render_html;
-pub use observe::{Vocabulary, Window};
+pub use observe::{observe, Observed, Vocabulary, Window};
 pub use pca::Pca;
 pub use profile::{
     EmbeddingProfile, ReferenceProfile, CATEGORY, CONFIDENCE, OOV_SHARE, PREDICTED, PROFILE_FILE,
     PROFILE_VERSION, TEXT_WORDS,
 };
-pub use reqlog::{parse_time, read_request_log};
+pub use reqlog::{parse_time, read_request_log, read_request_log_tail};
+pub use span::Span;

@@ -61,9 +61,9 @@ impl Vocabulary {
     }
 }
 
-/// Per-text measurements of a window.
+/// Per-text measurements of a window: the features the tests compare.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Observed {
+pub struct Observed {
     /// Tokens per text.
     pub words: Vec<f64>,
     /// Share of each text's tokens outside the vocabulary (empty without a vocabulary).
@@ -77,8 +77,9 @@ pub(crate) struct Observed {
 }
 
 /// Measures `texts`: lengths, out-of-vocabulary shares, the model's predictions and (embedding models) the
-/// embeddings, all in one pass over the model.
-pub(crate) fn observe(
+/// embeddings, all in one pass over the model. (Public so that other tools can be fed exactly the features
+/// the tests see: the Evidently comparison in `bench/` reads them through the `export_windows` example.)
+pub fn observe(
     model: &LoadedModel,
     texts: &[String],
     vocabulary: Option<&Vocabulary>,

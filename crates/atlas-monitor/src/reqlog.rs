@@ -32,16 +32,35 @@ pub fn read_request_log(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Window, MonitorError> {
+    read_request_log_tail(target, since, until, None)
+}
+
+/// [`read_request_log`], keeping only the `limit` most recent requests of the window (all when `None`), in
+/// the order they were logged. The server's background task reads its windows this way, so that a burst of
+/// traffic cannot make one drift run arbitrarily slow.
+///
+/// The PostgreSQL client is synchronous (it runs a runtime of its own): call this from a blocking thread, never
+/// from an async task.
+pub fn read_request_log_tail(
+    target: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Window, MonitorError> {
     let since = since.map(parse_time).transpose()?;
     let until = until.map(parse_time).transpose()?;
     // Open bounds as times both databases accept (PostgreSQL has no year 0).
     let lo = since.clone().unwrap_or_else(|| "0001-01-01T00:00:00.000Z".to_string());
     let hi = until.clone().unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string());
-    let texts = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        read_postgres(target, &lo, &hi)?
+    // Both databases take a 64-bit LIMIT; "no limit" is the largest one.
+    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let mut texts = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        read_postgres(target, &lo, &hi, limit)?
     } else {
-        read_sqlite(&PathBuf::from(target), &lo, &hi)?
+        read_sqlite(&PathBuf::from(target), &lo, &hi, limit)?
     };
+    // Read newest first (so LIMIT keeps the latest), reported in logged order.
+    texts.reverse();
     // Never the URL itself in a report: it may hold a password.
     let name = if target.contains("://") { "postgres".to_string() } else { format!("sqlite:{target}") };
     let range = match (&since, &until) {
@@ -51,7 +70,7 @@ pub fn read_request_log(
     Ok(Window { texts, labels: None, source: format!("request log {name}{range}") })
 }
 
-fn read_sqlite(path: &PathBuf, lo: &str, hi: &str) -> Result<Vec<String>, MonitorError> {
+fn read_sqlite(path: &PathBuf, lo: &str, hi: &str, limit: i64) -> Result<Vec<String>, MonitorError> {
     let err = |source| MonitorError::Sqlite { path: path.clone(), source };
     if !path.is_file() {
         return Err(MonitorError::Invalid(format!("{}: no such request-log file", path.display())));
@@ -62,21 +81,22 @@ fn read_sqlite(path: &PathBuf, lo: &str, hi: &str) -> Result<Vec<String>, Monito
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     let mut stmt = conn
         .prepare(
-            "SELECT text FROM request_log WHERE endpoint = 'classify' AND ts >= ?1 AND ts < ?2 ORDER BY id",
+            "SELECT text FROM request_log WHERE endpoint = 'classify' AND ts >= ?1 AND ts < ?2 \
+             ORDER BY id DESC LIMIT ?3",
         )
         .map_err(err)?;
-    let rows = stmt.query_map([lo, hi], |r| r.get::<_, String>(0)).map_err(err)?;
+    let rows = stmt.query_map(rusqlite::params![lo, hi, limit], |r| r.get::<_, String>(0)).map_err(err)?;
     rows.collect::<Result<Vec<String>, _>>().map_err(err)
 }
 
-fn read_postgres(url: &str, lo: &str, hi: &str) -> Result<Vec<String>, MonitorError> {
+fn read_postgres(url: &str, lo: &str, hi: &str, limit: i64) -> Result<Vec<String>, MonitorError> {
     // The synchronous client runs its own runtime; callers inside an async runtime should call this from a
     // blocking thread.
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
     let rows = client.query(
         "SELECT text FROM atlas_request_log WHERE endpoint = 'classify' \
-         AND ts >= $1::text::timestamptz AND ts < $2::text::timestamptz ORDER BY id",
-        &[&lo, &hi],
+         AND ts >= $1::text::timestamptz AND ts < $2::text::timestamptz ORDER BY id DESC LIMIT $3",
+        &[&lo, &hi, &limit],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
@@ -112,6 +132,9 @@ mod tests {
         let w = read_request_log(target, Some("2026-01-02"), Some("2026-01-03")).unwrap();
         assert_eq!(w.texts, ["b"]);
         assert!(w.source.contains("2026-01-02T00:00:00.000Z"), "{}", w.source);
+        // The tail keeps the latest requests, in logged order.
+        assert_eq!(read_request_log_tail(target, None, None, Some(2)).unwrap().texts, ["b", "d"]);
+        assert_eq!(read_request_log_tail(target, Some("2026-01-02"), None, Some(0)).unwrap().texts.len(), 0);
         assert!(read_request_log("/nonexistent/log.sqlite", None, None).is_err());
     }
 
@@ -148,8 +171,10 @@ mod tests {
             .unwrap();
         let all = read_request_log(&scoped, None, None);
         let day = read_request_log(&scoped, Some("2026-01-02"), Some("2026-01-03"));
+        let tail = read_request_log_tail(&scoped, None, None, Some(2));
         admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
         assert_eq!(all.unwrap().texts, ["a", "b", "d"]);
+        assert_eq!(tail.unwrap().texts, ["b", "d"]);
         let day = day.unwrap();
         assert_eq!(day.texts, ["b"]);
         assert!(!day.source.contains("://"), "the URL (maybe with a password) leaked: {}", day.source);

@@ -27,6 +27,34 @@ pub fn cut_abstracts(papers: &[Paper], words: usize) -> Vec<Paper> {
         .collect()
 }
 
+/// One current window of the measured cases.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// What it is (`validation vs test`, `test window 3`, `recent-2025 window` …).
+    pub name: String,
+    /// Its papers.
+    pub papers: Vec<Paper>,
+}
+
+/// The current windows docs/monitoring.md measures against a model's reference (its validation split):
+/// the whole `test` split, `windows` random 1,000-paper windows of it, `recent` in full (when `recent_all`) and
+/// one 1,000-paper window of it, the `math` archive only, and abstracts cut to 20 words. Fixed seeds, so every
+/// tool that is measured (the `measure` example, the Evidently comparison in `bench/`) sees the same papers.
+pub fn measured_cases(test: &[Paper], recent: &[Paper], windows: u64, recent_all: bool) -> Vec<Case> {
+    let case = |name: String, papers: Vec<Paper>| Case { name, papers };
+    let mut cases = vec![case("validation vs test".into(), test.to_vec())];
+    cases.extend(
+        (0..windows).map(|seed| case(format!("test window {seed}"), random_window(test, 1000, seed))),
+    );
+    if recent_all {
+        cases.push(case("recent-2025 (all)".into(), recent.to_vec()));
+    }
+    cases.push(case("recent-2025 window".into(), random_window(recent, 1000, 1)));
+    cases.push(case("one archive only (math)".into(), random_window(&one_archive(test, "math"), 1000, 2)));
+    cases.push(case("abstracts cut to 20 words".into(), cut_abstracts(&random_window(test, 1000, 3), 20)));
+    cases
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,9 @@ pub enum ServeError {
     /// The encoder could not be loaded or configured.
     #[error("encoder: {0}")]
     Encoder(#[from] atlas_encoder::EncoderError),
+    /// The model's drift profile could not be read.
+    #[error("drift monitor: {0}")]
+    Monitor(#[from] atlas_monitor::MonitorError),
     /// The taxonomy could not be read.
     #[error("taxonomy: {0}")]
     Taxonomy(#[from] atlas_corpus::CorpusError),

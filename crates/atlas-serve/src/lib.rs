@@ -8,6 +8,8 @@
 //!            /metrics, /openapi.json, /docs, /          worker thread(s): dynamic batches
 //!                                                        (max texts / tokens / wait) → Model, Embedder
 //!            request log ◄── bounded channel ◄── handlers (drops counted) ── writer thread → SQLite | PostgreSQL
+//!                 │
+//!                 └──► drift thread (every interval: latest windows → drift report) ──► /v1/drift, gauges
 //! ```
 //!
 //! Build an [`AppState`] around a [`Model`] (and optionally an [`Embedder`], a
@@ -18,6 +20,7 @@
 
 pub mod api;
 pub mod batcher;
+pub mod drift;
 pub mod error;
 pub mod extract;
 pub mod load;
@@ -36,6 +39,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use batcher::{BatchConfig, BatchError, Batcher};
+pub use drift::{DriftMonitor, DriftOptions, DriftResponse, DriftState};
 pub use error::{ApiError, ErrorBody, ModelError, ServeError};
 pub use load::{build_state, default_max_batch_tokens, ServeOptions};
 pub use model::{
@@ -55,6 +59,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("POST", "/v1/embeddings", post(api::embeddings)),
         ("POST", "/v1/search", post(api::search)),
         ("GET", "/v1/papers/{id}", get(api::paper)),
+        ("GET", "/v1/drift", get(drift::drift)),
         ("GET", "/health", get(api::health)),
         ("GET", "/ready", get(api::ready)),
         ("GET", "/info", get(api::info)),

@@ -11,6 +11,7 @@ use atlas_encoder::{BatchLimits, DeviceSpec, Encoder, EncoderSpec};
 use atlas_index::{IndexLocation, VectorIndex};
 use atlas_model::{LoadOptions, LoadedModel};
 
+use crate::drift::{DriftMonitor, DriftOptions};
 use crate::error::{ModelError, ServeError};
 use crate::model::{Embedder, EncoderEmbedder, Model, ModelInfo};
 use crate::reqlog::{LogTarget, RequestLog};
@@ -41,6 +42,9 @@ pub struct ServeOptions {
     pub server: ServerConfig,
     /// Most tokens in one model call; `None` = [`default_max_batch_tokens`] of the encoder's device.
     pub max_batch_tokens: Option<usize>,
+    /// Live drift monitoring of the request log; `None` = off. It also needs a classifier, a request log and
+    /// the model's drift profile: without one of them the server runs without it (`GET /v1/drift` says why).
+    pub drift: Option<DriftOptions>,
 }
 
 /// `--max-batch-tokens` default for an encoder on `device`: 1024 on a CPU, where a small batch costs nothing in
@@ -56,7 +60,8 @@ pub fn default_max_batch_tokens(device: DeviceSpec) -> usize {
 
 /// A [`LoadedModel`] as the server's [`Model`].
 struct ServedModel {
-    loaded: LoadedModel,
+    /// Shared with the drift monitor, which predicts on the logged texts with the same model.
+    loaded: Arc<LoadedModel>,
     info: ModelInfo,
 }
 
@@ -113,6 +118,8 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     }
     tracing::info!(model_s, index_s, "model and index loaded");
     let model_encoder = loaded.as_ref().and_then(|l| l.predictor.encoder().cloned());
+    let loaded = loaded.map(Arc::new);
+    let (drift, drift_disabled) = drift_monitor(opts, loaded.as_ref())?;
     let model = loaded.map(|loaded| {
         let info = ModelInfo {
             version: loaded.version(),
@@ -147,7 +154,45 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     if let Some(target) = &opts.request_log {
         b = b.request_log(Arc::new(RequestLog::open(target, REQUEST_LOG_CAPACITY)?));
     }
+    b = match drift {
+        Some(m) => b.drift_monitor(Arc::new(m)),
+        None => b.drift_disabled(drift_disabled),
+    };
     b.startup_phase("load", started.elapsed().as_secs_f64()).build()
+}
+
+/// The drift monitor `opts` asks for, or why there is none. A missing part (no classifier, no request log, no
+/// drift profile in the model folder) turns monitoring off with a warning rather than failing the start: the
+/// server is useful without it. A profile that is there but unreadable (a checksum mismatch) is an error.
+fn drift_monitor(
+    opts: &ServeOptions,
+    model: Option<&Arc<LoadedModel>>,
+) -> Result<(Option<DriftMonitor>, String), ServeError> {
+    let Some(options) = &opts.drift else {
+        return Ok((None, "drift monitoring is turned off (`serve --drift-interval-s 0`)".into()));
+    };
+    let off = |why: String| {
+        tracing::warn!("drift monitoring is off: {why}");
+        Ok((None, why))
+    };
+    let Some(model) = model else { return off("no classifier is loaded (`serve --model`)".into()) };
+    let log = match &opts.request_log {
+        None => return off("requests are not logged (`serve --no-request-log`)".into()),
+        Some(LogTarget::Postgres(url)) => url.clone(),
+        Some(LogTarget::Sqlite(path)) => match path.to_str() {
+            Some(p) => p.to_string(),
+            None => return off(format!("the request-log path {} is not UTF-8", path.display())),
+        },
+    };
+    let Some(profile) = atlas_monitor::ReferenceProfile::load(&model.dir)? else {
+        return off(format!(
+            "{} has no drift profile; build one with `arxiv-atlas drift profile --model RUN --input DATA`",
+            model.dir.display()
+        ));
+    };
+    let monitor =
+        DriftMonitor::new(model.clone(), profile, log, options.clone()).map_err(ServeError::Config)?;
+    Ok((Some(monitor), String::new()))
 }
 
 /// An encoder for `/v1/embed` and text search, and the seconds spent loading it when it is not the model's

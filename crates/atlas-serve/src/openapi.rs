@@ -28,6 +28,7 @@ use crate::state::{AppState, ServerConfig};
         crate::api::embeddings,
         crate::api::search,
         crate::api::paper,
+        crate::drift::drift,
         crate::api::health,
         crate::api::ready,
         crate::api::info,
@@ -39,6 +40,7 @@ use crate::state::{AppState, ServerConfig};
         (name = "classify", description = "Category probabilities"),
         (name = "embed", description = "Sentence vectors"),
         (name = "search", description = "Similar papers"),
+        (name = "monitor", description = "Drift of the requests against the model's reference"),
         (name = "ops", description = "Health, readiness, metrics, documentation"),
     )
 )]

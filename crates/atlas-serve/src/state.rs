@@ -9,6 +9,7 @@ use atlas_corpus::Taxonomy;
 use atlas_index::VectorIndex;
 
 use crate::batcher::{BatchConfig, Batcher};
+use crate::drift::DriftMonitor;
 use crate::error::ServeError;
 use crate::model::{Embedder, Model};
 use crate::reqlog::RequestLog;
@@ -59,6 +60,8 @@ pub(crate) struct Inner {
     pub known_categories: HashSet<String>,
     pub batcher: Batcher,
     pub log: Option<Arc<RequestLog>>,
+    pub drift: Option<Arc<DriftMonitor>>,
+    pub drift_disabled: String,
     pub config: ServerConfig,
     pub started: Instant,
     pub draining: AtomicBool,
@@ -72,6 +75,8 @@ pub struct AppStateBuilder {
     index: Option<Arc<dyn VectorIndex>>,
     taxonomy: Option<Arc<Taxonomy>>,
     log: Option<Arc<RequestLog>>,
+    drift: Option<Arc<DriftMonitor>>,
+    drift_disabled: String,
     config: ServerConfig,
     startup: BTreeMap<String, f64>,
 }
@@ -91,6 +96,8 @@ impl AppState {
             index: None,
             taxonomy: None,
             log: None,
+            drift: None,
+            drift_disabled: "drift monitoring is not configured".into(),
             config: ServerConfig::default(),
             startup: BTreeMap::new(),
         }
@@ -104,6 +111,16 @@ impl AppState {
     /// The request log, when one is configured.
     pub fn request_log(&self) -> Option<&Arc<RequestLog>> {
         self.0.log.as_ref()
+    }
+
+    /// The background drift monitor, when one runs.
+    pub fn drift_monitor(&self) -> Option<&Arc<DriftMonitor>> {
+        self.0.drift.as_ref()
+    }
+
+    /// Why no drift monitor runs (meaningful when [`AppState::drift_monitor`] is `None`).
+    pub fn drift_disabled_reason(&self) -> &str {
+        &self.0.drift_disabled
     }
 
     /// Inference jobs waiting in the queue now.
@@ -126,6 +143,9 @@ impl AppState {
     /// has stopped.
     pub fn shutdown(&self) {
         self.begin_shutdown();
+        if let Some(m) = &self.0.drift {
+            m.stop();
+        }
         self.0.batcher.shutdown();
         if let Some(log) = &self.0.log {
             log.shutdown();
@@ -155,6 +175,18 @@ impl AppStateBuilder {
     /// The request log.
     pub fn request_log(mut self, log: Arc<RequestLog>) -> Self {
         self.log = Some(log);
+        self
+    }
+
+    /// The drift monitor, started when the state is built (it reads the request log in the background).
+    pub fn drift_monitor(mut self, monitor: Arc<DriftMonitor>) -> Self {
+        self.drift = Some(monitor);
+        self
+    }
+
+    /// Why drift is not monitored, for `GET /v1/drift` (when no monitor is given).
+    pub fn drift_disabled(mut self, reason: impl Into<String>) -> Self {
+        self.drift_disabled = reason.into();
         self
     }
 
@@ -205,6 +237,9 @@ impl AppStateBuilder {
             known.extend(t.categories().iter().map(|c| c.code.clone()));
         }
         let batcher = Batcher::start(self.model.clone(), self.embedder.clone(), self.config.batch.clone());
+        if let Some(m) = &self.drift {
+            m.start();
+        }
         Ok(AppState(Arc::new(Inner {
             model: self.model,
             embedder: self.embedder,
@@ -213,6 +248,8 @@ impl AppStateBuilder {
             known_categories: known,
             batcher,
             log: self.log,
+            drift: self.drift,
+            drift_disabled: self.drift_disabled,
             config: self.config,
             started: Instant::now(),
             draining: AtomicBool::new(false),

@@ -44,6 +44,17 @@ pub fn prometheus() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
         describe();
+        // Counters that only move on trouble exist from the start at 0, so that `rate()` in alert rules and
+        // dashboards (deploy/) has a series before the first rejection or dropped record.
+        for name in [
+            "atlas_queue_rejected_total",
+            "atlas_jobs_cancelled_total",
+            "atlas_request_log_written_total",
+            "atlas_request_log_dropped_total",
+        ] {
+            metrics::counter!(name).increment(0);
+        }
+        metrics::gauge!("atlas_queue_depth").increment(0.0);
         handle
     })
 }
@@ -75,6 +86,42 @@ fn describe() {
     metrics::describe_histogram!("atlas_batch_tokens", "Estimated tokens per model call");
     metrics::describe_histogram!("atlas_inference_seconds", metrics::Unit::Seconds, "Model call duration");
     metrics::describe_counter!("atlas_request_log_written_total", "Request-log records written");
+    metrics::describe_gauge!(
+        "atlas_drift_score",
+        "Latest drift test score (effect size or statistic), by window, feature and method"
+    );
+    metrics::describe_gauge!("atlas_drift_threshold", "Threshold the drift test's score is compared with");
+    metrics::describe_gauge!(
+        "atlas_drift_detected",
+        "1 when the drift test reports drift in the latest run of its window, else 0"
+    );
+    metrics::describe_gauge!("atlas_drift_p_value", "p-value of the drift test, for tests that have one");
+    metrics::describe_gauge!(
+        "atlas_drift_sample_size",
+        "Rows the drift test used, by side (reference, current)"
+    );
+    metrics::describe_gauge!(
+        "atlas_drift_window_detected",
+        "1 when any test of the window's latest report reports drift"
+    );
+    metrics::describe_gauge!(
+        "atlas_drift_window_requests",
+        "Classify requests the window's latest drift run read"
+    );
+    metrics::describe_gauge!(
+        "atlas_drift_run_duration_seconds",
+        metrics::Unit::Seconds,
+        "Duration of the window's latest drift run"
+    );
+    metrics::describe_gauge!(
+        "atlas_drift_last_success_timestamp_seconds",
+        metrics::Unit::Seconds,
+        "Unix time of the window's latest drift report"
+    );
+    metrics::describe_counter!(
+        "atlas_drift_runs_total",
+        "Drift runs by window and outcome (ready, too_few_requests, failed)"
+    );
     metrics::describe_counter!(
         "atlas_request_log_dropped_total",
         "Request-log records dropped (writer behind or failing)"

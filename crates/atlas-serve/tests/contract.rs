@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::{send, Answer};
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -57,33 +59,6 @@ fn partial_app() -> Router {
     let state =
         AppState::builder(f.model.clone()).taxonomy(f.taxonomy.clone()).config(config()).build().unwrap();
     atlas_serve::router(state)
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-async fn send(app: &Router, method: &str, uri: &str, body: Option<&Value>) -> Answer {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let content_type =
-        resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
-    Answer { status, content_type, body }
 }
 
 async fn served_document(app: &Router) -> Value {

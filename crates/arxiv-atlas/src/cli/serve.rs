@@ -69,4 +69,23 @@ pub struct ServeArgs {
     /// Per-request time limit in seconds (longer → 504).
     #[arg(long, default_value_t = 30.0)]
     pub request_timeout_s: f64,
+    /// Seconds between two drift runs over the request log (a background thread compares the latest windows
+    /// with the model's drift profile; `GET /v1/drift` and the `atlas_drift_*` gauges show the results).
+    /// 0 turns live drift monitoring off. Thresholds: the `monitor` section of the configuration.
+    #[arg(long, default_value_t = 60.0)]
+    pub drift_interval_s: f64,
+    /// A window of the request log to monitor, ending at each run: a length with a unit (`15m`, `1h`, `7d`).
+    /// Repeat for several; the first is what `GET /v1/drift` answers without `?window=`.
+    #[arg(long = "drift-window", default_value = "1h", value_parser = parse_span)]
+    pub drift_windows: Vec<atlas_monitor::Span>,
+    /// Most requests per drift window (the latest ones), bounding a run's time under heavy traffic.
+    #[arg(long, default_value_t = 10_000)]
+    pub drift_max_requests: usize,
+    /// Fewest requests in a window for a drift report (fewer: `too_few_requests`, no verdict).
+    #[arg(long, default_value_t = 100)]
+    pub drift_min_requests: usize,
+}
+
+fn parse_span(value: &str) -> Result<atlas_monitor::Span, String> {
+    value.parse().map_err(|e: atlas_monitor::MonitorError| e.to_string())
 }

@@ -43,6 +43,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         request_log: Some(LogTarget::Sqlite(a.dir.join("request-log.sqlite"))),
         server: ServerConfig::default(),
         max_batch_tokens: None,
+        drift: Some(atlas_serve::DriftOptions::default()),
     })?;
     println!("the web page is at the address below (Ctrl-C stops the server)");
     super::serve::run(state, &a.addr)

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use atlas_serve::{BatchConfig, LogTarget, ServeOptions, ServerConfig};
+use atlas_serve::{BatchConfig, DriftOptions, LogTarget, ServeOptions, ServerConfig};
 
 use crate::cli::ServeArgs;
 
@@ -23,6 +23,21 @@ fn options(a: &ServeArgs) -> Result<ServeOptions> {
         request_timeout: Duration::from_secs_f64(a.request_timeout_s),
         ..ServerConfig::default()
     };
+    if !(a.drift_interval_s >= 0.0 && a.drift_interval_s.is_finite()) {
+        bail!("--drift-interval-s must be a number of seconds (0 turns drift monitoring off)");
+    }
+    let drift = if a.drift_interval_s > 0.0 {
+        Some(DriftOptions {
+            interval: Duration::from_secs_f64(a.drift_interval_s),
+            windows: a.drift_windows.clone(),
+            max_requests: a.drift_max_requests,
+            min_requests: a.drift_min_requests,
+            // The same thresholds as `arxiv-atlas drift` (conf/ or the built-in defaults, ARXIV_ATLAS_* overrides).
+            params: atlas_config::load_for_process(None, &[])?.config.monitor,
+        })
+    } else {
+        None
+    };
     Ok(ServeOptions {
         model: a.model.clone(),
         index: a.index.as_deref().map(|i| atlas_index::IndexLocation::parse(i, &a.index_name)),
@@ -32,6 +47,7 @@ fn options(a: &ServeArgs) -> Result<ServeOptions> {
         request_log: (!a.no_request_log).then(|| LogTarget::parse(&a.request_log)),
         server,
         max_batch_tokens: a.max_batch_tokens,
+        drift,
     })
 }
 

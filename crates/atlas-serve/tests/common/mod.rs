@@ -344,3 +344,36 @@ pub fn state(f: &Fixture, config: ServerConfig) -> AppState {
     }
     b.build().expect("state")
 }
+
+/// An answer of the router: status, content type and body.
+pub struct Answer {
+    pub status: axum::http::StatusCode,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON, when it is.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Sends one request (a JSON body when given) to `app`.
+pub async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<&serde_json::Value>) -> Answer {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt;
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let content_type =
+        resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
+    Answer { status, content_type, body }
+}
