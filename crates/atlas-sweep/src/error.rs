@@ -13,8 +13,9 @@ pub enum SweepError {
         /// What is wrong.
         reason: String,
     },
-    /// A value of the search space (or a fixed override) does not make a valid configuration.
-    #[error("search space: {key}: {source}")]
+    /// A value of the search space (or a fixed override) does not make a valid configuration. The
+    /// configuration's error is the source (not repeated in this message: the CLI prints the chain).
+    #[error("search space: {key}")]
     BadValue {
         /// The key whose value was refused (or `overrides` for the fixed ones).
         key: String,

@@ -96,6 +96,10 @@ impl SearchSpace {
                 return Err(bad(&p.key, "is both fixed and varied".into()));
             }
         }
+        // Every trial is its own run; one run folder for all of them would overwrite each trial's model.
+        if fixed.iter().any(|f| f.split_once('=').is_some_and(|(k, _)| k.trim() == "run.dir")) {
+            return Err(bad("run.dir", "every trial needs its own run folder; set run.root instead".into()));
+        }
         if params.is_empty() {
             return Err(bad("(none)", "nothing varies: give at least one KEY=choice(A,B,…)".into()));
         }
@@ -206,6 +210,7 @@ mod tests {
         assert_eq!(k(&["a.b=choice(1,2)", "a.b=4"]), "a.b");
         assert_eq!(k(&["a.b=[choice(1,2)]"]), "a.b");
         assert_eq!(k(&["experiment=embedding_mlp"]), "(none)");
+        assert_eq!(k(&["run.dir=runs/x", "a.b=choice(1,2)"]), "run.dir");
         let e = SearchSpace::parse(&args(&["x.y=choice(1,2"])).unwrap_err().to_string();
         assert!(e.starts_with("search space: x.y:"), "{e}");
     }
