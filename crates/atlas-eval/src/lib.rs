@@ -253,7 +253,9 @@ mod tests {
             evaluate(&c.input(), &EvalOptions { class_thresholds: Some(t), ..EvalOptions::default() })
         };
         // Every class above one: only the top classes, as with a global threshold of 1.5.
-        let high = with(vec![1.5; k]).unwrap().multilabel;
+        let high_report = with(vec![1.5; k]).unwrap();
+        assert!(high_report.summary()["multilabel_threshold"].is_null(), "the global threshold was not used");
+        let high = high_report.multilabel;
         assert!(high.per_class_thresholds);
         assert_close(high.micro_f1, 6.0 / 12.0);
         // The same threshold for every class is the global threshold.
