@@ -15,18 +15,22 @@
 //!   be asked for at prediction time.
 //! * [`calibration_half`]: the deterministic split of validation papers (by id hash) into the temperature
 //!   half and the conformal half, so the two fits never see the same paper.
+//! * [`LabelThresholds`]: per-class thresholds of a multi-label model, each maximising its class's F1 on
+//!   validation papers, and the label sets they give.
 
 #![warn(missing_docs)]
 
 mod conformal;
 mod metrics;
 mod temperature;
+mod thresholds;
 
 use serde::{Deserialize, Serialize};
 
 pub use conformal::{tune_raps, Conformal, ScoreKind, DEFAULT_LAMBDA_GRID};
 pub use metrics::{ece, nll, reliability, ReliabilityBin, ECE_BINS};
 pub use temperature::{apply_temperature, apply_temperature_row, fit_temperature, MAX_T, MIN_T};
+pub use thresholds::{LabelThresholds, DEFAULT_THRESHOLD, MIN_POSITIVES};
 
 /// Why a calibration could not be fitted or used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

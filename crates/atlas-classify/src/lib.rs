@@ -9,6 +9,9 @@
 //! The second family is [`DenseHead`]: a logistic regression or a one-hidden-layer perceptron on frozen
 //! sentence embeddings. A head classifies embeddings, not text, so the caller pairs it with its encoder;
 //! [`model_kind`] tells which family a folder holds.
+//!
+//! [`TfidfLinearModel::train_one_vs_rest`] trains the multi-label twin of the TF-IDF model: one sigmoid per
+//! class over all of a paper's categories.
 
 #![warn(missing_docs)]
 
@@ -19,6 +22,7 @@ mod folder;
 mod kernels;
 pub mod labels;
 pub mod model;
+mod multilabel;
 pub mod params;
 pub mod softmax;
 pub mod sparse;
@@ -53,7 +57,8 @@ pub trait Classifier: Send + Sync {
 }
 
 /// Every classifier kind of this crate, text classifiers and embedding heads.
-const ALL_KINDS: &[&str] = &[TfidfLinearModel::KIND, DenseHead::KIND_LR, DenseHead::KIND_MLP];
+const ALL_KINDS: &[&str] =
+    &[TfidfLinearModel::KIND, TfidfLinearModel::KIND_MULTILABEL, DenseHead::KIND_LR, DenseHead::KIND_MLP];
 
 /// The kind named by the manifest of the folder `dir` (e.g. `arxiv-atlas/tfidf-linear` or
 /// `arxiv-atlas/embedding-lr`), without verifying any checksum: for choosing how to load it.
@@ -67,7 +72,9 @@ pub fn model_kind(dir: &Path) -> Result<String, ClassifyError> {
 pub fn load_classifier(dir: &Path) -> Result<Box<dyn Classifier>, ClassifyError> {
     let kind = model_kind(dir)?;
     match kind.as_str() {
-        TfidfLinearModel::KIND => Ok(Box::new(TfidfLinearModel::load(dir)?)),
+        TfidfLinearModel::KIND | TfidfLinearModel::KIND_MULTILABEL => {
+            Ok(Box::new(TfidfLinearModel::load(dir)?))
+        }
         DenseHead::KIND_LR | DenseHead::KIND_MLP => {
             Err(ClassifyError::NeedsEncoder { dir: dir.to_path_buf(), kind })
         }

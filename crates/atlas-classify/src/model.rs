@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use atlas_artifact::{IoContext, MANIFEST_FILE};
+use atlas_artifact::{IoContext, Manifest, MANIFEST_FILE};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ use crate::params::{LinearParams, TfidfParams};
 use crate::softmax::SoftmaxRegression;
 use crate::tensors::{self, TensorFile, TensorRef};
 use crate::tfidf::TfidfVectorizer;
-use crate::train::{in_pool, EpochStats};
+use crate::train::{in_pool, sigmoid, EpochStats, Targets};
 use crate::Classifier;
 
 const VOCAB_FILE: &str = "vocabulary.txt";
@@ -60,18 +60,23 @@ struct Meta {
     n_classes: usize,
 }
 
-/// A trained TF-IDF + multinomial logistic regression classifier.
+/// A trained TF-IDF + multinomial logistic regression classifier, or its one-vs-rest (multi-label) twin
+/// (see [`TfidfLinearModel::train_one_vs_rest`]).
 #[derive(Debug, Clone)]
 pub struct TfidfLinearModel {
     vectorizer: TfidfVectorizer,
     regression: SoftmaxRegression,
     labels: Labels,
     linear: LinearParams,
+    /// Independent sigmoids per class instead of one softmax (kind [`TfidfLinearModel::KIND_MULTILABEL`]).
+    pub(crate) one_vs_rest: bool,
 }
 
 impl TfidfLinearModel {
     /// The manifest kind of this model's folders.
     pub const KIND: &'static str = "arxiv-atlas/tfidf-linear";
+    /// The manifest kind of one-vs-rest (multi-label) models: the same folder format, read through sigmoids.
+    pub const KIND_MULTILABEL: &'static str = "arxiv-atlas/tfidf-multilabel";
     /// The newest folder format this build writes and reads.
     pub const FORMAT_VERSION: u32 = 1;
 
@@ -82,6 +87,20 @@ impl TfidfLinearModel {
         train: &[&str],
         train_y: &[u32],
         valid: Option<(&[&str], &[u32])>,
+        labels: Labels,
+        tfidf: &TfidfParams,
+        linear: &LinearParams,
+        observer: &mut dyn FnMut(&EpochStats),
+    ) -> Result<(Self, TrainReport), ClassifyError> {
+        let valid = valid.map(|(v, vy)| (v, Targets::Single(vy)));
+        Self::train_targets(train, Targets::Single(train_y), valid, labels, tfidf, linear, observer)
+    }
+
+    /// [`TfidfLinearModel::train`] for either kind of targets.
+    pub(crate) fn train_targets(
+        train: &[&str],
+        train_y: Targets<'_>,
+        valid: Option<(&[&str], Targets<'_>)>,
         labels: Labels,
         tfidf: &TfidfParams,
         linear: &LinearParams,
@@ -125,7 +144,7 @@ impl TfidfLinearModel {
         let t1 = Instant::now();
         let valid_ref = valid_x.as_ref().map(|(vx, vy)| (vx, *vy));
         let (regression, summary) =
-            SoftmaxRegression::fit_in(pool, &x, train_y, labels.len(), valid_ref, linear, observer)?;
+            SoftmaxRegression::fit_targets_in(pool, &x, train_y, labels.len(), valid_ref, linear, observer)?;
         let fit_s = t1.elapsed().as_secs_f64();
         let report = TrainReport {
             vectorize_s,
@@ -135,7 +154,8 @@ impl TfidfLinearModel {
             best_epoch: summary.best_epoch,
             history: summary.history,
         };
-        Ok((TfidfLinearModel { vectorizer, regression, labels, linear: linear.clone() }, report))
+        let one_vs_rest = matches!(train_y, Targets::Multi(_));
+        Ok((TfidfLinearModel { vectorizer, regression, labels, linear: linear.clone(), one_vs_rest }, report))
     }
 
     /// Assembles a model from its parts (shapes must agree).
@@ -155,7 +175,7 @@ impl TfidfLinearModel {
                 labels.len()
             )));
         }
-        Ok(TfidfLinearModel { vectorizer, regression, labels, linear })
+        Ok(TfidfLinearModel { vectorizer, regression, labels, linear, one_vs_rest: false })
     }
 
     /// The fitted vectoriser.
@@ -184,7 +204,7 @@ impl TfidfLinearModel {
             n_features: d,
             n_classes: k,
         };
-        folder::save(dir, Self::KIND, Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], &meta, || {
+        folder::save(dir, self.kind(), Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], &meta, || {
             atlas_artifact::write_atomic_with(&dir.join(VOCAB_FILE), |w| {
                 for term in self.vectorizer.terms() {
                     w.write_all(term.as_bytes())?;
@@ -205,11 +225,12 @@ impl TfidfLinearModel {
 
     /// Loads a model folder written by [`TfidfLinearModel::save`], verifying every checksum first. Refuses
     /// folders of another kind, of a newer format version, and damaged or incomplete ones.
+    /// Folders of kind [`TfidfLinearModel::KIND_MULTILABEL`] load as one-vs-rest models.
     pub fn load(dir: &Path) -> Result<Self, ClassifyError> {
+        let one_vs_rest = Manifest::peek_kind(dir, Self::KIND)? == Self::KIND_MULTILABEL;
+        let kind = if one_vs_rest { Self::KIND_MULTILABEL } else { Self::KIND };
         let meta: Meta =
-            folder::open(dir, Self::KIND, Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], |m: &Meta| {
-                &m.labels
-            })?;
+            folder::open(dir, kind, Self::FORMAT_VERSION, &[VOCAB_FILE, WEIGHTS_FILE], |m: &Meta| &m.labels)?;
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = std::fs::read(&vocab_path).io_context("read", &vocab_path)?;
         let vocab = String::from_utf8(vocab)
@@ -231,14 +252,19 @@ impl TfidfLinearModel {
             .map_err(|e| ClassifyError::format(&vocab_path, e))?;
         let regression = SoftmaxRegression::from_parts(d, k, weight, bias)
             .map_err(|e| ClassifyError::format(weights.path(), e))?;
-        Self::from_parts(vectorizer, regression, meta.labels, meta.linear)
-            .map_err(|e| ClassifyError::format(&dir.join(MANIFEST_FILE), e))
+        let model = Self::from_parts(vectorizer, regression, meta.labels, meta.linear)
+            .map_err(|e| ClassifyError::format(&dir.join(MANIFEST_FILE), e))?;
+        Ok(TfidfLinearModel { one_vs_rest, ..model })
     }
 }
 
 impl Classifier for TfidfLinearModel {
     fn kind(&self) -> &str {
-        Self::KIND
+        if self.one_vs_rest {
+            Self::KIND_MULTILABEL
+        } else {
+            Self::KIND
+        }
     }
 
     fn labels(&self) -> &Labels {
@@ -250,7 +276,12 @@ impl Classifier for TfidfLinearModel {
         let mut data = vec![0.0f32; texts.len() * k];
         let one = |(text, out): (&&str, &mut [f32])| {
             let (idx, val) = self.vectorizer.transform_one(text);
-            self.regression.proba_into(&idx, &val, out);
+            if self.one_vs_rest {
+                self.regression.logits_into(&idx, &val, out);
+                out.iter_mut().for_each(|z| *z = sigmoid(*z));
+            } else {
+                self.regression.proba_into(&idx, &val, out);
+            }
         };
         if texts.len() < SEQUENTIAL_BELOW {
             texts.iter().zip(data.chunks_mut(k)).for_each(one);

@@ -70,7 +70,7 @@ fn validate(params: &LinearParams) -> Result<(), ClassifyError> {
     Ok(())
 }
 
-fn check_data(x: &CsrMatrix, y: &[u32], n_classes: usize, what: &str) -> Result<(), ClassifyError> {
+fn check_data(x: &CsrMatrix, y: Targets<'_>, n_classes: usize, what: &str) -> Result<(), ClassifyError> {
     if x.n_rows() != y.len() {
         return Err(ClassifyError::InvalidData(format!(
             "{what}: {} feature rows but {} labels",
@@ -78,12 +78,90 @@ fn check_data(x: &CsrMatrix, y: &[u32], n_classes: usize, what: &str) -> Result<
             y.len()
         )));
     }
-    if let Some((i, &c)) = y.iter().enumerate().find(|(_, &c)| c as usize >= n_classes) {
+    let bad = match y {
+        Targets::Single(y) => {
+            y.iter().enumerate().find(|(_, &c)| c as usize >= n_classes).map(|(i, &c)| (i, c))
+        }
+        Targets::Multi(sets) => sets
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.iter().find(|&&c| c as usize >= n_classes).map(|&c| (i, c))),
+    };
+    if let Some((i, c)) = bad {
         return Err(ClassifyError::InvalidData(format!(
             "{what}: label {c} of example {i} is not a class id (there are {n_classes} classes)"
         )));
     }
     Ok(())
+}
+
+/// What the sparse optimiser fits: one class per example (a softmax over the classes, cross-entropy), or
+/// a set of classes per example (one independent sigmoid per class, the summed binary cross-entropies:
+/// one-vs-rest). Both share everything but the forward pass, so the multi-label model reuses the
+/// single-label optimiser unchanged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Targets<'a> {
+    /// Class id of each example.
+    Single(&'a [u32]),
+    /// Class ids of each example (sorted, without duplicates; may be empty).
+    Multi(&'a [Vec<u32>]),
+}
+
+impl Targets<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Targets::Single(y) => y.len(),
+            Targets::Multi(s) => s.len(),
+        }
+    }
+
+    /// Turns the logits `r` of example `i` into the loss gradient w.r.t. the logits (the residual) and
+    /// returns the example's loss and whether its top logit is one of its classes.
+    fn residual(&self, i: usize, r: &mut [f32]) -> (f64, bool) {
+        // Ties count as errors unless a true class is the first maximum.
+        let best = r.iter().enumerate().fold(0, |b, (c, &v)| if v > r[b] { c } else { b });
+        match self {
+            Targets::Single(y) => {
+                let yi = y[i] as usize;
+                let logit_y = r[yi];
+                let lse = softmax_in_place(r);
+                r[yi] -= 1.0;
+                (lse - f64::from(logit_y), best == yi)
+            }
+            Targets::Multi(sets) => {
+                let set = &sets[i];
+                // BCE of logit z: softplus(z) for a negative, softplus(z) - z for a positive.
+                let mut loss: f64 = -set.iter().map(|&c| f64::from(r[c as usize])).sum::<f64>();
+                for z in r.iter_mut() {
+                    let zf = f64::from(*z);
+                    loss += zf.max(0.0) + (-zf.abs()).exp().ln_1p();
+                    *z = sigmoid(*z);
+                }
+                for &c in set {
+                    r[c as usize] -= 1.0;
+                }
+                (loss, set.binary_search(&(best as u32)).is_ok())
+            }
+        }
+    }
+}
+
+/// The logistic function, without overflow for large `|z|`.
+#[inline]
+pub(crate) fn sigmoid(z: f32) -> f32 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The logit of a probability (clamped away from 0 and 1).
+#[inline]
+fn logit_of(p: f32) -> f32 {
+    let p = p.clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON);
+    (p / (1.0 - p)).ln()
 }
 
 /// The features touched by one mini-batch in compressed sparse column form: for every distinct feature (in
@@ -191,9 +269,9 @@ fn rowwise_adagrad_step(w: &mut [f32], acc: &mut f32, grad: &[f32], lr: f32) {
     }
 }
 
-/// Mean loss and accuracy of `model` on `(x, y)`; per-row results are summed sequentially so the figures
-/// do not depend on the thread count.
-fn evaluate(model: &SoftmaxRegression, x: &CsrMatrix, y: &[u32]) -> (f64, f64) {
+/// Mean loss and accuracy (top class among the example's classes) of `model` on `(x, y)`; per-row
+/// results are summed sequentially so the figures do not depend on the thread count.
+fn evaluate(model: &SoftmaxRegression, x: &CsrMatrix, y: Targets<'_>) -> (f64, f64) {
     let k = model.n_classes();
     let per_row: Vec<(f64, bool)> = (0..x.n_rows())
         .into_par_iter()
@@ -203,12 +281,7 @@ fn evaluate(model: &SoftmaxRegression, x: &CsrMatrix, y: &[u32]) -> (f64, f64) {
             |buf, i| {
                 let (idx, val) = x.row(i);
                 model.logits_into(idx, val, buf);
-                let yi = y[i] as usize;
-                let logit_y = buf[yi];
-                // Ties count as errors unless the true class is the first maximum.
-                let best = buf.iter().enumerate().fold(0, |b, (c, &v)| if v > buf[b] { c } else { b });
-                let lse = softmax_in_place(buf);
-                (lse - f64::from(logit_y), best == yi)
+                y.residual(i, buf)
             },
         )
         .collect();
@@ -257,6 +330,21 @@ impl SoftmaxRegression {
         y: &[u32],
         n_classes: usize,
         valid: Option<(&CsrMatrix, &[u32])>,
+        params: &LinearParams,
+        observer: &mut dyn FnMut(&EpochStats),
+    ) -> Result<(Self, FitSummary), ClassifyError> {
+        let valid = valid.map(|(vx, vy)| (vx, Targets::Single(vy)));
+        Self::fit_targets_in(pool, x, Targets::Single(y), n_classes, valid, params, observer)
+    }
+
+    /// [`SoftmaxRegression::fit_in`] for either kind of [`Targets`]: with [`Targets::Multi`] the weights
+    /// are those of `n_classes` independent logistic regressions (one-vs-rest), read through a sigmoid.
+    pub(crate) fn fit_targets_in(
+        pool: Option<&ThreadPool>,
+        x: &CsrMatrix,
+        y: Targets<'_>,
+        n_classes: usize,
+        valid: Option<(&CsrMatrix, Targets<'_>)>,
         params: &LinearParams,
         observer: &mut dyn FnMut(&EpochStats),
     ) -> Result<(Self, FitSummary), ClassifyError> {
@@ -311,8 +399,8 @@ impl SoftmaxRegression {
 struct SparseTrainer<'a> {
     pool: Option<&'a ThreadPool>,
     x: &'a CsrMatrix,
-    y: &'a [u32],
-    valid: Option<(&'a CsrMatrix, &'a [u32])>,
+    y: Targets<'a>,
+    valid: Option<(&'a CsrMatrix, Targets<'a>)>,
     epochs: usize,
     model: SoftmaxRegression,
     /// Row-wise AdaGrad accumulators of the weights (one per feature) and per-coordinate ones of the bias.
@@ -336,20 +424,31 @@ impl<'a> SparseTrainer<'a> {
     fn new(
         pool: Option<&'a ThreadPool>,
         x: &'a CsrMatrix,
-        y: &'a [u32],
+        y: Targets<'a>,
         n_classes: usize,
-        valid: Option<(&'a CsrMatrix, &'a [u32])>,
+        valid: Option<(&'a CsrMatrix, Targets<'a>)>,
         params: &LinearParams,
     ) -> Self {
         let (d, k) = (x.n_cols, n_classes);
         let batch_size = params.batch_size.min(x.n_rows());
+        let mut model = SoftmaxRegression::zeros(d, k);
+        if let Targets::Multi(sets) = y {
+            // Start every sigmoid at its class's base rate: with 0 it would say 0.5 for all of ~170
+            // classes and spend the first epoch learning little more than that most labels are absent.
+            let mut counts = vec![0usize; k];
+            sets.iter().flatten().for_each(|&c| counts[c as usize] += 1);
+            let n = sets.len().max(1) as f32;
+            for (b, &c) in model.params_mut().1.iter_mut().zip(&counts) {
+                *b = logit_of((c as f32 + 0.5) / (n + 1.0));
+            }
+        }
         SparseTrainer {
             pool,
             x,
             y,
             valid,
             epochs: params.epochs,
-            model: SoftmaxRegression::zeros(d, k),
+            model,
             acc_w: vec![INITIAL_ACCUMULATOR; d],
             acc_b: vec![INITIAL_ACCUMULATOR; k],
             lr: params.learning_rate as f32,
@@ -390,11 +489,7 @@ impl Trainer for SparseTrainer<'_> {
                             let (idx, val) = x.row(doc as usize);
                             r.copy_from_slice(bias);
                             add_weighted_rows(w, k, idx, val, r);
-                            let yi = y[doc as usize] as usize;
-                            let logit_y = r[yi];
-                            let lse = softmax_in_place(r);
-                            *loss = lse - f64::from(logit_y);
-                            r[yi] -= 1.0;
+                            *loss = y.residual(doc as usize, r).0;
                         },
                     )
                 });
@@ -539,7 +634,7 @@ mod tests {
         let (m, s) = SoftmaxRegression::fit(&x, &y, 2, Some((&x, &flipped)), &p, &mut |_| {}).unwrap();
         assert_eq!(s.best_epoch, 1);
         assert_eq!(s.epochs_run, 3);
-        let (loss, _) = evaluate(&m, &x, &flipped);
+        let (loss, _) = evaluate(&m, &x, Targets::Single(&flipped));
         assert!(
             (loss - s.history[0].valid_loss.unwrap()).abs() < 1e-9,
             "weights of epoch 1 were not restored"

@@ -78,10 +78,12 @@ pub struct ExperimentConfig {
     pub name: String,
     /// Which model family to train.
     pub kind: ExperimentKind,
-    /// TF-IDF vectoriser settings (used by [`ExperimentKind::TfidfLinear`]).
+    /// TF-IDF vectoriser settings (used by [`ExperimentKind::TfidfLinear`] and
+    /// [`ExperimentKind::TfidfMultilabel`]).
     #[serde(default)]
     pub tfidf: TfidfParams,
-    /// Linear model settings (used by [`ExperimentKind::TfidfLinear`]).
+    /// Linear model settings (used by [`ExperimentKind::TfidfLinear`] and
+    /// [`ExperimentKind::TfidfMultilabel`]).
     #[serde(default)]
     pub linear: LinearParams,
     /// The sentence-transformer that embeds papers (used by the embedding kinds).
@@ -135,12 +137,18 @@ pub enum ExperimentKind {
     EmbeddingLr,
     /// Frozen sentence embeddings and a one-hidden-layer network.
     EmbeddingMlp,
+    /// TF-IDF features and one logistic regression per category (multi-label, one-vs-rest).
+    TfidfMultilabel,
 }
 
 impl ExperimentKind {
     /// Every kind this build knows.
-    pub const ALL: &'static [ExperimentKind] =
-        &[ExperimentKind::TfidfLinear, ExperimentKind::EmbeddingLr, ExperimentKind::EmbeddingMlp];
+    pub const ALL: &'static [ExperimentKind] = &[
+        ExperimentKind::TfidfLinear,
+        ExperimentKind::EmbeddingLr,
+        ExperimentKind::EmbeddingMlp,
+        ExperimentKind::TfidfMultilabel,
+    ];
 
     /// The name used in YAML and in run records.
     pub fn as_str(self) -> &'static str {
@@ -148,6 +156,7 @@ impl ExperimentKind {
             ExperimentKind::TfidfLinear => "tfidf_linear",
             ExperimentKind::EmbeddingLr => "embedding_lr",
             ExperimentKind::EmbeddingMlp => "embedding_mlp",
+            ExperimentKind::TfidfMultilabel => "tfidf_multilabel",
         }
     }
 }

@@ -33,11 +33,14 @@ pub struct EvalOptions {
     /// `k` of the top-k accuracy (reported as `top3_accuracy`; the default is 3). Must be at least 1; values
     /// above the number of classes behave like the number of classes.
     pub top_k: usize,
+    /// One threshold per class (a multi-label model's, chosen on validation) used instead of
+    /// `multilabel_threshold`; `None` (the default) uses the global one.
+    pub class_thresholds: Option<Vec<f32>>,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { multilabel_threshold: 0.2, top_k: 3 }
+        Self { multilabel_threshold: 0.2, top_k: 3, class_thresholds: None }
     }
 }
 
@@ -99,6 +102,20 @@ pub(crate) fn validate(input: &EvalInput<'_>, opts: &EvalOptions) -> Result<(), 
             name: "multilabel_threshold",
             reason: format!("must be a finite number, got {}", opts.multilabel_threshold),
         });
+    }
+    if let Some(t) = &opts.class_thresholds {
+        if t.len() != k {
+            return Err(EvalError::InvalidOption {
+                name: "class_thresholds",
+                reason: format!("{} thresholds for {k} classes", t.len()),
+            });
+        }
+        if let Some(bad) = t.iter().find(|v| !v.is_finite()) {
+            return Err(EvalError::InvalidOption {
+                name: "class_thresholds",
+                reason: format!("must be finite numbers, got {bad}"),
+            });
+        }
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ pub fn evaluate(input: &EvalInput<'_>, opts: &EvalOptions) -> Result<EvalReport,
     let k = input.n_classes;
     let pred: Vec<usize> = input.probs.chunks_exact(k).map(single::argmax).collect();
     let single = single::compute(input, &pred, opts.top_k.min(k));
-    let multilabel = multilabel::compute(input, &pred, opts.multilabel_threshold);
+    let multilabel =
+        multilabel::compute(input, &pred, opts.multilabel_threshold, opts.class_thresholds.as_deref());
     let mut per_class = single.per_class;
     for (c, ap) in per_class.iter_mut().zip(&multilabel.average_precision) {
         c.average_precision = *ap;
@@ -242,6 +243,34 @@ mod tests {
         assert_close(r.multilabel.mean_predicted_labels, 1.0);
         // Hand-computed: predictions 0, 2, 0, 0, 0 against {0,1} {2} {1,3} {} {0,2}: TP 3, FP 2, FN 4.
         assert_close(r.multilabel.micro_f1, 6.0 / 12.0);
+    }
+
+    #[test]
+    fn per_class_thresholds_replace_the_global_one() {
+        let c = case_c();
+        let k = c.k;
+        let with = |t: Vec<f32>| {
+            evaluate(&c.input(), &EvalOptions { class_thresholds: Some(t), ..EvalOptions::default() })
+        };
+        // Every class above one: only the top classes, as with a global threshold of 1.5.
+        let high_report = with(vec![1.5; k]).unwrap();
+        assert!(high_report.summary()["multilabel_threshold"].is_null(), "the global threshold was not used");
+        let high = high_report.multilabel;
+        assert!(high.per_class_thresholds);
+        assert_close(high.micro_f1, 6.0 / 12.0);
+        // The same threshold for every class is the global threshold.
+        let same = with(vec![0.2; k]).unwrap().multilabel;
+        let global = case_c().eval().multilabel;
+        assert_close(same.micro_f1, global.micro_f1);
+        assert_close(same.macro_f1, global.macro_f1);
+        // Thresholds differ per class: only the class whose threshold is low adds labels beyond the top one.
+        let mut mixed = vec![1.5; k];
+        mixed[1] = 0.0;
+        let m = with(mixed).unwrap().multilabel;
+        assert!(m.mean_predicted_labels > high.mean_predicted_labels);
+        assert!(m.mean_predicted_labels < global.mean_predicted_labels + 1.0);
+        let e = with(vec![0.5; k + 1]).unwrap_err();
+        assert!(matches!(e, EvalError::InvalidOption { name: "class_thresholds", .. }), "{e}");
     }
 
     #[test]

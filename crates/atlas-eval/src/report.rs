@@ -81,7 +81,7 @@ impl EvalReport {
     /// A flat JSON object with the headline numbers (for run tracking and the CLI). Keys: `n`,
     /// `n_unknown_label`, `n_classes`, `n_classes_in_macro`, `accuracy`, `macro_f1`, `weighted_f1`,
     /// `top_k`, `top{k}_accuracy` (`top3_accuracy` by default), `log_loss`, `multilabel_threshold`,
-    /// `multilabel_micro_f1`, `multilabel_macro_f1`, `map`, `lrap`, `mean_true_labels`,
+    /// `multilabel_per_class_thresholds` (a boolean; then `multilabel_threshold` is null), `multilabel_micro_f1`, `multilabel_macro_f1`, `map`, `lrap`, `mean_true_labels`,
     /// `mean_predicted_labels`. Undefined values (`NaN`) are written as `null`.
     pub fn summary(&self) -> Value {
         let m = &self.multilabel;
@@ -96,7 +96,13 @@ impl EvalReport {
             "top_k": self.top_k,
             "log_loss": num(self.log_loss),
             // Through the decimal text, so 0.2f32 reads 0.2 rather than 0.20000000298023224.
-            "multilabel_threshold": num(m.threshold.to_string().parse().unwrap_or(f64::NAN)),
+            // null when per-class thresholds made the sets: the global one was not used.
+            "multilabel_threshold": if m.per_class_thresholds {
+                Value::Null
+            } else {
+                num(m.threshold.to_string().parse().unwrap_or(f64::NAN))
+            },
+            "multilabel_per_class_thresholds": m.per_class_thresholds,
             "multilabel_micro_f1": num(m.micro_f1),
             "multilabel_macro_f1": num(m.macro_f1),
             "map": num(m.map),

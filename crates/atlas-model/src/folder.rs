@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use atlas_artifact::{write_atomic, Manifest, MANIFEST_FILE};
-use atlas_calibrate::Calibration;
+use atlas_calibrate::{Calibration, LabelThresholds};
 use serde::{Deserialize, Serialize};
 
 use crate::PredictorError;
@@ -19,6 +19,9 @@ pub const PIPELINE_FILE: &str = "pipeline.json";
 
 /// Name of the calibration (temperature, conformal scores) inside a model folder.
 pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// Name of a multi-label model's per-class thresholds inside its model folder.
+pub const THRESHOLDS_FILE: &str = "thresholds.json";
 
 /// How a paper becomes classifier input; stored next to the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +68,12 @@ pub fn write_calibration(model_dir: &Path, calibration: &Calibration) -> Result<
     add_json_file(model_dir, CALIBRATION_FILE, calibration)
 }
 
+/// Adds (or replaces) `thresholds.json` (a multi-label model's per-class thresholds) in a model folder and
+/// re-seals its manifest.
+pub fn write_thresholds(model_dir: &Path, thresholds: &LabelThresholds) -> Result<(), PredictorError> {
+    add_json_file(model_dir, THRESHOLDS_FILE, thresholds)
+}
+
 /// Writes `name` (JSON of `value`) atomically into a verified model folder and re-seals its manifest. Whatever
 /// the folder's kind and version (it was written by a classifier of this build or an older one), the existing
 /// files keep their checksums and one file is added.
@@ -82,12 +91,25 @@ fn add_json_file<T: Serialize>(model_dir: &Path, name: &str, value: &T) -> Resul
 /// Reads `calibration.json` when the folder's manifest lists it (its checksum was verified with the rest of
 /// the folder); a model trained before calibration existed has none: temperature 1, no category sets.
 pub(crate) fn read_calibration(dir: &Path) -> Result<Option<Calibration>, PredictorError> {
+    read_sealed_json(dir, CALIBRATION_FILE)
+}
+
+/// Reads `thresholds.json` when the folder's manifest lists it (only multi-label models have one).
+pub(crate) fn read_thresholds(dir: &Path) -> Result<Option<LabelThresholds>, PredictorError> {
+    read_sealed_json(dir, THRESHOLDS_FILE)
+}
+
+/// Reads the JSON file `name` of a verified model folder when its manifest lists it.
+fn read_sealed_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+) -> Result<Option<T>, PredictorError> {
     let kind = Manifest::peek_kind(dir, "a model folder")?;
     let manifest = Manifest::read(dir, &kind, u32::MAX)?;
-    if !manifest.files.contains_key(CALIBRATION_FILE) {
+    if !manifest.files.contains_key(name) {
         return Ok(None);
     }
-    let path = dir.join(CALIBRATION_FILE);
+    let path = dir.join(name);
     let raw = std::fs::read(&path).map_err(|e| atlas_artifact::IoError::new("read", path.clone(), e))?;
     serde_json::from_slice(&raw).map(Some).map_err(|source| PredictorError::Json { path, source })
 }

@@ -6,7 +6,8 @@
 //!   [`SavedEncoder`] record and checked to produce the same vector space — plus the [`PipelineMeta`] that
 //!   says how a paper becomes the model's input text, and the model's [`Calibration`] when it has one:
 //!   [`LoadedModel::predict`] returns temperature-scaled probabilities and [`LoadedModel::category_sets`]
-//!   conformal category sets.
+//!   conformal category sets. A multi-label model also has per-class thresholds
+//!   ([`LoadedModel::label_sets`]).
 //! * [`query_encoder`] picks the encoder whose vectors an index holds, so a text query lands in the index's
 //!   vector space.
 //!
@@ -20,12 +21,12 @@ mod folder;
 mod predictor;
 mod query;
 
-pub use atlas_calibrate::Calibration;
+pub use atlas_calibrate::{Calibration, LabelThresholds};
 pub use atlas_encoder::SavedEncoder;
 pub use error::PredictorError;
 pub use folder::{
-    resolve_model_folder, write_calibration, write_pipeline_meta, PipelineMeta, CALIBRATION_FILE,
-    PIPELINE_FILE,
+    resolve_model_folder, write_calibration, write_pipeline_meta, write_thresholds, PipelineMeta,
+    CALIBRATION_FILE, PIPELINE_FILE, THRESHOLDS_FILE,
 };
 pub use predictor::{LoadOptions, LoadedModel, Predictor, EMBED_CACHE_ENV};
 pub use query::query_encoder;

@@ -7,7 +7,9 @@ use atlas_classify::{Classifier, DenseHead, Labels, Probabilities};
 use atlas_embed::EmbeddingCache;
 use atlas_encoder::{Encoder, SavedEncoder};
 
-use crate::folder::{read_calibration, read_pipeline_meta, resolve_model_folder, PipelineMeta};
+use crate::folder::{
+    read_calibration, read_pipeline_meta, read_thresholds, resolve_model_folder, PipelineMeta,
+};
 use crate::PredictorError;
 
 /// Set to `off` (or `0`, `false`) to serve every text through the encoder instead of the embedding cache:
@@ -134,6 +136,8 @@ pub struct LoadedModel {
     pub pipeline: PipelineMeta,
     /// Temperature and conformal scores (`None`: a model calibrated by no one; temperature 1, no sets).
     pub calibration: Option<atlas_calibrate::Calibration>,
+    /// Per-class thresholds of a multi-label model, chosen on validation (`None` for single-label models).
+    pub thresholds: Option<atlas_calibrate::LabelThresholds>,
 }
 
 impl LoadedModel {
@@ -149,7 +153,8 @@ impl LoadedModel {
         };
         let pipeline = read_pipeline_meta(&dir, predictor.kind())?;
         let calibration = read_calibration(&dir)?;
-        Ok(LoadedModel { dir, predictor, pipeline, calibration })
+        let thresholds = read_thresholds(&dir)?;
+        Ok(LoadedModel { dir, predictor, pipeline, calibration, thresholds })
     }
 
     /// The temperature the model's probabilities are scaled by (1 without a calibration).
@@ -178,6 +183,13 @@ impl LoadedModel {
             .and_then(|c| c.conformal.as_ref())
             .ok_or_else(|| PredictorError::NotCalibrated { dir: self.dir.clone() })?;
         Ok(conformal.sets(&probs.data, probs.n_classes, coverage)?)
+    }
+
+    /// The label set of every row of `probs` (from [`LoadedModel::predict`]): the classes at or above their
+    /// thresholds plus the top class, most probable first; `None` for a model without thresholds (a
+    /// single-label model).
+    pub fn label_sets(&self, probs: &Probabilities) -> Option<Vec<Vec<usize>>> {
+        Some(self.thresholds.as_ref()?.sets(&probs.data, probs.n_classes))
     }
 
     /// The model's input texts of `papers` (rendered with its template).

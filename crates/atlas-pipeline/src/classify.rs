@@ -38,10 +38,16 @@ pub struct Classification {
     /// papers, it holds the true primary category with probability at least `coverage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_set: Option<Vec<CategoryProbability>>,
+    /// A multi-label model's label set: every category whose probability reaches its threshold (chosen per
+    /// category on validation), plus the most probable one, most probable first. `None` for single-label
+    /// models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_set: Option<Vec<CategoryProbability>>,
 }
 
 /// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers)
-/// and, with a `coverage`, its conformal category set (an error for a model without conformal calibration).
+/// and, with a `coverage`, its conformal category set (an error for a model without conformal calibration);
+/// a multi-label model adds each paper's label set.
 pub fn classify_papers(
     model: &LoadedModel,
     papers: &[Paper],
@@ -54,6 +60,7 @@ pub fn classify_papers(
         Some(c) => Some(model.category_sets(&probs, c)?),
         None => None,
     };
+    let label_sets = model.label_sets(&probs);
     let labels = model.predictor.labels();
     let entry = |c: usize, probability: f32| CategoryProbability {
         category: labels.codes[c].clone(),
@@ -68,8 +75,9 @@ pub fn classify_papers(
                 probs.top_k(i, top_k.max(1)).into_iter().map(|(c, pr)| entry(c, pr)).collect();
             let (category, name) =
                 probabilities.first().map(|c| (c.category.clone(), c.name.clone())).unwrap_or_default();
-            let category_set =
-                sets.as_ref().map(|s| s[i].iter().map(|&c| entry(c, probs.row(i)[c])).collect());
+            let set_entries = |s: &[usize]| s.iter().map(|&c| entry(c, probs.row(i)[c])).collect();
+            let category_set = sets.as_ref().map(|s| set_entries(&s[i]));
+            let label_set = label_sets.as_ref().map(|s| set_entries(&s[i]));
             Classification {
                 id: with_ids.then(|| p.id.clone()),
                 category,
@@ -77,6 +85,7 @@ pub fn classify_papers(
                 probabilities,
                 coverage,
                 category_set,
+                label_set,
             }
         })
         .collect())

@@ -1,7 +1,7 @@
 //! `evaluate`: a trained model × papers → metrics, calibration (ECE and log loss before/after temperature
 //! scaling, a reliability diagram), conformal coverage, reports and plots, recorded in an `evaluate` run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -191,7 +191,8 @@ pub fn evaluate(req: &EvaluateRequest) -> Result<EvaluateOutcome, PipelineError>
         run.log_timing("predict", t.elapsed().as_secs_f64())?;
         let labels = model.predictor.labels();
         let (probs, calibration) = calibrate_probs(labels, raw, model.temperature(), &papers)?;
-        let report = evaluate_probs(labels, &probs, &papers, req.multilabel_threshold)?;
+        let report =
+            evaluate_probs_with(labels, &probs, &papers, &eval_options(&model, req.multilabel_threshold))?;
         let coverage = match req.coverage {
             Some(target) => Some(coverage_report(&model, &probs, &papers, target)?),
             None => None,
@@ -374,14 +375,25 @@ fn write_reports(art: &Path, report: &EvalReport) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// Predicts (calibrated probabilities) and scores `papers` with `model`.
+/// Predicts (calibrated probabilities) and scores `papers` with `model` (a multi-label model's predicted
+/// sets use its per-class thresholds, not `multilabel_threshold`).
 pub fn evaluate_papers(
     model: &LoadedModel,
     papers: &[Paper],
     multilabel_threshold: f32,
 ) -> Result<EvalReport, PipelineError> {
     let probs = model.predict_papers(papers.iter())?;
-    evaluate_probs(model.predictor.labels(), &probs, papers, multilabel_threshold)
+    evaluate_probs_with(model.predictor.labels(), &probs, papers, &eval_options(model, multilabel_threshold))
+}
+
+/// The metric options for `model`: its per-class thresholds when it has them (a multi-label model), else
+/// the global `multilabel_threshold`.
+fn eval_options(model: &LoadedModel, multilabel_threshold: f32) -> EvalOptions {
+    EvalOptions {
+        multilabel_threshold,
+        class_thresholds: model.thresholds.as_ref().map(|t| t.thresholds.clone()),
+        ..EvalOptions::default()
+    }
 }
 
 /// Scores predicted probabilities (one row per paper) against the papers' categories.
@@ -391,13 +403,19 @@ pub fn evaluate_probs(
     papers: &[Paper],
     multilabel_threshold: f32,
 ) -> Result<EvalReport, PipelineError> {
-    let index: HashMap<&str, u32> =
-        labels.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let opts = EvalOptions { multilabel_threshold, ..EvalOptions::default() };
+    evaluate_probs_with(labels, probs, papers, &opts)
+}
+
+/// [`evaluate_probs`] with every option of the metrics (e.g. a multi-label model's per-class thresholds).
+pub fn evaluate_probs_with(
+    labels: &Labels,
+    probs: &Probabilities,
+    papers: &[Paper],
+    opts: &EvalOptions,
+) -> Result<EvalReport, PipelineError> {
     let y_true = label_ids(labels, papers);
-    let true_sets: Vec<Vec<u32>> = papers
-        .iter()
-        .map(|p| p.categories.iter().filter_map(|c| index.get(c.as_str()).copied()).collect())
-        .collect();
+    let true_sets = crate::multilabel::category_ids(labels, papers);
     let input = EvalInput {
         probs: &probs.data,
         n_classes: probs.n_classes,
@@ -406,8 +424,7 @@ pub fn evaluate_probs(
         codes: &labels.codes,
         names: &labels.names,
     };
-    let opts = EvalOptions { multilabel_threshold, ..EvalOptions::default() };
-    Ok(atlas_eval::evaluate(&input, &opts)?)
+    Ok(atlas_eval::evaluate(&input, opts)?)
 }
 
 /// The numeric entries of a report's summary.

@@ -7,7 +7,8 @@
 //! * [`classify_file`]: a trained model × a file of papers → ranked categories (and conformal category sets)
 //!   as JSON-lines;
 //! * [`calibrate_model`]: temperature scaling and conformal scores fitted on the validation split (which
-//!   `train` does for every model it trains).
+//!   `train` does for every single-label model it trains); [`fit_thresholds`]: the per-class thresholds of a
+//!   multi-label model (`experiment=tfidf_multilabel`), also fitted on the validation split.
 //! * [`reference_profile`]: the drift monitor's reference profile of a model (saved by `train`, rebuilt for
 //!   older models).
 //!
@@ -24,6 +25,7 @@ mod demo;
 mod error;
 mod evaluate;
 mod monitor;
+mod multilabel;
 mod train;
 
 use atlas_track::{Run, RunStatus};
@@ -35,10 +37,12 @@ pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;
 pub use evaluate::{
-    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, read_splits,
-    summary_numbers, CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome, EvaluateRequest,
+    calibrate_probs, coverage_report, evaluate, evaluate_papers, evaluate_probs, evaluate_probs_with,
+    read_splits, summary_numbers, CalibrationReport, ClassCoverage, CoverageReport, EvaluateOutcome,
+    EvaluateRequest,
 };
 pub use monitor::{rebuild_reference_profile, reference_profile, save_reference_profile};
+pub use multilabel::{category_ids, fit_thresholds};
 pub use train::{tracker_for, train, TrainOutcome};
 
 /// Runs `work` inside `run` and finishes the run as finished or failed. On failure the original error is

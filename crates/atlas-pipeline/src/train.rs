@@ -11,13 +11,15 @@ use atlas_classify::{
 use atlas_config::{ExperimentKind, ResolvedConfig, TrackerKind};
 use atlas_corpus::{Paper, Split};
 use atlas_embed::EmbeddingCache;
-use atlas_model::{write_calibration, write_pipeline_meta, PipelineMeta, SavedEncoder};
+use atlas_eval::EvalOptions;
+use atlas_model::{write_calibration, write_pipeline_meta, write_thresholds, PipelineMeta, SavedEncoder};
 use atlas_track::{LocalTracker, MlflowSettings, MlflowTracker, Run, RunSpec, Tracker};
 use serde_json::json;
 
 use crate::calibrate::{calibration_numbers, fit_calibration};
 use crate::dataset::{labels_from, prepare_dataset};
-use crate::evaluate::{evaluate_probs, summary_numbers};
+use crate::evaluate::{evaluate_probs_with, summary_numbers};
+use crate::multilabel::{category_ids, fit_thresholds};
 use crate::{in_run, PipelineError};
 
 /// Multi-label threshold of the validation metrics logged at the end of training.
@@ -104,6 +106,10 @@ struct Prepared {
     valid_y: Vec<u32>,
     /// Every validation paper (also those of classes unseen in training) for the validation metrics.
     all_valid: Vec<String>,
+    /// Class ids of all categories (primary and cross-lists) of each training paper, for multi-label models.
+    train_sets: Vec<Vec<u32>>,
+    /// The same for every validation paper (`all_valid`).
+    valid_sets: Vec<Vec<u32>>,
 }
 
 fn train_in_run(
@@ -145,6 +151,8 @@ fn train_in_run(
         valid_texts,
         valid_y,
         all_valid: valid.iter().map(|p| p.text(template)).collect(),
+        train_sets: category_ids(&labels, &train),
+        valid_sets: category_ids(&labels, &valid),
         valid,
     };
 
@@ -165,7 +173,8 @@ fn train_in_run(
     };
     let trainer = Trainer { resolved, labels: &labels, data: &data, model_dir: &model_dir };
     let validation_probs = match cfg.experiment.kind {
-        ExperimentKind::TfidfLinear => trainer.tfidf(&mut metrics, &mut observer)?,
+        ExperimentKind::TfidfLinear => trainer.tfidf(false, &mut metrics, &mut observer)?,
+        ExperimentKind::TfidfMultilabel => trainer.tfidf(true, &mut metrics, &mut observer)?,
         kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => {
             trainer.embedding_head(kind, &mut metrics, &mut observer)?
         }
@@ -179,14 +188,26 @@ fn train_in_run(
         }
     }
     let mut calibration = None;
+    let mut thresholds = None;
     if let Some(probs) = validation_probs {
+        let mut opts =
+            EvalOptions { multilabel_threshold: VALIDATION_MULTILABEL_THRESHOLD, ..Default::default() };
+        if cfg.experiment.kind == ExperimentKind::TfidfMultilabel {
+            // Independent sigmoids have no softmax to temperature-scale and no single label to build
+            // conformal sets around; what they need is a threshold per class, chosen on validation.
+            let t = fit_thresholds(&labels, &probs, &data.valid)?;
+            metrics.insert("thresholds_n_default".into(), t.n_default as f64);
+            opts.class_thresholds = Some(t.thresholds.clone());
+            thresholds = Some(t);
+        } else {
+            calibration = fit_calibration(&labels, &probs, &data.valid, None)?;
+        }
         // Validation metrics of the model as trained (before temperature scaling, which changes log loss but
-        // never the ranking).
-        let rep = evaluate_probs(&labels, &probs, &data.valid, VALIDATION_MULTILABEL_THRESHOLD)?;
+        // never the ranking; a multi-label model's F1 uses the thresholds fitted on these same papers).
+        let rep = evaluate_probs_with(&labels, &probs, &data.valid, &opts)?;
         for (k, v) in summary_numbers(&rep) {
             metrics.insert(format!("validation_{k}"), v);
         }
-        calibration = fit_calibration(&labels, &probs, &data.valid, None)?;
     }
     write_pipeline_meta(
         &model_dir,
@@ -199,6 +220,9 @@ fn train_in_run(
     if let Some(c) = &calibration {
         write_calibration(&model_dir, c)?;
         metrics.extend(calibration_numbers(c));
+    }
+    if let Some(t) = &thresholds {
+        write_thresholds(&model_dir, t)?;
     }
     // The drift monitor's reference: the validation papers (held out, so confidences are not the inflated
     // ones of training papers), measured by the model as saved (calibrated, as it serves).
@@ -235,28 +259,42 @@ struct Trainer<'a> {
 }
 
 impl Trainer<'_> {
-    /// TF-IDF + linear model; returns the validation probabilities.
+    /// TF-IDF + linear model (`multilabel`: one-vs-rest over all of a paper's categories, early-stopping on
+    /// every validation paper); returns the validation probabilities.
     fn tfidf(
         &self,
+        multilabel: bool,
         metrics: &mut BTreeMap<String, f64>,
         observer: &mut dyn FnMut(&EpochStats),
     ) -> Result<Option<Probabilities>, PipelineError> {
         let (exp, data) = (&self.resolved.config.experiment, self.data);
         let train_refs: Vec<&str> = data.train_texts.iter().map(String::as_str).collect();
         let valid_refs: Vec<&str> = data.valid_texts.iter().map(String::as_str).collect();
-        let (model, report) = TfidfLinearModel::train(
-            &train_refs,
-            &data.train_y,
-            early_stopping_set(&valid_refs, &data.valid_y),
-            self.labels.clone(),
-            &exp.tfidf,
-            &exp.linear,
-            observer,
-        )?;
+        let refs: Vec<&str> = data.all_valid.iter().map(String::as_str).collect();
+        let (model, report) = if multilabel {
+            TfidfLinearModel::train_one_vs_rest(
+                &train_refs,
+                &data.train_sets,
+                (!refs.is_empty()).then_some((&refs[..], &data.valid_sets[..])),
+                self.labels.clone(),
+                &exp.tfidf,
+                &exp.linear,
+                observer,
+            )?
+        } else {
+            TfidfLinearModel::train(
+                &train_refs,
+                &data.train_y,
+                early_stopping_set(&valid_refs, &data.valid_y),
+                self.labels.clone(),
+                &exp.tfidf,
+                &exp.linear,
+                observer,
+            )?
+        };
         metrics.insert("vectorize_s".into(), report.vectorize_s);
         record_fit(metrics, &report);
         model.save(self.model_dir)?;
-        let refs: Vec<&str> = data.all_valid.iter().map(String::as_str).collect();
         Ok((!data.valid.is_empty()).then(|| model.predict_proba(&refs)))
     }
 

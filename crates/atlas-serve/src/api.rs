@@ -184,15 +184,17 @@ fn classification(
         name: String::new(),
         probability: 0.0,
     });
-    let category_set = sets.map(|(_, s)| {
-        s[i].iter()
+    let entries = |set: &[usize]| -> Vec<CategoryProbability> {
+        set.iter()
             .map(|&c| CategoryProbability {
                 category: labels.codes[c].clone(),
                 name: name(c),
                 probability: p.row(i)[c],
             })
             .collect()
-    });
+    };
+    let category_set = sets.map(|(_, s)| entries(&s[i]));
+    let label_set = model.label_set(p.row(i)).map(|s| entries(&s));
     ClassifyResponse {
         category: best.category,
         name: best.name,
@@ -200,6 +202,7 @@ fn classification(
         probabilities,
         coverage: sets.map(|(c, _)| *c),
         category_set,
+        label_set,
         model: model.info().version.clone(),
     }
 }

@@ -79,6 +79,9 @@ impl Model for ServedModel {
     fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
         self.loaded.category_sets(probs, coverage).ok()
     }
+    fn label_set(&self, row: &[f32]) -> Option<Vec<usize>> {
+        Some(self.loaded.thresholds.as_ref()?.set_of(row))
+    }
 }
 
 /// Runs `f` and returns its result with the seconds it took.

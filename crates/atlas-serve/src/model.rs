@@ -43,6 +43,12 @@ pub trait Model: Send + Sync + 'static {
         let _ = (probs, coverage);
         None
     }
+    /// The label set of one row of a prediction (a multi-label model's per-class thresholds), most
+    /// probable class first; `None` for single-label models.
+    fn label_set(&self, row: &[f32]) -> Option<Vec<usize>> {
+        let _ = row;
+        None
+    }
 }
 
 /// Vectors of a batch of texts.

@@ -73,7 +73,8 @@ pub struct CategoryProbability {
     pub category: String,
     /// Official name, e.g. `Machine Learning`.
     pub name: String,
-    /// Probability (all classes sum to 1), calibrated by the model's temperature when it has one.
+    /// Probability (all classes sum to 1), calibrated by the model's temperature when it has one; a
+    /// multi-label model gives each category its own probability (they need not sum to 1).
     pub probability: f32,
 }
 
@@ -95,6 +96,11 @@ pub struct ClassifyResponse {
     /// model was calibrated on, it holds the true primary category with probability at least `coverage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_set: Option<Vec<CategoryProbability>>,
+    /// A multi-label model's label set: every category whose probability reaches its threshold (chosen per
+    /// category on the validation split), plus the most probable one, most probable first. Absent for
+    /// single-label models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_set: Option<Vec<CategoryProbability>>,
     /// Model version.
     pub model: String,
 }

@@ -8,6 +8,7 @@ mod finetune;
 mod index;
 mod runs;
 mod serve;
+mod sweep;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ pub use finetune::FinetuneArgs;
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
 pub use runs::{RunsArgs, RunsCommand};
 pub use serve::ServeArgs;
+pub use sweep::{GoalArg, StrategyArg, SweepArgs};
 
 /// Default of `-k/--top-k` on `classify` and `search`: one number for both, so `-k` never means 5 in one
 /// command and 10 in the other. 10 because retrieval is measured at 10 (P@10, nDCG@10, recall@10) and the
@@ -52,6 +54,9 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Train a classifier from the configuration (`conf/`), e.g. `train experiment=tfidf_linear data=mini`.
     Train(TrainArgs),
+    /// Train one run per point of a search space and rank them by a validation metric, e.g. `sweep
+    /// experiment=embedding_mlp 'experiment.mlp.hidden=choice(256,512)'`; rerunning resumes an interrupted sweep.
+    Sweep(SweepArgs),
     /// Measure a trained model on papers of any ingest format or an ingested dataset.
     Evaluate(EvaluateArgs),
     /// Rank categories for one paper or a file of papers (with `--coverage`, also its conformal category set).

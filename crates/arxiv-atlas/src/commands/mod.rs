@@ -8,6 +8,7 @@ mod embed;
 mod finetune;
 mod search;
 mod serve;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Drift(a) => return drift::drift(a),
         Command::Ingest(a) => data::ingest(a),
         Command::Train(a) => data::train(a),
+        Command::Sweep(a) => sweep::sweep(a),
         Command::Evaluate(a) => data::evaluate(a),
         Command::Classify(a) => data::classify(a),
         Command::Calibrate(a) => data::calibrate(a),

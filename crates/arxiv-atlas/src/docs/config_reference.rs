@@ -43,7 +43,11 @@ const KEYS: &[(&str, &str, &str)] = &[
          the model",
     ),
     ("experiment.name", "string", "recorded with the run and the model (usually the experiment file's name)"),
-    ("experiment.kind", "`tfidf_linear`, `embedding_lr` or `embedding_mlp`", "which trainer runs"),
+    (
+        "experiment.kind",
+        "`tfidf_linear`, `embedding_lr`, `embedding_mlp` or `tfidf_multilabel`",
+        "which trainer runs",
+    ),
     ("experiment.tfidf.ngram_max", "integer", "largest n-gram length: 1 = unigrams, 2 = uni- and bigrams"),
     ("experiment.tfidf.min_df", "integer", "drop terms found in fewer training documents"),
     (

@@ -11,6 +11,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 mod drift;
 mod finetune;
 mod summary;
+pub mod sweep;
 
 pub use drift::{print_drift, print_drift_profile};
 pub use finetune::print_finetune;
@@ -126,7 +127,7 @@ pub fn print_report(rep: &EvalReport) {
 }
 
 /// Table of a paper's ranked categories; with a category set, a column marks its members and a line below
-/// lists the whole set (which may reach beyond the ranked rows).
+/// lists the whole set (which may reach beyond the ranked rows); a multi-label model's label set follows.
 pub fn print_classification(c: &Classification) {
     let set: Option<Vec<&str>> =
         c.category_set.as_ref().map(|s| s.iter().map(|e| e.category.as_str()).collect());
@@ -146,6 +147,11 @@ pub fn print_classification(c: &Classification) {
     println!("{t}");
     if let (Some(s), Some(cov)) = (&set, c.coverage) {
         println!("category set at {:.0}% coverage ({} categories): {}", cov * 100.0, s.len(), s.join(" "));
+    }
+    if let Some(labels) = &c.label_set {
+        let shown: Vec<String> =
+            labels.iter().map(|e| format!("{} ({:.3})", e.category, e.probability)).collect();
+        println!("label set ({} categories, per-category thresholds): {}", labels.len(), shown.join(" "));
     }
 }
 
