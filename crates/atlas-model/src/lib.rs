@@ -6,7 +6,8 @@
 //!   [`SavedEncoder`] record and checked to produce the same vector space — plus the [`PipelineMeta`] that
 //!   says how a paper becomes the model's input text, and the model's [`Calibration`] when it has one:
 //!   [`LoadedModel::predict`] returns temperature-scaled probabilities and [`LoadedModel::category_sets`]
-//!   conformal category sets.
+//!   conformal category sets. An ensemble folder (`experiment=ensemble`) loads as [`Predictor::Ensemble`]:
+//!   its parts, each opened like a model of its own, and the combiner that stacks them ([`save_ensemble`]).
 //! * [`query_encoder`] picks the encoder whose vectors an index holds, so a text query lands in the index's
 //!   vector space.
 //!
@@ -15,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod ensemble;
 mod error;
 mod folder;
 mod predictor;
@@ -22,6 +24,10 @@ mod query;
 
 pub use atlas_calibrate::Calibration;
 pub use atlas_encoder::SavedEncoder;
+pub use ensemble::{
+    ensemble_part_dir, save_ensemble, Ensemble, EnsemblePart, COMBINER_FILE, ENSEMBLE_FORMAT_VERSION,
+    ENSEMBLE_KIND, PARTS_DIR,
+};
 pub use error::PredictorError;
 pub use folder::{
     resolve_model_folder, write_calibration, write_pipeline_meta, PipelineMeta, CALIBRATION_FILE,

@@ -21,6 +21,7 @@ mod calibrate;
 mod classify;
 mod dataset;
 mod demo;
+mod ensemble;
 mod error;
 mod evaluate;
 mod monitor;
