@@ -101,6 +101,24 @@ impl Predictor {
         }
     }
 
+    /// For each class of `classes`, the at most `top` terms of `text` (rendered with the template) that
+    /// raised its score most (TF-IDF value × weight), largest first: from the TF-IDF model, or an ensemble's
+    /// TF-IDF part; `None` for a model without one.
+    pub fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        match self {
+            Predictor::Text(c) => c.explain_terms(text, classes, top),
+            Predictor::Embedding { .. } => None,
+            Predictor::Ensemble(e) => {
+                e.parts.iter().find_map(|p| p.predictor.explain_terms(text, classes, top))
+            }
+        }
+    }
+
     /// Probabilities of every class for each text (texts already rendered with the model's template).
     pub fn predict(&self, texts: &[String]) -> Result<Probabilities, PredictorError> {
         match self {

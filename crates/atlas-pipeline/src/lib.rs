@@ -31,7 +31,10 @@ use atlas_track::{Run, RunStatus};
 
 pub use atlas_calibrate::{Calibration, ScoreKind};
 pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
-pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
+pub use classify::{
+    classify_file, classify_papers, explain_classifications, CategoryExplanation, CategoryProbability,
+    Classification, ClassifyFileReport, EXPLAIN_TERMS,
+};
 pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;

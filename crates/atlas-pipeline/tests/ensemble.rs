@@ -9,7 +9,9 @@ use atlas_config::{load, ConfigSource};
 use atlas_model::{
     ensemble_part_dir, LoadOptions, LoadedModel, Predictor, COMBINER_FILE, ENSEMBLE_KIND, PARTS_DIR,
 };
-use atlas_pipeline::{classify_papers, evaluate, train, EvaluateOutcome, EvaluateRequest};
+use atlas_pipeline::{
+    classify_papers, evaluate, explain_classifications, train, EvaluateOutcome, EvaluateRequest,
+};
 
 fn evaluate_on_test(model: &Path, input: &Path, run_dir: &Path, runs: &Path) -> EvaluateOutcome {
     evaluate(&EvaluateRequest {
@@ -86,6 +88,20 @@ fn the_ensemble_beats_both_parts_on_arxiv_mini() {
     let answers = classify_papers(&model, &papers[..3], 3, Some(0.9), true).unwrap();
     assert_eq!(answers.len(), 3);
     assert!(answers.iter().all(|a| a.category_set.as_ref().is_some_and(|s| !s.is_empty())));
+    // Explained through the TF-IDF part: every term of a category is in the paper's text and raised its score.
+    let mut explained = answers.clone();
+    explain_classifications(&model, &papers[..3], &mut explained);
+    for (answer, paper) in explained.iter().zip(&papers[..3]) {
+        let text = paper.text(&model.pipeline.template).to_lowercase();
+        let per_category = answer.explanations.as_ref().unwrap();
+        let codes: Vec<&str> = answer.probabilities.iter().map(|p| p.category.as_str()).collect();
+        assert_eq!(per_category.iter().map(|e| e.category.as_str()).collect::<Vec<_>>(), codes);
+        assert!(!per_category[0].terms.is_empty(), "{answer:?}");
+        for term in per_category.iter().flat_map(|e| &e.terms) {
+            assert!(term.contribution > 0.0, "{term:?}");
+            assert!(term.term.split(' ').all(|w| text.contains(w)), "{} not in {text}", term.term);
+        }
+    }
 
     // A part whose files change is refused, even when its own manifest is re-sealed over the change: the
     // ensemble's manifest holds the checksum of each part's manifest.

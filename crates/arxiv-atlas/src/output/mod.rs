@@ -145,6 +145,12 @@ pub fn print_classification(c: &Classification) {
     if let (Some(s), Some(cov)) = (&set, c.coverage) {
         println!("category set at {:.0}% coverage ({} categories): {}", cov * 100.0, s.len(), s.join(" "));
     }
+    for e in c.explanations.iter().flatten() {
+        let terms: Vec<String> =
+            e.terms.iter().map(|t| format!("{} (+{:.3})", t.term, t.contribution)).collect();
+        let shown = if terms.is_empty() { "no supporting terms".to_string() } else { terms.join(", ") };
+        println!("{}: {shown}", e.category);
+    }
 }
 
 /// Calibration of an evaluation: ECE and log loss before and after temperature scaling.
