@@ -74,6 +74,14 @@ impl Model for ServedModel {
     fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
         self.loaded.category_sets(probs, coverage).ok()
     }
+    fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        self.loaded.predictor.explain_terms(text, classes, top)
+    }
 }
 
 /// Runs `f` and returns its result with the seconds it took.
