@@ -59,6 +59,13 @@ try {
       assert.ok(widths[0] >= widths[widths.length - 1] && widths[0] > 50, `bars ${widths}`);
       const pred = await page.textContent("#prediction");
       assert.ok(labels[0].includes(pred.split(" ")[1]), `${pred} vs ${labels[0]}`);
+      // Under the first category that has them: the paper's terms that support it (TF-IDF model), each one
+      // from the paper.
+      const terms = await page.$$eval("#chart .why", (ws) =>
+        ws.length ? [...ws[0].querySelectorAll(".term")].map((t) => t.textContent) : []);
+      assert.ok(terms.length >= 1, "no supporting terms under the top category");
+      const text = `${query.title} ${query.abstract}`.toLowerCase();
+      assert.ok(terms.every((t) => t.split(" ").every((w) => text.includes(w))), terms.join(", "));
       await page.waitForSelector("#neighbours li a", { timeout: 15000 });
       const links = await page.$$eval("#neighbours li a", (as) => as.map((a) => a.href));
       assert.ok(links.length >= 5, `${links.length} neighbours`);

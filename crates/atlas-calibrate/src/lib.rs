@@ -13,6 +13,8 @@
 //!   guarantee `P(y ∈ set) ≥ 1-α` on exchangeable data holds with the finite-sample quantile
 //!   `⌈(n+1)(1-α)⌉/n` of the calibration scores. The sorted calibration scores are kept, so any coverage can
 //!   be asked for at prediction time.
+//! * [`Stack`]: an ensemble's combiner of several models' calibrated probabilities (log-linear or linear
+//!   pooling with one weight per part, the rule of lower log loss kept).
 //! * [`calibration_half`]: the deterministic split of validation papers (by id hash) into the temperature
 //!   half and the conformal half, so the two fits never see the same paper.
 //! * [`LabelThresholds`]: per-class thresholds of a multi-label model, each maximising its class's F1 on
@@ -22,6 +24,7 @@
 
 mod conformal;
 mod metrics;
+mod stack;
 mod temperature;
 mod thresholds;
 
@@ -29,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use conformal::{tune_raps, Conformal, ScoreKind, DEFAULT_LAMBDA_GRID};
 pub use metrics::{ece, nll, reliability, ReliabilityBin, ECE_BINS};
+pub use stack::{PoolKind, Stack};
 pub use temperature::{apply_temperature, apply_temperature_row, fit_temperature, MAX_T, MIN_T};
 pub use thresholds::{LabelThresholds, DEFAULT_THRESHOLD, MIN_POSITIVES};
 

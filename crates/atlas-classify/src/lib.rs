@@ -18,6 +18,7 @@
 pub mod dense;
 pub mod early_stopping;
 pub mod error;
+pub mod explain;
 mod folder;
 mod kernels;
 pub mod labels;
@@ -38,6 +39,7 @@ use atlas_artifact::Manifest;
 
 pub use dense::{DenseHead, HeadParams};
 pub use error::ClassifyError;
+pub use explain::TermContribution;
 pub use labels::{Labels, Probabilities};
 pub use model::{TfidfLinearModel, TrainReport};
 pub use params::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, LrSolver, TfidfParams};
@@ -54,6 +56,16 @@ pub trait Classifier: Send + Sync {
     fn labels(&self) -> &Labels;
     /// Class probabilities of every text (one row per text, rows sum to 1).
     fn predict_proba(&self, texts: &[&str]) -> Probabilities;
+    /// For each class of `classes`, the at most `top` terms of `text` that raised its score most, largest
+    /// first; `None` for a classifier that cannot name terms (the default).
+    fn explain_terms(
+        &self,
+        _text: &str,
+        _classes: &[usize],
+        _top: usize,
+    ) -> Option<Vec<Vec<TermContribution>>> {
+        None
+    }
 }
 
 /// Every classifier kind of this crate, text classifiers and embedding heads.

@@ -271,6 +271,15 @@ impl Classifier for TfidfLinearModel {
         &self.labels
     }
 
+    fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<crate::TermContribution>>> {
+        Some(self.explain(text, classes, top))
+    }
+
     fn predict_proba(&self, texts: &[&str]) -> Probabilities {
         let k = self.regression.n_classes();
         let mut data = vec![0.0f32; texts.len() * k];

@@ -95,6 +95,25 @@ pub struct ExperimentConfig {
     /// One-hidden-layer network on embeddings (used by [`ExperimentKind::EmbeddingMlp`]).
     #[serde(default)]
     pub mlp: EmbeddingMlpParams,
+    /// Which parts a stacked model combines (used by [`ExperimentKind::Ensemble`], which also reads the
+    /// `tfidf`, `linear`, `encoder` and `lr` or `mlp` sections for its parts).
+    #[serde(default)]
+    pub ensemble: EnsembleParams,
+}
+
+/// The `experiment.ensemble` section: the embedding head stacked with the TF-IDF model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnsembleParams {
+    /// The embedding part: [`ExperimentKind::EmbeddingLr`] or [`ExperimentKind::EmbeddingMlp`] (trained with
+    /// the `lr` or `mlp` section).
+    pub embedding: ExperimentKind,
+}
+
+impl Default for EnsembleParams {
+    fn default() -> Self {
+        EnsembleParams { embedding: ExperimentKind::EmbeddingMlp }
+    }
 }
 
 /// Which sentence-transformer embeds the papers of an embedding experiment, and how: the encoder's own
@@ -139,6 +158,9 @@ pub enum ExperimentKind {
     EmbeddingMlp,
     /// TF-IDF features and one logistic regression per category (multi-label, one-vs-rest).
     TfidfMultilabel,
+    /// TF-IDF and an embedding head, their calibrated probabilities stacked by a combiner fitted on
+    /// validation.
+    Ensemble,
 }
 
 impl ExperimentKind {
@@ -148,6 +170,7 @@ impl ExperimentKind {
         ExperimentKind::EmbeddingLr,
         ExperimentKind::EmbeddingMlp,
         ExperimentKind::TfidfMultilabel,
+        ExperimentKind::Ensemble,
     ];
 
     /// The name used in YAML and in run records.
@@ -157,6 +180,7 @@ impl ExperimentKind {
             ExperimentKind::EmbeddingLr => "embedding_lr",
             ExperimentKind::EmbeddingMlp => "embedding_mlp",
             ExperimentKind::TfidfMultilabel => "tfidf_multilabel",
+            ExperimentKind::Ensemble => "ensemble",
         }
     }
 }
@@ -258,6 +282,7 @@ pub fn key_paths() -> Vec<String> {
             },
             lr: EmbeddingLrParams::default(),
             mlp: EmbeddingMlpParams::default(),
+            ensemble: EnsembleParams::default(),
         },
         run: RunConfig { root: PathBuf::new(), dir: Some(PathBuf::new()), name: Some(String::new()) },
         tracker: TrackerConfig {

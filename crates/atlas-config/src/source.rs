@@ -21,6 +21,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("data/mini.yaml", include_str!("../../../conf/data/mini.yaml")),
     ("experiment/embedding_lr.yaml", include_str!("../../../conf/experiment/embedding_lr.yaml")),
     ("experiment/embedding_mlp.yaml", include_str!("../../../conf/experiment/embedding_mlp.yaml")),
+    ("experiment/ensemble.yaml", include_str!("../../../conf/experiment/ensemble.yaml")),
     ("experiment/tfidf_linear.yaml", include_str!("../../../conf/experiment/tfidf_linear.yaml")),
     ("experiment/tfidf_multilabel.yaml", include_str!("../../../conf/experiment/tfidf_multilabel.yaml")),
     ("tracker/local.yaml", include_str!("../../../conf/tracker/local.yaml")),

@@ -86,6 +86,14 @@ pub enum PredictorError {
     /// A text template (of an index, or a saved model) is malformed.
     #[error(transparent)]
     Template(#[from] atlas_corpus::TemplateError),
+    /// An ensemble folder's parts do not fit together (labels, combiner weights).
+    #[error("{dir}: {message}")]
+    Ensemble {
+        /// The ensemble folder.
+        dir: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
     /// A `models:/` URI could not be resolved through the MLflow model registry or downloaded.
     #[error(transparent)]
     Registry(#[from] atlas_track::MlflowError),

@@ -7,7 +7,8 @@
 //!   says how a paper becomes the model's input text, and the model's [`Calibration`] when it has one:
 //!   [`LoadedModel::predict`] returns temperature-scaled probabilities and [`LoadedModel::category_sets`]
 //!   conformal category sets. A multi-label model also has per-class thresholds
-//!   ([`LoadedModel::label_sets`]).
+//!   ([`LoadedModel::label_sets`]). An ensemble folder (`experiment=ensemble`) loads as [`Predictor::Ensemble`]:
+//!   its parts, each opened like a model of its own, and the combiner that stacks them ([`save_ensemble`]).
 //! * [`query_encoder`] picks the encoder whose vectors an index holds, so a text query lands in the index's
 //!   vector space.
 //!
@@ -16,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod ensemble;
 mod error;
 mod folder;
 mod predictor;
@@ -23,6 +25,10 @@ mod query;
 
 pub use atlas_calibrate::{Calibration, LabelThresholds};
 pub use atlas_encoder::SavedEncoder;
+pub use ensemble::{
+    ensemble_part_dir, save_ensemble, Ensemble, EnsemblePart, COMBINER_FILE, ENSEMBLE_FORMAT_VERSION,
+    ENSEMBLE_KIND, PARTS_DIR,
+};
 pub use error::PredictorError;
 pub use folder::{
     resolve_model_folder, write_calibration, write_pipeline_meta, write_thresholds, PipelineMeta,

@@ -54,6 +54,8 @@ pub enum Predictor {
         /// Vectors of texts seen before.
         cache: Option<Mutex<EmbeddingCache>>,
     },
+    /// Several calibrated models stacked by a combiner (`experiment=ensemble`).
+    Ensemble(Box<crate::Ensemble>),
 }
 
 impl std::fmt::Debug for Predictor {
@@ -68,6 +70,7 @@ impl Predictor {
         match self {
             Predictor::Text(c) => c.labels(),
             Predictor::Embedding { head, .. } => head.labels(),
+            Predictor::Ensemble(e) => &e.labels,
         }
     }
 
@@ -76,14 +79,17 @@ impl Predictor {
         match self {
             Predictor::Text(c) => c.kind(),
             Predictor::Embedding { head, .. } => head.kind(),
+            Predictor::Ensemble(_) => crate::ENSEMBLE_KIND,
         }
     }
 
-    /// The sentence encoder inside an embedding classifier (`None` for TF-IDF models).
+    /// The sentence encoder inside an embedding classifier, or inside an ensemble's first embedding part
+    /// (`None` for TF-IDF models).
     pub fn encoder(&self) -> Option<&Arc<Encoder>> {
         match self {
             Predictor::Embedding { encoder, .. } => Some(encoder),
             Predictor::Text(_) => None,
+            Predictor::Ensemble(e) => e.parts.iter().find_map(|p| p.predictor.encoder()),
         }
     }
 
@@ -93,6 +99,25 @@ impl Predictor {
         match self {
             Predictor::Embedding { encoder, .. } => Arc::get_mut(encoder),
             Predictor::Text(_) => None,
+            Predictor::Ensemble(e) => e.parts.iter_mut().find_map(|p| p.predictor.encoder_mut()),
+        }
+    }
+
+    /// For each class of `classes`, the at most `top` terms of `text` (rendered with the template) that
+    /// raised its score most (TF-IDF value × weight), largest first: from the TF-IDF model, or an ensemble's
+    /// TF-IDF part; `None` for a model without one.
+    pub fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        match self {
+            Predictor::Text(c) => c.explain_terms(text, classes, top),
+            Predictor::Embedding { .. } => None,
+            Predictor::Ensemble(e) => {
+                e.parts.iter().find_map(|p| p.predictor.explain_terms(text, classes, top))
+            }
         }
     }
 
@@ -121,6 +146,7 @@ impl Predictor {
                 }
                 Ok(head.predict_proba_dense(&x))
             }
+            Predictor::Ensemble(e) => e.predict(texts),
         }
     }
 }
@@ -146,7 +172,9 @@ impl LoadedModel {
         let dir = resolve_model_folder(path)?;
         let classifier_err = |source| PredictorError::Classifier { dir: dir.clone(), source };
         let kind = atlas_classify::model_kind(&dir).map_err(classifier_err)?;
-        let predictor = if kind.starts_with("arxiv-atlas/embedding-") {
+        let predictor = if kind == crate::ENSEMBLE_KIND {
+            Predictor::Ensemble(Box::new(crate::ensemble::load_ensemble(&dir, opts)?))
+        } else if kind.starts_with("arxiv-atlas/embedding-") {
             load_embedding_predictor(&dir, opts)?
         } else {
             Predictor::Text(atlas_classify::load_classifier(&dir).map_err(classifier_err)?)

@@ -110,7 +110,8 @@ pub fn observe(
                 atlas_embed::embed_texts_cached(encoder, guard.as_deref_mut(), texts, EMBED_CHUNK, None)?;
             (head.predict_proba_dense(&x), Some((x, encoder.dim())))
         }
-        Predictor::Text(_) => (model.predictor.predict(texts)?, None),
+        // An ensemble's embeddings stay inside its part; the monitor watches it like a text model.
+        Predictor::Text(_) | Predictor::Ensemble(_) => (model.predictor.predict(texts)?, None),
     };
     let codes = &model.predictor.labels().codes;
     let (confidence, predicted) = (0..probs.len())

@@ -43,6 +43,52 @@ pub struct Classification {
     /// models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_set: Option<Vec<CategoryProbability>>,
+    /// Why the top categories rank high (`classify --explain`), one entry per category of `probabilities`,
+    /// in the same order; `None` unless asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanations: Option<Vec<CategoryExplanation>>,
+}
+
+/// What supports one category of a classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryExplanation {
+    /// Category code.
+    pub category: String,
+    /// The paper's terms that raised the category's score most (TF-IDF value × the model's weight, all
+    /// positive), largest first; empty for a model without a TF-IDF part.
+    pub terms: Vec<atlas_classify::TermContribution>,
+}
+
+/// Terms per category that [`explain_classifications`] lists.
+pub const EXPLAIN_TERMS: usize = 8;
+
+/// Adds to each classification (of the paper at the same index of `papers`) the terms that support each of
+/// its categories, for a model with a TF-IDF model or part; other models get empty term lists.
+pub fn explain_classifications(
+    model: &LoadedModel,
+    papers: &[Paper],
+    classifications: &mut [Classification],
+) {
+    let labels = model.predictor.labels();
+    for (paper, c) in papers.iter().zip(classifications.iter_mut()) {
+        let text = paper.text(&model.pipeline.template);
+        let classes: Vec<usize> = c
+            .probabilities
+            .iter()
+            .filter_map(|p| labels.codes.iter().position(|code| *code == p.category))
+            .collect();
+        let terms = model.predictor.explain_terms(&text, &classes, EXPLAIN_TERMS);
+        c.explanations = Some(
+            classes
+                .iter()
+                .enumerate()
+                .map(|(i, &class)| CategoryExplanation {
+                    category: labels.codes[class].clone(),
+                    terms: terms.as_ref().and_then(|t| t.get(i).cloned()).unwrap_or_default(),
+                })
+                .collect(),
+        );
+    }
 }
 
 /// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers)
@@ -86,6 +132,7 @@ pub fn classify_papers(
                 coverage,
                 category_set,
                 label_set,
+                explanations: None,
             }
         })
         .collect())

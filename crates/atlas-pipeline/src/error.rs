@@ -14,6 +14,14 @@ pub enum PipelineError {
         /// What is wrong.
         message: String,
     },
+    /// A configuration key holds a value the workflow cannot use.
+    #[error("{key}: {message}")]
+    Setting {
+        /// The dotted key, e.g. `experiment.ensemble.embedding`.
+        key: &'static str,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
     /// The configuration could not be resolved.
     #[error(transparent)]
     Config(Box<atlas_config::ConfigError>),

@@ -22,6 +22,7 @@ mod calibrate;
 mod classify;
 mod dataset;
 mod demo;
+mod ensemble;
 mod error;
 mod evaluate;
 mod monitor;
@@ -32,7 +33,10 @@ use atlas_track::{Run, RunStatus};
 
 pub use atlas_calibrate::{Calibration, ScoreKind};
 pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
-pub use classify::{classify_file, classify_papers, CategoryProbability, Classification, ClassifyFileReport};
+pub use classify::{
+    classify_file, classify_papers, explain_classifications, CategoryExplanation, CategoryProbability,
+    Classification, ClassifyFileReport, EXPLAIN_TERMS,
+};
 pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};
 pub use error::PipelineError;

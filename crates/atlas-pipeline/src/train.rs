@@ -23,7 +23,7 @@ use crate::multilabel::{category_ids, fit_thresholds};
 use crate::{in_run, PipelineError};
 
 /// Multi-label threshold of the validation metrics logged at the end of training.
-const VALIDATION_MULTILABEL_THRESHOLD: f32 = 0.2;
+pub(crate) const VALIDATION_MULTILABEL_THRESHOLD: f32 = 0.2;
 
 /// Texts embedded (and cached) per chunk while training an embedding head.
 const EMBED_CHUNK: usize = 1024;
@@ -97,8 +97,8 @@ pub fn tracker_for(cfg: &atlas_config::TrackerConfig) -> Result<Box<dyn Tracker>
 }
 
 /// The training texts and labels of a dataset, as the trainers take them.
-struct Prepared {
-    valid: Vec<Paper>,
+pub(crate) struct Prepared {
+    pub(crate) valid: Vec<Paper>,
     train_texts: Vec<String>,
     train_y: Vec<u32>,
     /// Validation papers whose primary category occurs in training: the early-stopping set.
@@ -157,6 +157,11 @@ fn train_in_run(
     };
 
     let model_dir = run.artifact_dir().join("model");
+    let pipeline_meta = PipelineMeta {
+        template: template.clone(),
+        experiment: cfg.experiment.name.clone(),
+        run_id: run.id().to_string(),
+    };
     let mut metrics: BTreeMap<String, f64> = BTreeMap::new();
     let mut log_err = None;
     let mut observer = |e: &EpochStats| {
@@ -177,6 +182,9 @@ fn train_in_run(
         ExperimentKind::TfidfMultilabel => trainer.tfidf(true, &mut metrics, &mut observer)?,
         kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => {
             trainer.embedding_head(kind, &mut metrics, &mut observer)?
+        }
+        ExperimentKind::Ensemble => {
+            crate::ensemble::train_ensemble(&trainer, &pipeline_meta, &mut metrics, &mut observer)?
         }
     };
     if let Some(err) = log_err {
@@ -209,14 +217,7 @@ fn train_in_run(
             metrics.insert(format!("validation_{k}"), v);
         }
     }
-    write_pipeline_meta(
-        &model_dir,
-        &PipelineMeta {
-            template: template.clone(),
-            experiment: cfg.experiment.name.clone(),
-            run_id: run.id().to_string(),
-        },
-    )?;
+    write_pipeline_meta(&model_dir, &pipeline_meta)?;
     if let Some(c) = &calibration {
         write_calibration(&model_dir, c)?;
         metrics.extend(calibration_numbers(c));
@@ -242,7 +243,7 @@ fn early_stopping_set<'a, T>(rows: &'a [T], y: &'a [u32]) -> Option<(&'a [T], &'
 }
 
 /// What every fit records, whatever the model family.
-fn record_fit(metrics: &mut BTreeMap<String, f64>, report: &TrainReport) {
+pub(crate) fn record_fit(metrics: &mut BTreeMap<String, f64>, report: &TrainReport) {
     metrics.insert("fit_s".into(), report.fit_s);
     metrics.insert("train_s".into(), report.vectorize_s + report.fit_s);
     metrics.insert("n_features".into(), report.n_features as f64);
@@ -251,17 +252,18 @@ fn record_fit(metrics: &mut BTreeMap<String, f64>, report: &TrainReport) {
 }
 
 /// One training step's inputs: the config, the label set, the texts and where the model goes.
-struct Trainer<'a> {
-    resolved: &'a ResolvedConfig,
-    labels: &'a Labels,
-    data: &'a Prepared,
-    model_dir: &'a Path,
+#[derive(Clone, Copy)]
+pub(crate) struct Trainer<'a> {
+    pub(crate) resolved: &'a ResolvedConfig,
+    pub(crate) labels: &'a Labels,
+    pub(crate) data: &'a Prepared,
+    pub(crate) model_dir: &'a Path,
 }
 
 impl Trainer<'_> {
     /// TF-IDF + linear model (`multilabel`: one-vs-rest over all of a paper's categories, early-stopping on
     /// every validation paper); returns the validation probabilities.
-    fn tfidf(
+    pub(crate) fn tfidf(
         &self,
         multilabel: bool,
         metrics: &mut BTreeMap<String, f64>,
@@ -299,7 +301,7 @@ impl Trainer<'_> {
     }
 
     /// Frozen sentence embeddings (cached) + a dense head; returns the validation probabilities.
-    fn embedding_head(
+    pub(crate) fn embedding_head(
         &self,
         kind: ExperimentKind,
         metrics: &mut BTreeMap<String, f64>,

@@ -23,6 +23,9 @@ use crate::reqlog::LogRecord;
 use crate::state::AppState;
 use crate::types::*;
 
+/// Terms listed per category with `explain: true` (as `classify --explain`).
+const EXPLAIN_TERMS: usize = 8;
+
 /// Default number of categories listed.
 const DEFAULT_TOP_K: i64 = 5;
 /// Largest `top_k`: the schema calls it an `int32`, so that a generated client can hold every accepted value
@@ -160,6 +163,7 @@ fn classification(
     i: usize,
     top_k: usize,
     sets: Option<&(f64, Vec<Vec<usize>>)>,
+    explain_text: Option<&str>,
 ) -> ClassifyResponse {
     let labels = model.labels();
     let name = |c: usize| {
@@ -195,6 +199,26 @@ fn classification(
     };
     let category_set = sets.map(|(_, s)| entries(&s[i]));
     let label_set = model.label_set(p.row(i)).map(|s| entries(&s));
+    let explanations = explain_text.map(|text| {
+        let classes: Vec<usize> = p.top_k(i, top_k).into_iter().map(|(c, _)| c).collect();
+        let terms = model.explain_terms(text, &classes, EXPLAIN_TERMS);
+        classes
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| CategoryExplanation {
+                category: labels.codes[c].clone(),
+                terms: terms
+                    .as_ref()
+                    .and_then(|t| t.get(j))
+                    .map(|t| {
+                        t.iter()
+                            .map(|t| TermContribution { term: t.term.clone(), contribution: t.contribution })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect()
+    });
     ClassifyResponse {
         category: best.category,
         name: best.name,
@@ -203,6 +227,7 @@ fn classification(
         coverage: sets.map(|(c, _)| *c),
         category_set,
         label_set,
+        explanations,
         model: model.info().version.clone(),
     }
 }
@@ -286,7 +311,8 @@ pub async fn classify(
     let text = model_text(model.as_ref(), &req.title, &req.abstract_text);
     let p = classify_texts(&state, model.as_ref(), vec![text.clone()]).await?;
     let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
-    let r = classification(&state, model.as_ref(), &p, 0, top_k, sets.as_ref());
+    let explain = req.explain.then_some(text.as_str());
+    let r = classification(&state, model.as_ref(), &p, 0, top_k, sets.as_ref(), explain);
     log_classification(&state, &text, &r, started);
     Ok(Json(r))
 }
@@ -314,7 +340,10 @@ pub async fn classify_batch(
     let p = classify_texts(&state, model.as_ref(), texts.clone()).await?;
     let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
     let results: Vec<ClassifyResponse> = (0..texts.len())
-        .map(|i| classification(&state, model.as_ref(), &p, i, top_k, sets.as_ref()))
+        .map(|i| {
+            let explain = req.explain.then_some(texts[i].as_str());
+            classification(&state, model.as_ref(), &p, i, top_k, sets.as_ref(), explain)
+        })
         .collect();
     for (t, r) in texts.iter().zip(&results) {
         log_classification(&state, t, r, started);

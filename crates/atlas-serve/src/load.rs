@@ -82,6 +82,14 @@ impl Model for ServedModel {
     fn label_set(&self, row: &[f32]) -> Option<Vec<usize>> {
         Some(self.loaded.thresholds.as_ref()?.set_of(row))
     }
+    fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        self.loaded.predictor.explain_terms(text, classes, top)
+    }
 }
 
 /// Runs `f` and returns its result with the seconds it took.

@@ -49,6 +49,17 @@ pub trait Model: Send + Sync + 'static {
         let _ = row;
         None
     }
+    /// For each class of `classes`, the at most `top` terms of `text` (rendered with the template) that
+    /// raised its score most; `None` for a model that cannot name terms.
+    fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        let _ = (text, classes, top);
+        None
+    }
 }
 
 /// Vectors of a batch of texts.
@@ -206,5 +217,13 @@ impl Model for TextClassifierModel {
     }
     fn category_sets(&self, probs: &Probabilities, coverage: f64) -> Option<Vec<Vec<usize>>> {
         self.conformal.as_ref()?.sets(&probs.data, probs.n_classes, coverage).ok()
+    }
+    fn explain_terms(
+        &self,
+        text: &str,
+        classes: &[usize],
+        top: usize,
+    ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
+        self.classifier.explain_terms(text, classes, top)
     }
 }

@@ -211,6 +211,18 @@ mod tests {
         assert_ne!(before, after);
     }
 
+    /// `explain` and the explanations it adds are part of the published contract.
+    #[test]
+    fn explanations_are_in_the_schema() {
+        let doc = document(&ServerConfig::default(), &[]);
+        let s = |p: &str| doc.pointer(&format!("/components/schemas/{p}")).cloned();
+        assert_eq!(s("ClassifyRequest/properties/explain/type"), Some(json!("boolean")));
+        assert_eq!(s("ClassifyBatchRequest/properties/explain/type"), Some(json!("boolean")));
+        assert!(s("ClassifyResponse/properties/explanations").is_some());
+        assert_eq!(s("CategoryExplanation/required"), Some(json!(["category", "terms"])));
+        assert_eq!(s("TermContribution/properties/contribution/type"), Some(json!("number")));
+    }
+
     /// The pattern's class is exactly the characters `str::trim` removes.
     #[test]
     fn not_blank_lists_exactly_the_white_space_characters() {

@@ -47,6 +47,10 @@ pub struct ClassifyRequest {
     /// between 0 and 1, e.g. 0.9). Needs a calibrated model (503 `calibration_unavailable` otherwise).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, example = 0.9)]
     pub coverage: Option<f64>,
+    /// Also return, for each listed category, the paper's terms that raised its score most (TF-IDF models
+    /// and ensembles; an empty list for other models).
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// `POST /v1/classify/batch`.
@@ -64,6 +68,9 @@ pub struct ClassifyBatchRequest {
     /// Also return each paper's conformal category set at this coverage (strictly between 0 and 1).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     pub coverage: Option<f64>,
+    /// Also return the terms that support each listed category, as in `/v1/classify`.
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// One category with its probability.
@@ -101,8 +108,31 @@ pub struct ClassifyResponse {
     /// single-label models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_set: Option<Vec<CategoryProbability>>,
+    /// With `explain: true`: one entry per category of `probabilities`, in the same order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanations: Option<Vec<CategoryExplanation>>,
     /// Model version.
     pub model: String,
+}
+
+/// What supports one category of an answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CategoryExplanation {
+    /// Category code.
+    pub category: String,
+    /// The paper's terms that raised the category's score most, largest first (empty for a model without
+    /// a TF-IDF part).
+    pub terms: Vec<TermContribution>,
+}
+
+/// One term of the paper and what it added to a category's score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TermContribution {
+    /// The term (a word, or two words joined by a space), lower-cased as the model reads it.
+    #[schema(example = "attention")]
+    pub term: String,
+    /// TF-IDF value of the term in the paper times the model's weight for the category (always > 0).
+    pub contribution: f32,
 }
 
 /// `POST /v1/classify/batch` answer.

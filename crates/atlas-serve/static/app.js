@@ -44,6 +44,12 @@ function renderChart(result) {
     const bar = el("div", { class: i === 0 ? "bar top" : "bar" });
     bar.style.width = `${(100 * p.probability / max).toFixed(1)}%`;
     chart.append(label, el("div", { class: "track" }, bar), el("div", { class: "pct" }, `${(100 * p.probability).toFixed(1)}%`));
+    // Why: the paper's terms that raised this category's score (TF-IDF models and ensembles).
+    const why = result.explanations && result.explanations[i];
+    if (why && why.terms.length) {
+      chart.append(el("div", { class: "why" }, "because of: ",
+        ...why.terms.map((t) => el("span", { class: "term", title: `+${t.contribution.toFixed(3)}` }, t.term))));
+    }
   });
   $("prediction").textContent = `→ ${result.category} (${result.name}) · model ${result.model}`;
 }
@@ -96,7 +102,7 @@ $("classify-form").addEventListener("submit", async (ev) => {
     }
     if (hasModel) {
       try {
-        renderChart(await api("POST", "/v1/classify", { title, abstract, top_k: 10 }));
+        renderChart(await api("POST", "/v1/classify", { title, abstract, top_k: 10, explain: true }));
         note("chart-note", "");
       } catch (e) {
         if (e.code !== "model_unavailable") throw e;

@@ -725,3 +725,29 @@ async fn coverage_returns_a_category_set() {
     let (s, _) = call_json(&app, "POST", "/v1/classify", json!({"title": "x"})).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// `explain: true` lists, for every category of the answer (same order), terms of the paper that carry a
+/// positive contribution to it; the top category of a TF-IDF model has some. Without it the field is absent.
+#[tokio::test]
+async fn explain_returns_supporting_terms_per_category() {
+    let app = tiny_app();
+    let title = "galaxy halo simulations";
+    let (s, v) =
+        call_json(&app, "POST", "/v1/classify", json!({"title": title, "top_k": 2, "explain": true})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let explanations = v["explanations"].as_array().unwrap();
+    let codes: Vec<&Value> = v["probabilities"].as_array().unwrap().iter().map(|p| &p["category"]).collect();
+    assert_eq!(explanations.iter().map(|e| &e["category"]).collect::<Vec<_>>(), codes);
+    assert!(!explanations[0]["terms"].as_array().unwrap().is_empty(), "{v}");
+    for term in explanations.iter().flat_map(|e| e["terms"].as_array().unwrap()) {
+        assert!(term["contribution"].as_f64().unwrap() > 0.0, "{term}");
+        let t = term["term"].as_str().unwrap();
+        assert!(t.split(' ').all(|w| title.contains(w)), "{t} is not in the paper");
+    }
+    let body = json!({"papers": [{"title": "galaxy"}, {"title": "neural network"}], "explain": true});
+    let (s, v) = call_json(&app, "POST", "/v1/classify/batch", body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["results"].as_array().unwrap().iter().all(|r| r["explanations"].is_array()));
+    let (_, v) = call_json(&app, "POST", "/v1/classify", json!({"title": title})).await;
+    assert!(v.get("explanations").is_none(), "{v}");
+}

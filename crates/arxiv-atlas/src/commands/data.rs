@@ -127,7 +127,10 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
                 bail!("--title and --abstract are both empty");
             }
             let paper = std::slice::from_ref(&paper);
-            let result = atlas_pipeline::classify_papers(&model, paper, top_k, a.coverage, false)?;
+            let mut result = atlas_pipeline::classify_papers(&model, paper, top_k, a.coverage, false)?;
+            if a.explain {
+                atlas_pipeline::explain_classifications(&model, paper, &mut result);
+            }
             let first = result.first().context("the model returned no classification")?;
             if a.json {
                 println!("{}", serde_json::to_string(first)?);

@@ -45,7 +45,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("experiment.name", "string", "recorded with the run and the model (usually the experiment file's name)"),
     (
         "experiment.kind",
-        "`tfidf_linear`, `embedding_lr`, `embedding_mlp` or `tfidf_multilabel`",
+        "`tfidf_linear`, `embedding_lr`, `embedding_mlp`, `tfidf_multilabel` or `ensemble`",
         "which trainer runs",
     ),
     ("experiment.tfidf.ngram_max", "integer", "largest n-gram length: 1 = unigrams, 2 = uni- and bigrams"),
@@ -174,6 +174,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "seed of initialisation, shuffling and dropout; deterministic for a seed",
     ),
     ("experiment.mlp.threads", "integer", "worker threads (0 = all cores); results do not depend on it"),
+    (
+        "experiment.ensemble.embedding",
+        "`embedding_lr` or `embedding_mlp`",
+        "`ensemble`: the embedding head stacked with TF-IDF (trained with the `lr` or `mlp` section)",
+    ),
     ("run.root", "path", "where new run folders go (`--runs-root` of `evaluate` and `runs`)"),
     ("run.dir", "path or null", "use exactly this run folder instead of a new one under `run.root`"),
     ("run.name", "string or null", "name shown by `runs list` (default: the experiment name)"),

@@ -153,6 +153,12 @@ pub fn print_classification(c: &Classification) {
             labels.iter().map(|e| format!("{} ({:.3})", e.category, e.probability)).collect();
         println!("label set ({} categories, per-category thresholds): {}", labels.len(), shown.join(" "));
     }
+    for e in c.explanations.iter().flatten() {
+        let terms: Vec<String> =
+            e.terms.iter().map(|t| format!("{} (+{:.3})", t.term, t.contribution)).collect();
+        let shown = if terms.is_empty() { "no supporting terms".to_string() } else { terms.join(", ") };
+        println!("{}: {shown}", e.category);
+    }
 }
 
 /// Calibration of an evaluation: ECE and log loss before and after temperature scaling.
