@@ -3,29 +3,13 @@
 // archive filter changes what is drawn; no request leaves the page (it must work offline).
 //   node tests/web/map.test.mjs /path/to/map.html [screenshot.png]
 // Run by crates/atlas-map/tests/page.rs; install with scripts/setup-web-test.sh.
-import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 import { pathToFileURL } from "node:url";
-
-const require = createRequire(import.meta.url);
-const { chromium } = require("playwright-core");
+import { launch, checks } from "./harness.mjs";
 
 const [htmlPath, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-let passed = 0, failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}: ${e.message}`);
-  }
-}
+const browser = await launch();
+const { check, finish } = checks();
 
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -132,5 +116,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

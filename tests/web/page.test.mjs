@@ -3,29 +3,13 @@
 // `"searchOnly": true` in the query, the page of a server without a classifier.
 //   node tests/web/page.test.mjs http://127.0.0.1:PORT '{"title": ..., "abstract": ..., "id": ...}' [screenshot.png]
 // Run by crates/atlas-serve/tests/web.rs against an in-process server; install with scripts/setup-web-test.sh.
-import { createRequire } from "node:module";
 import assert from "node:assert/strict";
-
-const require = createRequire(import.meta.url);
-const { chromium } = require("playwright-core");
+import { launch, checks } from "./harness.mjs";
 
 const [url, queryJson, screenshot] = process.argv.slice(2);
 const query = JSON.parse(queryJson);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-let passed = 0, failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}: ${e.message}`);
-  }
-}
+const browser = await launch();
+const { check, finish } = checks();
 
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -122,5 +106,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

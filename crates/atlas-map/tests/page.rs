@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use atlas_map::{MapOptions, MapPaper, ProjectionOptions};
-use atlas_testkit::Need;
 
 /// `per` papers in each of four clusters of 32-dimensional vectors; two archives share the space.
 fn clustered_papers(per: usize) -> (Vec<MapPaper>, Vec<f32>) {
@@ -47,22 +46,7 @@ fn absolute(root: &Path, p: String) -> PathBuf {
 fn map_page_in_headless_chromium() {
     const TEST: &str = "map_page_in_headless_chromium";
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let lacking = [
-        (!have_node, "node"),
-        (!PathBuf::from(&chromium).exists(), chromium.as_str()),
-        (
-            !root.join("tests/web/node_modules/playwright-core").is_dir(),
-            "tests/web/node_modules/playwright-core",
-        ),
-    ];
-    let lacking: Vec<&str> = lacking.iter().filter(|(l, _)| *l).map(|(_, what)| *what).collect();
-    if !lacking.is_empty() {
-        let reason = format!("{} not found; run `bash scripts/setup-web-test.sh`", lacking.join(", "));
-        atlas_testkit::missing(Need::Chromium, TEST, reason);
-        return;
-    }
+    let Some(web) = atlas_testkit::web_test_dir(TEST, &root) else { return };
     let dir = tempfile::tempdir().unwrap();
     let html = match std::env::var("ARXIV_ATLAS_MAP_PAGE") {
         Ok(page) => absolute(&root, page),
@@ -84,7 +68,7 @@ fn map_page_in_headless_chromium() {
         }
     };
     let mut cmd = Command::new("node");
-    cmd.arg(root.join("tests/web/map.test.mjs")).arg(&html).current_dir(&root);
+    cmd.arg(web.join("map.test.mjs")).arg(&html).current_dir(&root);
     if let Ok(s) = std::env::var("ARXIV_ATLAS_MAP_SCREENSHOT") {
         cmd.arg(absolute(&root, s));
     }

@@ -10,9 +10,11 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 
 mod drift;
 mod finetune;
+mod map;
 
 pub use drift::{print_drift, print_drift_profile};
 pub use finetune::print_finetune;
+pub use map::print_map;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
