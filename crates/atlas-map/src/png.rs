@@ -10,6 +10,8 @@ use crate::{MapData, MapError};
 
 /// Width of the legend column, in pixels.
 const LEGEND: u32 = 260;
+/// Longest archive group name the legend shows beside the code.
+const LONG_GROUP: usize = 22;
 /// Space around the plot and for the title.
 const MARGIN: u32 = 20;
 const TITLE: u32 = 36;
@@ -94,9 +96,13 @@ pub fn render_png(map: &MapData, width: u32, height: u32) -> Result<Vec<u8>, Map
                 RGBColor(r, g, b).filled(),
             ))
             .map_err(plot_err)?;
-            let text = if a.group == a.code { a.code.clone() } else { format!("{} – {}", a.code, a.group) };
-            root.draw(&Text::new(format!("{text} ({})", a.papers), (legend_x + 18, y), item.clone()))
-                .map_err(plot_err)?;
+            // Long group names (Electrical Engineering and Systems Science) would run off the picture.
+            let text = if a.group == a.code || a.group.len() > LONG_GROUP {
+                format!("{} ({})", a.code, a.papers)
+            } else {
+                format!("{} – {} ({})", a.code, a.group, a.papers)
+            };
+            root.draw(&Text::new(text, (legend_x + 18, y), item.clone())).map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
     }
