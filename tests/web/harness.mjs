@@ -32,3 +32,8 @@ export function finish() {
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
+
+/** The same named checks as an object, for scripts that prefer `const { check, finish } = checks()`. */
+export function checks() {
+  return { check, finish };
+}

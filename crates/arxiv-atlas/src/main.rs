@@ -49,7 +49,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_env("ARXIV_ATLAS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // umap-rs logs every step of its graph construction at info; `map` prints its own progress instead.
+    let filter = EnvFilter::try_from_env("ARXIV_ATLAS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},umap_rs=warn")));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -815,3 +815,76 @@ fn sharded_embed_merges_and_loads_postgres_like_one_run() {
         assert_eq!(a, b, "paper {id}: the sharded load answers differently");
     }
 }
+
+/// `map` on arxiv-mini: `embed` (int8, through the shared embedding cache, so a second run costs nothing) →
+/// `map --out --png --json`; the page and the picture are checked, and papers that do not match fail clearly.
+#[test]
+fn map_of_arxiv_mini_writes_a_page_and_a_picture() {
+    let test = "map_of_arxiv_mini_writes_a_page_and_a_picture";
+    let Some(shared) = shared(test, &[MINI, KAGGLE_200, INT8_GRAPH]) else { return };
+    if !onnx_runtime_installed(test) {
+        return;
+    }
+    let mini = shared.join(MINI);
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("emb");
+    let (emb_s, mini_s) = (emb.to_str().unwrap(), mini.to_str().unwrap());
+    ok(&["embed", "--input", mini_s, "--out", emb_s, "--precision", "int8", "--json"]);
+
+    let html = tmp.path().join("map.html");
+    let png = tmp.path().join("map.png");
+    let out = ok(&[
+        "map",
+        "--embeddings",
+        emb_s,
+        "--out",
+        html.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+        "--epochs",
+        "100",
+        "--json",
+    ]);
+    let report = last_json(&out);
+    assert_eq!(report["papers"], 5000, "{report}");
+    assert_eq!(report["projection"]["neighbour_search"], "exact");
+    assert_eq!(report["projection"]["epochs"], 100);
+    assert!(report["archives"].as_u64().unwrap() >= 5, "{report}");
+    // Region names come from the taxonomy of the data kit (full names, not codes).
+    let labels: Vec<&str> = report["labels"].as_array().unwrap().iter().filter_map(|l| l.as_str()).collect();
+    assert!(labels.len() >= 5, "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains(' ')), "taxonomy names: {labels:?}");
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(report["html_bytes"], page.len());
+    // Every paper of the embedding set is on the page with its title.
+    let set = atlas_embed::EmbeddingSet::open(&emb).unwrap();
+    for id in set.ids.iter().step_by(500) {
+        assert!(page.contains(&format!("\"{id}\"")), "{id} on the page");
+    }
+    let (papers, _) = atlas_corpus::load_papers(&mini, None).unwrap();
+    for p in papers.iter().step_by(700) {
+        let title = serde_json::to_string(&p.title).unwrap().replace('<', "\\u003c");
+        assert!(page.contains(&title), "{title} on the page");
+    }
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    // Width and height from the IHDR chunk: the default size.
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 1800);
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 1200);
+
+    // Papers that do not match the vectors are refused, naming the file.
+    let other = shared.join(KAGGLE_200);
+    let bad = atlas(&[
+        "map",
+        "--embeddings",
+        emb_s,
+        "--out",
+        html.to_str().unwrap(),
+        "--papers",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("kaggle-format-200.json") && err.contains("disagree"), "{err}");
+}

@@ -31,6 +31,8 @@ mod single;
 
 pub use confusion::ConfusionMatrix;
 pub use error::EvalError;
+/// The PNG plots' font lookup and in-memory PNG encoder, shared with other crates that draw (`atlas-map`).
+pub use heatmap::{encode_png, fonts_available, FAMILY as FONT_FAMILY};
 pub use input::{EvalInput, EvalOptions};
 pub use multilabel::MultiLabelMetrics;
 pub use reliability::{reliability_png, write_reliability_png};

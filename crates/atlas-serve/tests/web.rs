@@ -9,27 +9,12 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use atlas_testkit::Need;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_page_in_headless_chromium() {
     const TEST: &str = "web_page_in_headless_chromium";
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/web/page.test.mjs");
-    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let lacking = [
-        (!have_node, "node"),
-        (!PathBuf::from(&chromium).exists(), chromium.as_str()),
-        (
-            !root.join("tests/web/node_modules/playwright-core").is_dir(),
-            "tests/web/node_modules/playwright-core",
-        ),
-    ];
-    let lacking: Vec<&str> = lacking.iter().filter(|(l, _)| *l).map(|(_, what)| *what).collect();
-    if !lacking.is_empty() {
-        let reason = format!("{} not found; run `bash scripts/setup-web-test.sh`", lacking.join(", "));
-        atlas_testkit::missing(Need::Chromium, TEST, reason);
+    if atlas_testkit::web_test_dir(TEST, &root).is_none() {
         return;
     }
     let Some(f) = common::fixture(TEST) else { return };

@@ -195,6 +195,30 @@ pub fn deploy_lint(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The repository's web-test folder (`tests/web`, with `node_modules/playwright-core`) once node, Chromium
+/// (`CHROMIUM_PATH`, default `/usr/bin/chromium`) and playwright-core are all there, for tests that drive a
+/// page with a `tests/web/*.test.mjs` script; `None` after [`missing`] (`bash scripts/setup-web-test.sh`
+/// installs them). `root` is the repository root.
+#[track_caller]
+pub fn web_test_dir(test: &str, root: &std::path::Path) -> Option<PathBuf> {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let have_node =
+        std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let web = root.join("tests/web");
+    let lacking = [
+        (!have_node, "node"),
+        (!PathBuf::from(&chromium).exists(), chromium.as_str()),
+        (!web.join("node_modules/playwright-core").is_dir(), "tests/web/node_modules/playwright-core"),
+    ];
+    let lacking: Vec<&str> = lacking.iter().filter(|(l, _)| *l).map(|(_, what)| *what).collect();
+    if lacking.is_empty() {
+        return Some(web);
+    }
+    let reason = format!("{} not found; run `bash scripts/setup-web-test.sh`", lacking.join(", "));
+    missing(Need::Chromium, test, reason);
+    None
+}
+
 /// The test MLflow server's URI (`ARXIV_ATLAS_TEST_MLFLOW_URI`), or `None` after [`missing`].
 #[track_caller]
 pub fn mlflow_uri(test: &str) -> Option<String> {

@@ -6,6 +6,7 @@ mod drift;
 mod encoder;
 mod finetune;
 mod index;
+mod map;
 mod runs;
 mod serve;
 mod sweep;
@@ -19,6 +20,7 @@ pub use drift::{DriftArgs, DriftCommand, DriftProfileArgs, DriftReportArgs, Moni
 pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs, MergeEmbeddingsArgs};
 pub use finetune::FinetuneArgs;
 pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
+pub use map::MapArgs;
 pub use runs::{RunsArgs, RunsCommand};
 pub use serve::ServeArgs;
 pub use sweep::{GoalArg, StrategyArg, SweepArgs};
@@ -100,6 +102,10 @@ pub enum Command {
     /// accuracy when the papers have labels. Exits 1 when drift is found, 2 when the check itself fails.
     /// `drift profile` (re)builds the profile.
     Drift(DriftArgs),
+    /// The 2-D map of an embedding set: papers as points coloured by archive, dense regions named after their
+    /// main category (PCA, then UMAP). Writes a self-contained interactive page (hover, click to arXiv, archive
+    /// filter) and optionally a PNG.
+    Map(MapArgs),
 }
 
 /// `arxiv-atlas doctor`.

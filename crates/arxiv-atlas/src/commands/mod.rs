@@ -6,6 +6,7 @@ mod doctor;
 mod drift;
 mod embed;
 mod finetune;
+mod map;
 mod search;
 mod serve;
 mod sweep;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => search::search(a),
         Command::EvaluateRetrieval(a) => search::evaluate_retrieval(a),
         Command::Serve(a) => serve::serve(a),
+        Command::Map(a) => map::map(a),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -10,11 +10,13 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 
 mod drift;
 mod finetune;
+mod map;
 mod summary;
 pub mod sweep;
 
 pub use drift::{print_drift, print_drift_profile};
 pub use finetune::print_finetune;
+pub use map::print_map;
 pub use summary::{print_append_summary, print_embed_summary, print_index_build};
 
 fn table(header: &[&str]) -> Table {

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use plotters::style::{register_font, FontStyle};
 
 /// The family name the heatmap asks plotters for.
-pub(crate) const FAMILY: &str = "sans-serif";
+pub const FAMILY: &str = "sans-serif";
 
 /// Candidate fonts, most common first: Debian/Ubuntu, Fedora, Arch, Alpine/others, macOS, Windows.
 const CANDIDATES: &[&str] = &[
@@ -31,7 +31,7 @@ const CANDIDATES: &[&str] = &[
 static REGISTERED: OnceLock<bool> = OnceLock::new();
 
 /// Registers the first usable candidate font (once per process) and says whether text can be drawn.
-pub(crate) fn fonts_available() -> bool {
+pub fn fonts_available() -> bool {
     *REGISTERED.get_or_init(|| {
         CANDIDATES.iter().any(|path| match std::fs::read(path) {
             Ok(bytes) => {

@@ -7,7 +7,7 @@
 mod colour;
 mod font;
 
-pub(crate) use font::{fonts_available, FAMILY};
+pub use font::{fonts_available, FAMILY};
 
 use std::collections::HashMap;
 
@@ -276,7 +276,9 @@ pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> EvalError {
     EvalError::Plot { path: None, message: e.to_string() }
 }
 
-pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, EvalError> {
+/// Encodes a row-major RGB buffer (`width × height × 3` bytes) as PNG bytes, in memory so that the caller
+/// can write the file atomically.
+pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, EvalError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
