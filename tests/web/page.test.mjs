@@ -104,9 +104,15 @@ try {
       assert.match(msg, /title/);
     });
 
-    await check("no page errors, no remote requests, no failed answer but the deliberate 422", async () => {
+    await check("an uncalibrated model: no category set, a note, the set choice disabled after one 503", async () => {
+      assert.equal(await page.isHidden("#category-set"), true);
+      assert.match(await page.textContent("#set-note"), /no conformal calibration/);
+      assert.equal(await page.isDisabled("#coverage"), true);
+    });
+
+    await check("no page errors, no remote requests, no failed answers but the one 503 and the deliberate 422", async () => {
       assert.deepEqual(problems, []);
-      assert.deepEqual(failedAnswers, ["422 /v1/classify"]);
+      assert.deepEqual(failedAnswers, ["503 /v1/classify", "422 /v1/classify"]);
     });
   }
 } finally {

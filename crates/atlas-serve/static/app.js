@@ -35,12 +35,23 @@ function showError(msg) {
   e.hidden = !msg;
 }
 
+// A line naming a set of categories (conformal set, label set), or hidden when there is none.
+function renderSet(id, heading, set) {
+  const n = $(id);
+  n.hidden = !set;
+  if (!set) return;
+  n.replaceChildren(el("strong", {}, heading), " ",
+    ...set.map((c) => el("code", { title: `${c.name} · ${(100 * c.probability).toFixed(1)}%` }, c.category)));
+}
+
 function renderChart(result) {
   const chart = $("chart");
   chart.replaceChildren();
   const max = Math.max(...result.probabilities.map((p) => p.probability), 1e-9);
+  const inSet = new Set((result.category_set || []).map((c) => c.category));
   result.probabilities.forEach((p, i) => {
-    const label = el("div", { class: "label", title: `${p.category} — ${p.name}` }, el("code", {}, p.category), " ", p.name);
+    const label = el("div", { class: inSet.has(p.category) ? "label in-set" : "label", title: `${p.category} — ${p.name}` },
+      el("code", {}, p.category), " ", p.name);
     const bar = el("div", { class: i === 0 ? "bar top" : "bar" });
     bar.style.width = `${(100 * p.probability / max).toFixed(1)}%`;
     chart.append(label, el("div", { class: "track" }, bar), el("div", { class: "pct" }, `${(100 * p.probability).toFixed(1)}%`));
@@ -52,6 +63,25 @@ function renderChart(result) {
     }
   });
   $("prediction").textContent = `→ ${result.category} (${result.name}) · model ${result.model}`;
+  const cov = result.coverage ? `${Math.round(100 * result.coverage)}% category set (${result.category_set.length}):` : "";
+  renderSet("category-set", cov, result.coverage ? result.category_set : null);
+  renderSet("label-set", `Label set (${(result.label_set || []).length}, per-category thresholds):`, result.label_set || null);
+}
+
+// Classify with the chosen coverage. A model without a conformal calibration answers 503
+// `calibration_unavailable`: the page then asks again without a set, says why, and stops offering sets.
+async function classify(title, abstract) {
+  const select = $("coverage");
+  const coverage = select.value && !select.disabled ? Number(select.value) : undefined;
+  const body = { title, abstract, top_k: 10, explain: true, coverage };
+  try {
+    return await api("POST", "/v1/classify", body);
+  } catch (e) {
+    if (e.code !== "calibration_unavailable") throw e;
+    select.disabled = true;
+    note("set-note", "This model has no conformal calibration, so no category set (`arxiv-atlas calibrate` adds one).");
+    return api("POST", "/v1/classify", { ...body, coverage: undefined });
+  }
 }
 
 function renderPapers(list, results) {
@@ -102,7 +132,7 @@ $("classify-form").addEventListener("submit", async (ev) => {
     }
     if (hasModel) {
       try {
-        renderChart(await api("POST", "/v1/classify", { title, abstract, top_k: 10, explain: true }));
+        renderChart(await classify(title, abstract));
         note("chart-note", "");
       } catch (e) {
         if (e.code !== "model_unavailable") throw e;
