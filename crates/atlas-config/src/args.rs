@@ -46,6 +46,13 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_BLESS",
     "ARXIV_ATLAS_DVC",
     "ARXIV_ATLAS_DVC_HOME",
+    "ARXIV_ATLAS_DEPLOY_LINT",
+    "ARXIV_ATLAS_DEPLOY_LINT_HOME",
+    "ARXIV_ATLAS_TOOLS",
+    "ARXIV_ATLAS_BIN",
+    "ARXIV_ATLAS_DRIFT_SCREENSHOT",
+    "ARXIV_ATLAS_MAP_PAGE",
+    "ARXIV_ATLAS_MAP_SCREENSHOT",
 ];
 
 /// Where a change came from, for error messages.

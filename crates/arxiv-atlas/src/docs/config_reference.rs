@@ -351,7 +351,9 @@ fn the_reference_shows_defaults_of_every_experiment() {
 
 /// `ARXIV_ATLAS_<KEY>` sets config keys, so a variable the program reads for something else must be reserved:
 /// exported for `search` (`ARXIV_ATLAS_INDEX`), it once made every `train` fail with "unknown key `index`".
-/// Checked for every variable a flag reads and every one `docs/configuration.md` lists.
+/// Checked for every variable a flag reads, every one `docs/configuration.md` lists, and every one the scripts,
+/// workflows, deployment files and tests use (`scripts/test.sh` once exported `ARXIV_ATLAS_DEPLOY_LINT` for a
+/// test, and every `serve` of the suite failed with "unknown key `deploy_lint`").
 #[test]
 fn variables_of_flags_and_docs_are_never_config_keys() {
     use clap::CommandFactory;
@@ -369,10 +371,48 @@ fn variables_of_flags_and_docs_are_never_config_keys() {
             names.insert(word.to_string());
         }
     }
+    names.extend(used_outside_the_config(&super::repo_root()));
     let not_reserved: Vec<_> =
         names.iter().filter(|n| !atlas_config::RESERVED_ENV_VARS.contains(&n.as_str())).collect();
     assert!(not_reserved.is_empty(), "read as config keys, add to RESERVED_ENV_VARS: {not_reserved:?}");
     // And they really are ignored by the loader.
     let env: Vec<(String, String)> = names.iter().map(|n| (n.clone(), "x".to_string())).collect();
     load(&ConfigSource::Embedded, &[], &env).unwrap();
+}
+
+/// `ARXIV_ATLAS_*` names (not key paths: those hold `__`) in the scripts, workflows, deployment files and the tests
+/// of every crate but atlas-config (whose tests set config keys on purpose).
+fn used_outside_the_config(root: &std::path::Path) -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && name != "node_modules" && name != "atlas-config" && !name.starts_with('.') {
+                walk(&path, out);
+            } else if [".sh", ".rs", ".yml", ".yaml", ".mjs", ".Dockerfile"].iter().any(|e| name.ends_with(e))
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["scripts", "deploy", "docker", "bench", "crates", "tests"] {
+        walk(&root.join(dir), &mut files);
+    }
+    walk(&root.join(".github"), &mut files);
+    files.push(root.join("compose.yaml"));
+    let mut names = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let rest = word.strip_prefix(atlas_config::ENV_PREFIX).unwrap_or("");
+            if !rest.is_empty()
+                && !word.contains("__")
+                && rest.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            {
+                names.insert(word.to_string());
+            }
+        }
+    }
+    names
 }
