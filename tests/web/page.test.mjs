@@ -72,6 +72,20 @@ try {
       assert.ok(links.every((h) => h.startsWith("https://arxiv.org/abs/")), links.join(" "));
       assert.equal(links[0], `https://arxiv.org/abs/${query.id}`, "the paper itself is its nearest neighbour");
     });
+    await check("the 90% conformal category set is listed under the chart and marked in it", async () => {
+      assert.equal(await page.isHidden("#category-set"), false, "no category set shown");
+      const line = await page.textContent("#category-set");
+      const m = line.match(/^90% category set \((\d+)\):/);
+      assert.ok(m, line);
+      const codes = await page.$$eval("#category-set code", (cs) => cs.map((c) => c.textContent));
+      assert.equal(codes.length, Number(m[1]), line);
+      const pred = (await page.textContent("#prediction")).split(" ")[1];
+      assert.equal(codes[0], pred, "the set starts with the most probable category");
+      const marked = await page.$$eval("#chart .label.in-set code", (cs) => cs.map((c) => c.textContent));
+      const listed = await page.$$eval("#chart .label code", (cs) => cs.map((c) => c.textContent));
+      assert.deepEqual(marked, listed.filter((c) => codes.includes(c)), "exactly the set's rows are marked");
+      assert.equal(await page.isHidden("#set-note"), true);
+    });
     if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 
     await check("an arXiv id → its neighbours, itself excluded", async () => {
@@ -104,15 +118,9 @@ try {
       assert.match(msg, /title/);
     });
 
-    await check("an uncalibrated model: no category set, a note, the set choice disabled after one 503", async () => {
-      assert.equal(await page.isHidden("#category-set"), true);
-      assert.match(await page.textContent("#set-note"), /no conformal calibration/);
-      assert.equal(await page.isDisabled("#coverage"), true);
-    });
-
-    await check("no page errors, no remote requests, no failed answers but the one 503 and the deliberate 422", async () => {
+    await check("no page errors, no remote requests, no failed answer but the deliberate 422", async () => {
       assert.deepEqual(problems, []);
-      assert.deepEqual(failedAnswers, ["503 /v1/classify", "422 /v1/classify"]);
+      assert.deepEqual(failedAnswers, ["422 /v1/classify"]);
     });
   }
 } finally {
