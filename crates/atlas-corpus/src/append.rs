@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ingest, CorpusError, Dataset, IngestOptions, IngestReport, SkipReason, SplitCounts};
+use crate::ingest::ingest_staged;
+use crate::{CorpusError, Dataset, IngestOptions, IngestReport, SkipReason, SplitCounts};
 use atlas_artifact::IoContext;
 
 /// What [`append`] did.
@@ -53,7 +54,7 @@ pub fn append(
 
     let mut inputs = vec![dataset.to_path_buf()];
     inputs.extend(new_inputs.iter().cloned());
-    let report = ingest(&inputs, &staging, opts)?;
+    let report = ingest_staged(&inputs, &staging, dataset, opts)?;
     Dataset::open(&staging)?; // verified before it replaces anything
     swap_dirs(&staging, dataset)?;
 
@@ -68,12 +69,7 @@ pub fn append(
         validation: after.validation.saturating_sub(before.validation),
         test: after.test.saturating_sub(before.test),
     };
-    Ok(AppendReport {
-        before,
-        added,
-        duplicates,
-        ingest: IngestReport { out_dir: dataset.to_path_buf(), ..report },
-    })
+    Ok(AppendReport { before, added, duplicates, ingest: report })
 }
 
 /// Removes a staging folder on every way out: after a successful swap it holds the old dataset.

@@ -98,6 +98,17 @@ pub struct IngestReport {
 /// atomically; the previous manifest is removed first, so an interrupted ingest leaves a folder that
 /// [`Dataset::open`](crate::Dataset::open) refuses instead of a mix of old and new files.
 pub fn ingest(inputs: &[PathBuf], out_dir: &Path, opts: &IngestOptions) -> Result<IngestReport, CorpusError> {
+    ingest_staged(inputs, out_dir, out_dir, opts)
+}
+
+/// [`ingest`] writing into `out_dir` a dataset whose report names `final_dir`: the folder it will be renamed to
+/// ([`append`](crate::append) builds beside the dataset and swaps the folders).
+pub(crate) fn ingest_staged(
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    final_dir: &Path,
+    opts: &IngestOptions,
+) -> Result<IngestReport, CorpusError> {
     let start = Instant::now();
     check_options(inputs, out_dir, opts)?;
     let taxonomy = opts.taxonomy.as_deref().map(Taxonomy::load).transpose()?;
@@ -162,7 +173,7 @@ pub fn ingest(inputs: &[PathBuf], out_dir: &Path, opts: &IngestOptions) -> Resul
     let fingerprint = combine(&summaries.iter().map(|s| s.sha256.clone()).collect::<Vec<_>>());
     let elapsed_secs = start.elapsed().as_secs_f64();
     let mut report = IngestReport {
-        out_dir: out_dir.to_path_buf(),
+        out_dir: final_dir.to_path_buf(),
         inputs: summaries,
         mb_per_sec: totals.bytes_read as f64 / 1e6 / elapsed_secs.max(1e-9),
         totals,

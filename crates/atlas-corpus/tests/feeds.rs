@@ -248,6 +248,10 @@ fn a_day_in_both_xml_forms_is_appended_to_a_dataset_once_with_duplicates_counted
     let (papers, _) = load_papers(&dataset, Some(atlas_corpus::Split::Test)).unwrap();
     assert!(papers.iter().all(|p| atlas_corpus::split_of(&p.id) == atlas_corpus::Split::Test));
     assert!(papers.iter().any(|p| day2.iter().any(|d| d.id == p.id)), "day 2 papers reached the test split");
+    // The dataset's own report names the dataset, not the staging folder it was built in.
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dataset.join("ingest-report.json")).unwrap()).unwrap();
+    assert_eq!(recorded["out_dir"].as_str(), dataset.to_str());
     // No staging folder is left beside the dataset.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
