@@ -7,8 +7,9 @@
 #        bash scripts/compose-up.sh ARGS...    any other podman-compose command with the same settings:
 #                                              `down`, `down -v` (also drops the volumes), `ps`, `logs api`
 # Environment: compose.yaml's own variables (ATLAS_EMBEDDINGS, ATLAS_PAPERS, ATLAS_MODEL_DIR, the ATLAS_*_PORT
-#   ports, ATLAS_DB_PASSWORD); ATLAS_PODMAN_DIR (the podman store, /tmp/atlas-podman); ATLAS_REBUILD=1 rebuilds
-#   the images even when they exist (after a new release binary, for instance).
+#   ports, ATLAS_DB_PASSWORD); COMPOSE_PROJECT_NAME (another stack beside this one, default arxiv-atlas);
+#   ATLAS_PODMAN_DIR (the podman store, default /tmp/atlas-podman); ATLAS_REBUILD=1 rebuilds the images even
+#   when they exist (after a new release binary, for instance).
 # Needs root, podman, runc and mmdebstrap (apt-get install -y podman runc mmdebstrap) and the release binary
 # (cargo build --release -p arxiv-atlas). Grafana is not started: no image or package of it is reachable here
 # (docs/deployment.md); with a registry, `docker compose --profile grafana up` runs it.
@@ -59,7 +60,7 @@ done
 
 # The container of a service of this project (podman-compose labels them as docker compose does).
 container() {
-  podman ps -a --filter label=com.docker.compose.project=arxiv-atlas \
+  podman ps -a --filter "label=com.docker.compose.project=${COMPOSE_PROJECT_NAME:-arxiv-atlas}" \
     --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -n 1
 }
 
