@@ -103,4 +103,10 @@ for _ in $(seq 45); do api_target >/dev/null 2>&1 && break; sleep 1; done
 check "Prometheus api target" api_target
 check "Prometheus alert rules" rules
 
+# Memory of each server, for docs/deployment.md: the RSS of its container's processes, summed.
+for service in api postgres mlflow prometheus; do
+  name="$(podman ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service=$service" --format '{{.Names}}')"
+  log "memory $service: $(podman top "$name" rss | awk 'NR > 1 {kb += $1} END {printf "%.0f MB RSS", kb / 1024}')"
+done
 log "all checks passed; stack up in ${up_s} s, checks done after $((SECONDS - start)) s; removing the stack"
