@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/podman-images.sh, compose-up.sh and compose-smoke.sh: the podman settings this machine kind
 # needs (../shared/design/real-servers.md), as configuration files rather than flags, so that every podman
 # command, podman-compose's included, gets them. After sourcing, plain `podman` uses:

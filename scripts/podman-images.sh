@@ -29,6 +29,7 @@ from_base=(--build-arg BASE_IMAGE="$base")
 if ! podman image exists "$base"; then
   tar="$work/base-bookworm.tar"
   if [ ! -s "$tar" ]; then
+    # shellcheck disable=SC2016 # $(REPO_URI) is apt's own template syntax, not the shell's.
     mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 == "bookworm" {print $1; exit}')
     mmdebstrap --quiet --mode=root --variant=minbase --format=tar \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
