@@ -5,7 +5,8 @@
 #   - its own image store under $ATLAS_PODMAN_DIR (default /tmp/atlas-podman), apart from the host's;
 #   - runc (crun 1.8 refuses this host's hybrid cgroups), cgroupfs and file events (no systemd);
 #   - ulimits within root's own limits (podman asks for more, and root here cannot raise them);
-#   - its own network configuration folder, so compose's networks do not meet other users' podman.
+#   - its own network configuration and temporary folders (events, locks), so compose's networks and state do
+#     not meet other users' podman (`podman system reset` with these settings touches this store only).
 # Usage: source scripts/podman-env.sh
 ATLAS_PODMAN_DIR="${ATLAS_PODMAN_DIR:-/tmp/atlas-podman}"
 mkdir -p "$ATLAS_PODMAN_DIR"
@@ -16,6 +17,7 @@ default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+tmp_dir = "$ATLAS_PODMAN_DIR/tmp"
 [network]
 network_config_dir = "$ATLAS_PODMAN_DIR/networks"
 CONF

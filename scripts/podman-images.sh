@@ -63,4 +63,7 @@ if [ "$stack" = 1 ]; then
     --build-arg PIP_CERT=/run/host-ca.crt -t localhost/arxiv-atlas-mlflow:dev docker
   "${build[@]}" "${from_base[@]}" -f docker/prometheus.Dockerfile -t localhost/arxiv-atlas-prometheus:dev docker
 fi
+# The build stages' images (pgvector's compiler stage alone is 1.4 GB) go: disk is shared here, and a rebuild
+# costs little (docs/deployment.md gives the times).
+podman image prune -f >/dev/null
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'atlas-(base|api|train|postgres|mlflow|prometheus)'
