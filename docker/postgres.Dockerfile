@@ -22,9 +22,9 @@ COPY pgvector-${PGVECTOR_VERSION}.tar.gz /tmp/pgvector.tar.gz
 # OPTFLAGS="": pgvector defaults to -march=native, which would tie the image to the CPU that built it (its fast
 # paths are chosen at run time anyway). with_llvm=no: no JIT bitcode, which would need clang at build time only
 # to produce files the server can do without.
+# One `make install` (it builds first): a separate `make` and then `make install DESTDIR=…` compiled it twice.
 RUN mkdir /tmp/pgvector \
  && tar xzf /tmp/pgvector.tar.gz -C /tmp/pgvector --strip-components=1 \
- && make -C /tmp/pgvector OPTFLAGS="" with_llvm=no PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config" \
  && make -C /tmp/pgvector OPTFLAGS="" with_llvm=no PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config" \
       DESTDIR=/out install
 
