@@ -8,6 +8,9 @@
   (strict), after those two fields and the envelope are checked here.
 - Vertex AI jobs (deploy/vertex/*.yaml): against deploy/schemas/vertex-custom-job-spec.json, a JSON schema of
   the CustomJobSpec fields these files use (from the Vertex AI REST reference), closed to unknown fields.
+- compose.yaml: against deploy/schemas/compose-spec.json, the Compose Specification's own JSON schema
+  (compose-spec/compose-spec, schema/compose-spec.json at commit 170098ba07d9, Apache-2.0), which refuses
+  unknown service keys.
 
 Usage: python scripts/validate-manifests.py [FILE ...]   (default: every manifest under deploy/)
 Runs with the venv of scripts/setup-deploy-lint.sh.
@@ -62,6 +65,13 @@ def vertex(doc, where):
     return [f"{where}: {e.message} (at {'/'.join(map(str, e.path)) or 'the top'})" for e in v.iter_errors(doc)]
 
 
+def compose(doc, where):
+    with open(os.path.join(ROOT, "deploy/schemas/compose-spec.json")) as f:
+        schema = json.load(f)
+    v = jsonschema.Draft7Validator(schema)
+    return [f"{where}: {e.message} (at {'/'.join(map(str, e.path)) or 'the top'})" for e in v.iter_errors(doc)]
+
+
 def check(path):
     with open(path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d is not None]
@@ -70,7 +80,9 @@ def check(path):
     errors = []
     for i, doc in enumerate(docs):
         where = f"{path}#{i}"
-        if "/cloudrun/" in path:
+        if os.path.basename(path) == "compose.yaml":
+            errors += compose(doc, where)
+        elif "/cloudrun/" in path:
             errors += cloud_run(doc, where)
         elif "/vertex/" in path:
             errors += vertex(doc, where)
@@ -84,6 +96,7 @@ def main():
         glob.glob(os.path.join(ROOT, "deploy/kubernetes/*.yaml"))
         + glob.glob(os.path.join(ROOT, "deploy/cloudrun/*.yaml"))
         + glob.glob(os.path.join(ROOT, "deploy/vertex/*.yaml"))
+        + [os.path.join(ROOT, "compose.yaml")]
     )
     errors, n = [], 0
     for path in files:

@@ -1,6 +1,6 @@
-//! The deployment files that run elsewhere — Kubernetes, Cloud Run and Vertex AI manifests, the Dockerfiles,
-//! the GitHub workflows — checked here by their linters (`scripts/lint-deploy.sh`: kubernetes-validate against
-//! the Kubernetes schemas, hadolint, actionlint), and each linter shown to reject a broken file, so a pass
+//! The deployment files that run elsewhere — Kubernetes, Cloud Run and Vertex AI manifests, compose.yaml, the
+//! Dockerfiles, the GitHub workflows — checked here by their linters (`scripts/lint-deploy.sh`: kubernetes-validate
+//! against the Kubernetes schemas, the Compose Specification's schema, hadolint, actionlint), and each linter shown to reject a broken file, so a pass
 //! means the files were read. Needs `scripts/setup-deploy-lint.sh` (`ATLAS_REQUIRE_DEPLOYLINT`, atlas-testkit).
 
 use std::path::{Path, PathBuf};
@@ -27,10 +27,10 @@ fn manifests_dockerfiles_and_workflows_pass_their_linters() {
     let out = run(Command::new("bash").arg("scripts/lint-deploy.sh").env("ARXIV_ATLAS_DEPLOY_LINT", &tools));
     let log = text(&out);
     assert!(out.status.success(), "scripts/lint-deploy.sh failed:\n{log}");
-    // Every file was seen: 3 Kubernetes files (6 resources), the Cloud Run service, 2 Vertex AI jobs; 2
-    // Dockerfiles; 4 workflows.
-    assert!(log.contains("validated 9 documents in 6 files: 0 errors"), "{log}");
-    assert!(log.contains("hadolint: 2 Dockerfiles, no findings"), "{log}");
+    // Every file was seen: 3 Kubernetes files (6 resources), the Cloud Run service, 2 Vertex AI jobs,
+    // compose.yaml; 5 Dockerfiles (API, batch, and the compose stack's PostgreSQL, MLflow, Prometheus); 4 workflows.
+    assert!(log.contains("validated 10 documents in 7 files: 0 errors"), "{log}");
+    assert!(log.contains("hadolint: 5 Dockerfiles, no findings"), "{log}");
     assert!(log.contains("actionlint: 4 workflow files, 0 errors"), "{log}");
 }
 
@@ -56,9 +56,14 @@ fn each_linter_rejects_a_broken_file() {
         broken("deploy/cloudrun/service.yaml", "cloudrun/service.yaml", "containerPort:", "containerport:");
     let vertex =
         broken("deploy/vertex/train-job.yaml", "vertex/train-job.yaml", "machineType:", "machinetype:");
-    for (file, expect) in
-        [(&k8s, "is not of type 'integer'"), (&run_svc, "containerPort"), (&vertex, "machineType")]
-    {
+    // A misspelled service key in compose.yaml (the name routes the file to the Compose schema).
+    let compose = broken("compose.yaml", "compose/compose.yaml", "shm_size:", "shm_sizes:");
+    for (file, expect) in [
+        (&k8s, "is not of type 'integer'"),
+        (&run_svc, "containerPort"),
+        (&vertex, "machineType"),
+        (&compose, "'shm_sizes' does not match"),
+    ] {
         let out =
             run(Command::new(tools.join("venv/bin/python")).arg("scripts/validate-manifests.py").arg(file));
         assert!(!out.status.success() && text(&out).contains(expect), "{}: {}", file.display(), text(&out));
