@@ -1,8 +1,9 @@
 //! A sentence-transformers model folder: which files exist, what they say, and a stable hash of them.
 //!
 //! The layout is the one `SentenceTransformer.save()` writes and Hugging Face model repos ship:
-//! `config.json` (the BERT hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline: Transformer,
-//! Pooling, optional Dense and Normalize modules), `sentence_bert_config.json` (`max_seq_length`), `<pooling dir>/config.json`,
+//! `config.json` (the architecture and its hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline:
+//! Transformer, Pooling, optional Dense and Normalize modules), `sentence_bert_config.json` (`max_seq_length`),
+//! `<pooling dir>/config.json`,
 //! `model.safetensors`, and optionally `onnx/model*.onnx`. Parsing follows sentence-transformers' own rules so
 //! that a folder produces the same embedding function here as in Python; anything we cannot reproduce exactly
 //! (an unknown module, another architecture) is refused rather than silently approximated.
@@ -284,7 +285,7 @@ impl ModelFolder {
                 why: "the model folder does not exist or is not a directory",
             });
         }
-        let config_path = require(dir, "config.json", "BERT hyper-parameters")?;
+        let config_path = require(dir, "config.json", "the transformer's hyper-parameters")?;
         let config_json: serde_json::Value = read_json(&config_path)?;
         let config = BertConfig::from_json(dir, &config_json)?;
         check_architecture(dir, &config)?;
@@ -360,7 +361,7 @@ impl ModelFolder {
         &self.dir
     }
 
-    /// The BERT hyper-parameters.
+    /// The transformer hyper-parameters (architecture included).
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
