@@ -34,7 +34,7 @@ for model in mpnet distilbert; do
   OMP_NUM_THREADS=$THREADS "$PEER_PY" ../shared/bench/peer_embed.py --model "$dir" --n "$N" --batch-sizes 32 \
     --repeats "$REPEATS" --latency-n "$LATENCY" --threads "$THREADS" --results "$OUT/$model-pytorch.json" >&2
   for backend in candle onnx; do
-    "$BIN" bench embed --model-dir "$dir" --backend "$backend" --limit "$N" --batch-size 32 --repeats "$REPEATS" \
+    "$BIN" bench embed --model-dir "$dir" --engine "$backend" --limit "$N" --batch-size 32 --repeats "$REPEATS" \
       --latency-texts "$LATENCY" --threads "$THREADS" --json >"$OUT/$model-$backend.json"
   done
   python3 - "$OUT" "$model" <<'PY'
