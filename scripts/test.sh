@@ -3,8 +3,8 @@
 # Builds are cached outside the clone (CARGO_TARGET_DIR) so a second run only rebuilds what changed.
 #
 # What this script provisions, the tests require (ATLAS_REQUIRE_<NEED>=1, see crates/atlas-testkit): ONNX
-# Runtime, PostgreSQL + pgvector, an MLflow server, Chromium and DVC, and the arXiv data kit whenever
-# ../shared/data exists (CI and every machine of this project). A setup that fails stops the script with its
+# Runtime, PostgreSQL + pgvector, an MLflow server, Chromium and DVC, and the arXiv data kit and PyTorch (for the
+# encoder parity test) whenever ../shared exists (CI and every machine of this project). A setup that fails stops the script with its
 # reason, and a required prerequisite a test finds missing fails that test: nothing passes without doing its
 # work. Only what is not provisioned may skip (on a fresh clone without the kit: the tests that need it); every skip is logged through
 # ATLAS_SKIP_LOG and the run ends with one line counting them.
@@ -125,6 +125,19 @@ ARXIV_ATLAS_DVC="$(bash scripts/setup-dvc.sh)" ||
   die "DVC could not be installed (scripts/setup-dvc.sh, output above); the DVC pipeline test requires it"
 export ARXIV_ATLAS_DVC ATLAS_REQUIRE_DVC=1
 echo "$ARXIV_ATLAS_DVC"
+
+# PyTorch + transformers + sentence-transformers at the pins of ../shared/bench/requirements.txt, for the MPNet and
+# DistilBERT parity test against PyTorch (crates/atlas-encoder/tests/architectures.rs); reuses a matching venv.
+# Like the data, only where the kit is there: the pins and the test's tokenizer come from ../shared.
+step "torch"
+if [ -f ../shared/bench/requirements.txt ]; then
+  ARXIV_ATLAS_TORCH_PYTHON="$(bash scripts/setup-torch.sh)" ||
+    die "PyTorch could not be provided (scripts/setup-torch.sh, output above); the encoder parity test requires it"
+  export ARXIV_ATLAS_TORCH_PYTHON ATLAS_REQUIRE_TORCH=1
+  echo "$ARXIV_ATLAS_TORCH_PYTHON"
+else
+  echo "no ../shared/bench/requirements.txt: the PyTorch parity test will skip"
+fi
 
 # The docs site (mdBook over docs/): a SUMMARY entry without its page fails the build, and a warning (say, a
 # broken include) fails it here too; links and the table of contents are checked by the `docs::links` test.

@@ -1,8 +1,9 @@
 //! A sentence-transformers model folder: which files exist, what they say, and a stable hash of them.
 //!
 //! The layout is the one `SentenceTransformer.save()` writes and Hugging Face model repos ship:
-//! `config.json` (the BERT hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline: Transformer,
-//! Pooling, optional Dense and Normalize modules), `sentence_bert_config.json` (`max_seq_length`), `<pooling dir>/config.json`,
+//! `config.json` (the architecture and its hyper-parameters), `tokenizer.json`, `modules.json` (the pipeline:
+//! Transformer, Pooling, optional Dense and Normalize modules), `sentence_bert_config.json` (`max_seq_length`),
+//! `<pooling dir>/config.json`,
 //! `model.safetensors`, and optionally `onnx/model*.onnx`. Parsing follows sentence-transformers' own rules so
 //! that a folder produces the same embedding function here as in Python; anything we cannot reproduce exactly
 //! (an unknown module, another architecture) is refused rather than silently approximated.
@@ -16,6 +17,9 @@ use serde::Deserialize;
 use crate::dense::{read_dense_step, PostStep, DENSE_WEIGHTS_FILE};
 use crate::error::EncoderError;
 use crate::pooling::Pooling;
+
+/// Buckets MPNet sorts relative positions into (transformers passes 32 whatever `config.json` says).
+pub const MPNET_BUCKETS: usize = 32;
 
 /// Environment variable naming the default model folder.
 pub const MODEL_DIR_ENV: &str = "ARXIV_ATLAS_MODEL_DIR";
@@ -45,9 +49,66 @@ pub fn default_model_dir_in(env_value: Option<PathBuf>, cwd: &Path) -> Option<Pa
     }
 }
 
-/// The BERT hyper-parameters this crate needs from `config.json`.
+/// The transformer architecture of a model folder, from `model_type` in its `config.json`.
+///
+/// All three are post-LayerNorm encoders; they differ in their weight names, in how positions enter
+/// ([`Architecture::Bert`]: learned absolute positions plus token types; [`Architecture::MPNet`]: learned
+/// positions offset past the padding id plus a relative-position bias shared by all layers;
+/// [`Architecture::DistilBert`]: learned or sinusoidal absolute positions, no token types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Architecture {
+    /// BERT (`model_type` `bert`, or absent as in old sentence-transformers exports): MiniLM, SciBERT, BGE ...
+    #[default]
+    Bert,
+    /// MPNet (`mpnet`): all-mpnet-base-v2 and its fine-tunes.
+    MPNet,
+    /// DistilBERT (`distilbert`).
+    DistilBert,
+}
+
+impl Architecture {
+    /// Every supported architecture, in the order error messages list them.
+    pub const ALL: [Architecture; 3] = [Architecture::Bert, Architecture::MPNet, Architecture::DistilBert];
+
+    /// The `model_type` of `config.json` that names it.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Architecture::Bert => "bert",
+            Architecture::MPNet => "mpnet",
+            Architecture::DistilBert => "distilbert",
+        }
+    }
+
+    /// The architecture `model_type` names; `None` (no `model_type`) is BERT, which is what sentence-transformers
+    /// exports without the field contain. Anything else is refused with the list of supported types.
+    pub fn from_model_type(model_type: Option<&str>) -> Result<Self, String> {
+        let Some(name) = model_type else { return Ok(Architecture::Bert) };
+        Self::ALL.into_iter().find(|a| a.model_type() == name).ok_or_else(|| {
+            let supported: Vec<&str> = Self::ALL.iter().map(|a| a.model_type()).collect();
+            format!("config.json: model_type `{name}` is not supported (supported: {})", supported.join(", "))
+        })
+    }
+
+    /// Whether the model has a token-type (segment) embedding, i.e. reads `token_type_ids`.
+    pub fn has_token_types(self) -> bool {
+        self == Architecture::Bert
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.model_type())
+    }
+}
+
+/// The transformer hyper-parameters this crate needs from `config.json`, under BERT's names whatever the
+/// architecture (a DistilBERT `config.json`'s `dim`, `n_layers`, `n_heads`, `hidden_dim` and `activation` are
+/// read into `hidden_size`, `num_hidden_layers`, `num_attention_heads`, `intermediate_size` and `hidden_act`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BertConfig {
+    /// Which transformer this is (from `model_type`).
+    #[serde(skip)]
+    pub architecture: Architecture,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Width of the hidden states (the embedding dimension before pooling).
@@ -60,7 +121,7 @@ pub struct BertConfig {
     pub intermediate_size: usize,
     /// Longest sequence the position embeddings cover.
     pub max_position_embeddings: usize,
-    /// Number of token types (segments).
+    /// Number of token types (segments); 0 for architectures without them.
     #[serde(default = "default_type_vocab_size")]
     pub type_vocab_size: usize,
     /// Id of the padding token.
@@ -72,14 +133,20 @@ pub struct BertConfig {
     /// Epsilon of the layer norms.
     #[serde(default = "default_layer_norm_eps")]
     pub layer_norm_eps: f64,
-    /// `bert` for the models this crate runs.
-    #[serde(default)]
-    pub model_type: Option<String>,
-    /// Only `absolute` is supported.
+    /// Only `absolute` is supported (BERT).
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// Rows of MPNet's relative-position bias table (its buckets).
+    #[serde(default = "default_relative_buckets")]
+    pub relative_attention_num_buckets: usize,
+    /// DistilBERT: the position table is the fixed sinusoidal one rather than learned.
+    #[serde(default)]
+    pub sinusoidal_pos_embds: bool,
 }
 
+fn default_relative_buckets() -> usize {
+    32
+}
 fn default_type_vocab_size() -> usize {
     2
 }
@@ -91,6 +158,45 @@ fn default_layer_norm_eps() -> f64 {
 }
 
 impl BertConfig {
+    /// Reads `config.json` (already parsed, of the folder `dir`): detects the [`Architecture`] from
+    /// `model_type` and reads the hyper-parameters under BERT's names.
+    pub fn from_json(dir: &Path, json: &serde_json::Value) -> Result<Self, EncoderError> {
+        let path = dir.join("config.json");
+        let model_type = json.get("model_type").and_then(|v| v.as_str());
+        let architecture = Architecture::from_model_type(model_type)
+            .map_err(|message| EncoderError::Unsupported { dir: dir.to_path_buf(), message })?;
+        let mut json = json.clone();
+        if let Some(obj) = json.as_object_mut() {
+            match architecture {
+                Architecture::Bert => {}
+                // MPNet has no token types; its checkpoints carry no token-type table.
+                Architecture::MPNet => {
+                    obj.insert("type_vocab_size".into(), 0.into());
+                }
+                Architecture::DistilBert => {
+                    // transformers' DistilBERT names; its layer norms use a fixed epsilon of 1e-12.
+                    for (theirs, ours) in [
+                        ("dim", "hidden_size"),
+                        ("n_layers", "num_hidden_layers"),
+                        ("n_heads", "num_attention_heads"),
+                        ("hidden_dim", "intermediate_size"),
+                        ("activation", "hidden_act"),
+                    ] {
+                        if let Some(v) = obj.get(theirs).cloned() {
+                            obj.entry(ours).or_insert(v);
+                        }
+                    }
+                    obj.insert("type_vocab_size".into(), 0.into());
+                    obj.insert("layer_norm_eps".into(), 1e-12.into());
+                }
+            }
+        }
+        let mut config: BertConfig =
+            serde_json::from_value(json).map_err(|source| EncoderError::Json { path, source })?;
+        config.architecture = architecture;
+        Ok(config)
+    }
+
     /// Floating-point operations of one forward pass over a sequence of `len` tokens, counting matrix products
     /// only (2 FLOPs per multiply-add): per layer and token the Q, K, V and output projections (4·h²), the
     /// feed-forward pair (2·h·i), and attention scores plus their weighted sum (2·len·h).
@@ -179,10 +285,9 @@ impl ModelFolder {
                 why: "the model folder does not exist or is not a directory",
             });
         }
-        let config_path = require(dir, "config.json", "BERT hyper-parameters")?;
+        let config_path = require(dir, "config.json", "the transformer's hyper-parameters")?;
         let config_json: serde_json::Value = read_json(&config_path)?;
-        let config: BertConfig = serde_json::from_value(config_json.clone())
-            .map_err(|source| EncoderError::Json { path: config_path.clone(), source })?;
+        let config = BertConfig::from_json(dir, &config_json)?;
         check_architecture(dir, &config)?;
         require(dir, "tokenizer.json", "the tokenizer (a Hugging Face fast-tokenizer file)")?;
 
@@ -256,7 +361,7 @@ impl ModelFolder {
         &self.dir
     }
 
-    /// The BERT hyper-parameters.
+    /// The transformer hyper-parameters (architecture included).
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
@@ -413,19 +518,17 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>, EncoderError> {
 
 fn check_architecture(dir: &Path, config: &BertConfig) -> Result<(), EncoderError> {
     let unsupported = |message: String| EncoderError::Unsupported { dir: dir.to_path_buf(), message };
-    match config.model_type.as_deref() {
-        Some("bert") | None => {}
-        Some(other) => {
-            return Err(unsupported(format!(
-                "config.json: model_type `{other}`; only `bert` is supported (RoBERTa-style models offset \
-                 position ids and would give silently different embeddings)"
-            )))
-        }
-    }
     if let Some(p) = config.position_embedding_type.as_deref() {
         if p != "absolute" {
             return Err(unsupported(format!("config.json: position_embedding_type `{p}` (only `absolute`)")));
         }
+    }
+    if config.architecture == Architecture::MPNet && config.relative_attention_num_buckets < MPNET_BUCKETS {
+        // transformers buckets relative positions into 32 buckets whatever the config says.
+        return Err(unsupported(format!(
+            "config.json: relative_attention_num_buckets {} (MPNet needs at least {MPNET_BUCKETS})",
+            config.relative_attention_num_buckets
+        )));
     }
     if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
         return Err(EncoderError::InvalidConfig {
@@ -447,7 +550,9 @@ fn resolve_max_seq_length(
     sbert: &SentenceBertConfig,
     sbert_path: &Path,
 ) -> Result<usize, EncoderError> {
-    let limit = config.max_position_embeddings;
+    // MPNet's positions start after its padding index (1), so two rows of its table are never a real token's.
+    let reserved = if config.architecture == Architecture::MPNet { 2 } else { 0 };
+    let limit = config.max_position_embeddings.saturating_sub(reserved);
     match sbert.max_seq_length {
         Some(0) => Err(EncoderError::InvalidConfig {
             path: sbert_path.to_path_buf(),
@@ -736,6 +841,41 @@ mod tests {
         fs::write(d.path().join("1_Pooling/config.json"), pooling_json(false, false, true)).unwrap();
         let h3 = ModelFolder::open(d.path()).unwrap().model_hash().unwrap().to_owned();
         assert_ne!(h2, h3);
+    }
+
+    #[test]
+    fn architecture_comes_from_model_type() {
+        let d = folder(Some(MODULES_NORM), &pooling_json(false, true, false), None, &[]);
+        let mpnet = CONFIG.replace("\"bert\"", "\"mpnet\"").replace("64", "66");
+        fs::write(d.path().join("config.json"), mpnet).unwrap();
+        let f = ModelFolder::open(d.path()).unwrap();
+        assert_eq!(f.config().architecture, Architecture::MPNet);
+        assert_eq!(f.config().type_vocab_size, 0);
+        // Positions 0 and 1 are never a real token's in MPNet.
+        assert_eq!(f.max_seq_length(), 64);
+
+        let distil = r#"{"model_type":"distilbert","vocab_size":10,"dim":8,"n_layers":3,"n_heads":2,
+            "hidden_dim":16,"max_position_embeddings":64,"activation":"relu","sinusoidal_pos_embds":true}"#;
+        fs::write(d.path().join("config.json"), distil).unwrap();
+        let c = ModelFolder::open(d.path()).unwrap().config().clone();
+        assert_eq!(c.architecture, Architecture::DistilBert);
+        assert_eq!(
+            (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size),
+            (8, 3, 2, 16)
+        );
+        assert_eq!((c.hidden_act.as_str(), c.layer_norm_eps, c.type_vocab_size), ("relu", 1e-12, 0));
+        assert!(c.sinusoidal_pos_embds);
+
+        let no_type = CONFIG.replace("\"model_type\":\"bert\",", "");
+        fs::write(d.path().join("config.json"), no_type).unwrap();
+        assert_eq!(ModelFolder::open(d.path()).unwrap().config().architecture, Architecture::Bert);
+
+        fs::write(d.path().join("config.json"), CONFIG.replace("\"bert\"", "\"xlm-roberta\"")).unwrap();
+        let err = ModelFolder::open(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("model_type `xlm-roberta` is not supported (supported: bert, mpnet, distilbert)"),
+            "{err}"
+        );
     }
 
     #[test]

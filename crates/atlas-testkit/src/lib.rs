@@ -44,6 +44,9 @@ pub enum Need {
     /// The deployment linters of `scripts/setup-deploy-lint.sh` (kubernetes-validate, hadolint, actionlint),
     /// their folder named by `ARXIV_ATLAS_DEPLOY_LINT` (`ATLAS_REQUIRE_DEPLOYLINT`).
     DeployLint,
+    /// A Python with PyTorch, `transformers` and `sentence-transformers` (the pins of
+    /// `../shared/bench/requirements.txt`), named by `ARXIV_ATLAS_TORCH_PYTHON` (`ATLAS_REQUIRE_TORCH`).
+    Torch,
 }
 
 impl Need {
@@ -58,6 +61,7 @@ impl Need {
             Need::Dvc => "ATLAS_REQUIRE_DVC",
             Need::Mlflow => "ATLAS_REQUIRE_MLFLOW",
             Need::DeployLint => "ATLAS_REQUIRE_DEPLOYLINT",
+            Need::Torch => "ATLAS_REQUIRE_TORCH",
         }
     }
 
@@ -216,6 +220,35 @@ pub fn web_test_dir(test: &str, root: &std::path::Path) -> Option<PathBuf> {
     }
     let reason = format!("{} not found; run `bash scripts/setup-web-test.sh`", lacking.join(", "));
     missing(Need::Chromium, test, reason);
+    None
+}
+
+/// The Python named by `ARXIV_ATLAS_TORCH_PYTHON` (made by `scripts/setup-torch.sh`) once it imports torch,
+/// transformers and sentence-transformers, or `None` after [`missing`]. For tests that compare against PyTorch.
+#[track_caller]
+pub fn torch_python(test: &str) -> Option<PathBuf> {
+    let Some(python) = std::env::var_os("ARXIV_ATLAS_TORCH_PYTHON").filter(|p| !p.is_empty()) else {
+        missing(
+            Need::Torch,
+            test,
+            "ARXIV_ATLAS_TORCH_PYTHON is not set (export ARXIV_ATLAS_TORCH_PYTHON=\"$(bash scripts/setup-torch.sh)\")",
+        );
+        return None;
+    };
+    let python = PathBuf::from(python);
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import torch, transformers, sentence_transformers"])
+        .output();
+    let why = match probe {
+        Ok(out) if out.status.success() => return Some(python),
+        Ok(out) => format!(
+            "{} cannot import torch, transformers and sentence_transformers: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        ),
+        Err(e) => format!("cannot run {}: {e}", python.display()),
+    };
+    missing(Need::Torch, test, format!("{why} (bash scripts/setup-torch.sh installs them)"));
     None
 }
 

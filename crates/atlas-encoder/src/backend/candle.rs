@@ -1,4 +1,5 @@
-//! candle backend: `candle_transformers::models::bert::BertModel` on fp32 safetensors weights.
+//! candle backend: `candle_transformers::models::bert::BertModel` on fp32 safetensors weights for BERT, this
+//! crate's own encoder for MPNet and DistilBERT.
 //!
 //! This is the reference path: its embeddings match sentence-transformers to cosine 1.0000000. On CPU it is
 //! slower than ONNX Runtime (candle's non-matmul ops are single-pass and allocate per op); it is the backend
@@ -8,15 +9,22 @@ use candle_core::{DType, Device, Storage, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 
+use super::transformer::Transformer;
 use super::{Backend, DeviceSpec, Precision};
 use crate::batch::TokenBatch;
 use crate::error::EncoderError;
-use crate::folder::ModelFolder;
+use crate::folder::{Architecture, ModelFolder};
 use crate::pooling::{HiddenStates, PoolingHead};
 
-/// A BERT model loaded into candle.
+/// The network: candle-transformers' BERT, or this crate's MPNet / DistilBERT.
+enum Model {
+    Bert(BertModel),
+    Other(Transformer),
+}
+
+/// A BERT, MPNet or DistilBERT model loaded into candle.
 pub struct CandleBackend {
-    model: BertModel,
+    model: Model,
     device: Device,
     spec: DeviceSpec,
     /// Dedicated pool so that `threads` is honoured without touching rayon's global pool, which the tokenizer
@@ -49,7 +57,6 @@ impl CandleBackend {
         }
         let spec = device;
         let device = candle_device(spec)?;
-        let config = candle_config(folder)?;
         let weights_path = folder.safetensors_path()?;
         // Read into memory rather than mmap: a memory map of a file that another process rewrites is undefined
         // behaviour, and BERT-sized weights are small next to the activations anyway.
@@ -57,8 +64,15 @@ impl CandleBackend {
             .map_err(|source| EncoderError::Io { path: weights_path.clone(), source })?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
             .map_err(EncoderError::candle("reading model.safetensors"))?;
-        let model =
-            BertModel::load(vb, &config).map_err(EncoderError::candle("building BERT from the weights"))?;
+        let model = match folder.config().architecture {
+            Architecture::Bert => Model::Bert(
+                BertModel::load(vb, &candle_config(folder)?)
+                    .map_err(EncoderError::candle("building BERT from the weights"))?,
+            ),
+            Architecture::MPNet | Architecture::DistilBert => {
+                Model::Other(Transformer::load(vb, folder.config())?)
+            }
+        };
         let pool = if threads > 0 {
             Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| {
                 EncoderError::InvalidOption(format!("cannot start {threads} candle threads: {e}"))
@@ -70,16 +84,24 @@ impl CandleBackend {
     }
 
     fn forward(&self, batch: &TokenBatch, head: &PoolingHead) -> Result<Vec<f32>, EncoderError> {
-        let shape = (batch.rows(), batch.seq_len());
-        let tensor = |data: &[u32]| {
-            Tensor::from_slice(data, shape, &self.device).map_err(EncoderError::candle("uploading the batch"))
-        };
-        let (ids, types, mask) =
-            (tensor(batch.input_ids())?, tensor(batch.token_type_ids())?, tensor(batch.attention_mask())?);
-        let hidden = self
-            .model
-            .forward(&ids, &types, Some(&mask))
-            .map_err(EncoderError::candle("BERT forward pass"))?;
+        let hidden = match &self.model {
+            Model::Bert(bert) => {
+                let shape = (batch.rows(), batch.seq_len());
+                let tensor = |data: &[u32]| Tensor::from_slice(data, shape, &self.device);
+                (|| {
+                    let (ids, types, mask) = (
+                        tensor(batch.input_ids())?,
+                        tensor(batch.token_type_ids())?,
+                        tensor(batch.attention_mask())?,
+                    );
+                    bert.forward(&ids, &types, Some(&mask))
+                })()
+            }
+            Model::Other(model) => {
+                model.forward(batch.input_ids(), batch.attention_mask(), batch.rows(), batch.seq_len())
+            }
+        }
+        .map_err(EncoderError::candle("forward pass"))?;
         if self.device.is_cpu() {
             // Pool straight from candle's buffer instead of copying [rows, seq, hidden] out first.
             let hidden = hidden.contiguous().map_err(EncoderError::candle("laying out hidden states"))?;

@@ -12,10 +12,12 @@ use crate::error::EncoderError;
 use crate::pooling::PoolingHead;
 
 pub mod candle;
+mod layout;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "onnx")]
 pub mod onnx_graph;
+mod transformer;
 
 /// Whether this build has the ONNX Runtime backend (cargo feature `onnx`, on by default).
 pub const fn onnx_built() -> bool {

@@ -231,7 +231,7 @@ impl OnnxBackend {
         // Written once, loaded by every session.
         let graph = match source {
             GraphSource::File(_) => None,
-            GraphSource::FromSafetensors => Some(crate::backend::onnx_graph::bert_graph(folder)?),
+            GraphSource::FromSafetensors => Some(crate::backend::onnx_graph::transformer_graph(folder)?),
         };
         let mut opened = Vec::with_capacity(sessions);
         for _ in 0..sessions {

@@ -1,9 +1,10 @@
-//! Writes an fp32 ONNX graph of a BERT model straight from its `model.safetensors`, so that ONNX Runtime can run
-//! any BERT folder without a Python export step.
+//! Writes an fp32 ONNX graph of a BERT, MPNet or DistilBERT model straight from its `model.safetensors`, so that
+//! ONNX Runtime can run any such folder without a Python export step.
 //!
-//! The graph has the interface of Hugging Face's exports (inputs `input_ids`, `attention_mask`,
+//! The graph has the interface of Hugging Face's exports (inputs `input_ids`, `attention_mask` and, for BERT,
 //! `token_type_ids`, int64 `[batch, seq]`; output `last_hidden_state` `[batch, seq, hidden]`) and the
-//! operations of `transformers`' `BertModel` in eager mode: embeddings sum + LayerNorm, additive attention mask
+//! operations of `transformers`' models in eager mode (MPNet adds its relative-position bias to the scores,
+//! from a by-distance table written into the graph; see [`super::layout`]): embeddings sum + LayerNorm, additive attention mask
 //! of `f32::MIN`, scaled dot-product attention, exact-erf GELU, i.e. the patterns ONNX Runtime's graph
 //! optimizer knows from `torch.onnx` exports. Measured on all-MiniLM-L6-v2: cosine 1.0000000 to
 //! sentence-transformers on all 59 reference texts, and the same speed as a graph of the same structure
@@ -15,8 +16,9 @@
 
 use safetensors::{Dtype, SafeTensors};
 
+use super::layout;
 use crate::error::EncoderError;
-use crate::folder::{BertConfig, ModelFolder};
+use crate::folder::{Architecture, BertConfig, ModelFolder};
 
 /// ONNX `TensorProto.DataType` codes.
 const FLOAT: i64 = 1;
@@ -143,6 +145,10 @@ impl Graph {
         self.init(name, INT64, &[data.len()], &raw)
     }
 
+    fn init_scalar_i64(&mut self, name: &str, v: i64) -> String {
+        self.init(name, INT64, &[], &v.to_le_bytes())
+    }
+
     fn scalar_f32(&mut self, name: &str, v: f32) -> String {
         self.init(name, FLOAT, &[], &v.to_le_bytes())
     }
@@ -217,19 +223,21 @@ impl Weights<'_> {
     }
 }
 
-/// Builds the fp32 graph of `folder`'s BERT from its `model.safetensors` and returns the serialized ModelProto.
-pub fn bert_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> {
+/// Builds the fp32 graph of `folder`'s transformer (BERT, MPNet or DistilBERT, see [`Architecture`]) from its
+/// `model.safetensors` and returns the serialized ModelProto.
+pub fn transformer_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> {
     let path = folder.safetensors_path()?;
     let bytes = std::fs::read(&path).map_err(|source| EncoderError::Io { path: path.clone(), source })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| EncoderError::InvalidConfig {
         path: path.clone(),
         message: format!("not a safetensors file: {e}"),
     })?;
-    // Checkpoints saved from BertFor* heads prefix the encoder with `bert.`.
+    // Checkpoints saved from the task models (BertForMaskedLM, ...) prefix the encoder with `bert.` etc.
+    let with_prefix = layout::checkpoint_prefix(folder.config().architecture);
     let prefix = if st.tensor("embeddings.word_embeddings.weight").is_err()
-        && st.tensor("bert.embeddings.word_embeddings.weight").is_ok()
+        && st.tensor(&format!("{with_prefix}embeddings.word_embeddings.weight")).is_ok()
     {
-        "bert."
+        with_prefix
     } else {
         ""
     };
@@ -238,6 +246,7 @@ pub fn bert_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> {
 }
 
 fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
+    let arch = cfg.architecture;
     let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
     let head_dim = h / heads;
     let mut g = Graph::default();
@@ -246,26 +255,53 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
         Ok(g.init_f32(name, &shape, &data))
     };
     let eps = cfg.layer_norm_eps as f32;
-    let layer_norm = |g: &mut Graph, x: &str, gamma: &str, beta: &str| {
-        g.node("LayerNormalization", &[x, gamma, beta], &[Attr::Int("axis", -1), Attr::Float("epsilon", eps)])
+    let layer_norm = |g: &mut Graph, x: &str, name: &str| -> Result<String, EncoderError> {
+        let (gamma, beta) = (param(g, &format!("{name}.weight"))?, param(g, &format!("{name}.bias"))?);
+        let attrs = [Attr::Int("axis", -1), Attr::Float("epsilon", eps)];
+        Ok(g.node("LayerNormalization", &[x, &gamma, &beta], &attrs))
     };
 
-    // Embeddings: word + token type + position (the first `seq` rows of the table).
+    // Embeddings: word + position (+ token type for BERT), then LayerNorm.
     let word_table = param(&mut g, "embeddings.word_embeddings.weight")?;
-    let type_table = param(&mut g, "embeddings.token_type_embeddings.weight")?;
-    let pos_table = param(&mut g, "embeddings.position_embeddings.weight")?;
+    let pos_name = "embeddings.position_embeddings.weight";
+    let pos_table = match w.get(pos_name) {
+        Ok((shape, data)) => g.init_f32(pos_name, &shape, &data),
+        // DistilBERT's sinusoidal table is fixed, so a checkpoint may leave it out.
+        Err(_) if arch == Architecture::DistilBert && cfg.sinusoidal_pos_embds => {
+            let (n, d) = (cfg.max_position_embeddings, h);
+            g.init_f32(pos_name, &[n, d], &layout::sinusoidal_positions(n, d))
+        }
+        Err(e) => return Err(e),
+    };
     let word = g.node("Gather", &[&word_table, "input_ids"], &[]);
-    let typ = g.node("Gather", &[&type_table, "token_type_ids"], &[]);
     let shape = g.node("Shape", &["input_ids"], &[]);
     let one = g.init_i64("c_one_1d", &[1]);
     let zero = g.init_i64("c_zero_1d", &[0]);
     let seq = g.node("Gather", &[&shape, &one], &[Attr::Int("axis", 0)]);
-    let pos = g.node("Slice", &[&pos_table, &zero, &seq, &zero], &[]);
-    let sum = g.node("Add", &[&word, &typ], &[]);
-    let sum = g.node("Add", &[&sum, &pos], &[]);
-    let (gamma, beta) =
-        (param(&mut g, "embeddings.LayerNorm.weight")?, param(&mut g, "embeddings.LayerNorm.bias")?);
-    let mut x = layer_norm(&mut g, &sum, &gamma, &beta);
+    let pos = if arch == Architecture::MPNet {
+        // transformers' create_position_ids_from_input_ids: cumsum(ids != pad) * (ids != pad) + pad.
+        let pad = g.init_scalar_i64("c_mpnet_pad", i64::from(layout::MPNET_PADDING_IDX));
+        let is_pad = g.node("Equal", &["input_ids", &pad], &[]);
+        let real = g.node("Not", &[&is_pad], &[]);
+        let real = g.node("Cast", &[&real], &[Attr::Int("to", INT64)]);
+        let axis = g.init_scalar_i64("c_seq_axis", 1);
+        let count = g.node("CumSum", &[&real, &axis], &[]);
+        let count = g.node("Mul", &[&count, &real], &[]);
+        let ids = g.node("Add", &[&count, &pad], &[]);
+        g.node("Gather", &[&pos_table, &ids], &[])
+    } else {
+        g.node("Slice", &[&pos_table, &zero, &seq, &zero], &[])
+    };
+    let sum = if arch.has_token_types() {
+        let type_table = param(&mut g, "embeddings.token_type_embeddings.weight")?;
+        let typ = g.node("Gather", &[&type_table, "token_type_ids"], &[]);
+        // BERT's order: (word + type) + position; float addition is not associative.
+        let wt = g.node("Add", &[&word, &typ], &[]);
+        g.node("Add", &[&wt, &pos], &[])
+    } else {
+        g.node("Add", &[&word, &pos], &[])
+    };
+    let mut x = layer_norm(&mut g, &sum, "embeddings.LayerNorm")?;
 
     // Additive mask as transformers builds it: (1 - mask) * finfo(float32).min, shaped [batch, 1, 1, seq].
     let mask_f = g.node("Cast", &["attention_mask"], &[Attr::Int("to", FLOAT)]);
@@ -275,6 +311,28 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
     let additive = g.node("Mul", &[&inverted, &fmin], &[]);
     let axes = g.init_i64("c_axes_1_2", &[1, 2]);
     let mask = g.node("Unsqueeze", &[&additive, &axes], &[]);
+
+    // MPNet: one relative-position bias [1, heads, seq, seq] for all layers, gathered by key − query from a
+    // table by distance (written here, so the graph needs no bucketing arithmetic).
+    let position_bias = if arch == Architecture::MPNet {
+        let (_, table) = w.get(layout::MPNET_RELATIVE_BIAS)?;
+        let max_len = cfg.max_position_embeddings;
+        let by_distance = layout::mpnet_bias_by_distance(&table, heads, max_len);
+        let by_distance = g.init_f32("mpnet_bias_by_distance", &[heads, 2 * max_len - 1], &by_distance);
+        let index0 = g.init_scalar_i64("c_index_1", 1);
+        let seq_scalar = g.node("Gather", &[&shape, &index0], &[Attr::Int("axis", 0)]);
+        let (start, step) = (g.init_scalar_i64("c_range_0", 0), g.init_scalar_i64("c_range_1", 1));
+        let range = g.node("Range", &[&start, &seq_scalar, &step], &[]);
+        let query = g.node("Unsqueeze", &[&range, &one], &[]);
+        let key = g.node("Unsqueeze", &[&range, &zero], &[]);
+        let distance = g.node("Sub", &[&key, &query], &[]);
+        let offset = g.init_scalar_i64("c_distance_offset", max_len as i64 - 1);
+        let column = g.node("Add", &[&distance, &offset], &[]);
+        let bias = g.node("Gather", &[&by_distance, &column], &[Attr::Int("axis", 1)]);
+        Some(g.node("Unsqueeze", &[&bias, &zero], &[]))
+    } else {
+        None
+    };
 
     let split = g.init_i64("c_split_heads", &[0, 0, heads as i64, head_dim as i64]);
     let merge = g.init_i64("c_merge_heads", &[0, 0, h as i64]);
@@ -292,49 +350,48 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
     };
 
     for i in 0..cfg.num_hidden_layers {
-        let p = format!("encoder.layer.{i}.");
+        let n = layout::layer_names(arch, i);
         let heads_of = |g: &mut Graph, y: &str, perm: &[i64]| {
             let r = g.node("Reshape", &[y, &split], &[]);
             g.node("Transpose", &[&r], &[Attr::Ints("perm", perm)])
         };
-        let q = linear(&mut g, &x, &format!("{p}attention.self.query"))?;
-        let k = linear(&mut g, &x, &format!("{p}attention.self.key"))?;
-        let v = linear(&mut g, &x, &format!("{p}attention.self.value"))?;
+        let q = linear(&mut g, &x, &n.query)?;
+        let k = linear(&mut g, &x, &n.key)?;
+        let v = linear(&mut g, &x, &n.value)?;
         let q = heads_of(&mut g, &q, &[0, 2, 1, 3]);
         let k = heads_of(&mut g, &k, &[0, 2, 3, 1]);
         let v = heads_of(&mut g, &v, &[0, 2, 1, 3]);
         let scores = g.node("MatMul", &[&q, &k], &[]);
-        let scores = g.node("Mul", &[&scores, &scale], &[]);
+        let mut scores = g.node("Mul", &[&scores, &scale], &[]);
+        if let Some(bias) = &position_bias {
+            scores = g.node("Add", &[&scores, bias], &[]);
+        }
         let scores = g.node("Add", &[&scores, &mask], &[]);
         let probs = g.node("Softmax", &[&scores], &[Attr::Int("axis", -1)]);
         let ctx = g.node("MatMul", &[&probs, &v], &[]);
         let ctx = g.node("Transpose", &[&ctx], &[Attr::Ints("perm", &[0, 2, 1, 3])]);
         let ctx = g.node("Reshape", &[&ctx, &merge], &[]);
-        let attn = linear(&mut g, &ctx, &format!("{p}attention.output.dense"))?;
+        let attn = linear(&mut g, &ctx, &n.attention_out)?;
         let res = g.node("Add", &[&attn, &x], &[]);
-        let (gm, bt) = (
-            param(&mut g, &format!("{p}attention.output.LayerNorm.weight"))?,
-            param(&mut g, &format!("{p}attention.output.LayerNorm.bias"))?,
-        );
-        let x1 = layer_norm(&mut g, &res, &gm, &bt);
+        let x1 = layer_norm(&mut g, &res, &n.attention_norm)?;
 
-        let inter = linear(&mut g, &x1, &format!("{p}intermediate.dense"))?;
+        let inter = linear(&mut g, &x1, &n.ffn_in)?;
         let activated = activation(&mut g, &inter, act, &half, i)?;
-        let out = linear(&mut g, &activated, &format!("{p}output.dense"))?;
+        let out = linear(&mut g, &activated, &n.ffn_out)?;
         let res = g.node("Add", &[&out, &x1], &[]);
-        let (gm, bt) = (
-            param(&mut g, &format!("{p}output.LayerNorm.weight"))?,
-            param(&mut g, &format!("{p}output.LayerNorm.bias"))?,
-        );
-        x = layer_norm(&mut g, &res, &gm, &bt);
+        x = layer_norm(&mut g, &res, &n.output_norm)?;
     }
     g.node_to("Identity", &[&x], "last_hidden_state", &[]);
 
-    for name in ["input_ids", "attention_mask", "token_type_ids"] {
+    let mut inputs = vec!["input_ids", "attention_mask"];
+    if arch.has_token_types() {
+        inputs.push("token_type_ids");
+    }
+    for name in inputs {
         g.value_info(11, name, INT64, &[Err("batch"), Err("seq")]);
     }
     g.value_info(12, "last_hidden_state", FLOAT, &[Err("batch"), Err("seq"), Ok(h as i64)]);
-    g.body.str(2, "bert");
+    g.body.str(2, arch.model_type());
 
     let mut model = Pb::default();
     model.int(1, 8); // IR version 8 (ONNX 1.10+), understood by every ONNX Runtime this crate accepts.
