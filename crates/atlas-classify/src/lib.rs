@@ -42,7 +42,9 @@ pub use error::ClassifyError;
 pub use explain::TermContribution;
 pub use labels::{Labels, Probabilities};
 pub use model::{TfidfLinearModel, TrainReport};
-pub use params::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, LrSolver, TfidfParams};
+pub use params::{
+    EmbeddingKnnParams, EmbeddingLrParams, EmbeddingMlpParams, LinearParams, LrSolver, TfidfParams,
+};
 pub use softmax::SoftmaxRegression;
 pub use sparse::CsrMatrix;
 pub use tfidf::TfidfVectorizer;
@@ -69,8 +71,13 @@ pub trait Classifier: Send + Sync {
 }
 
 /// Every classifier kind of this crate, text classifiers and embedding heads.
-const ALL_KINDS: &[&str] =
-    &[TfidfLinearModel::KIND, TfidfLinearModel::KIND_MULTILABEL, DenseHead::KIND_LR, DenseHead::KIND_MLP];
+const ALL_KINDS: &[&str] = &[
+    TfidfLinearModel::KIND,
+    TfidfLinearModel::KIND_MULTILABEL,
+    DenseHead::KIND_LR,
+    DenseHead::KIND_MLP,
+    DenseHead::KIND_KNN,
+];
 
 /// The kind named by the manifest of the folder `dir` (e.g. `arxiv-atlas/tfidf-linear` or
 /// `arxiv-atlas/embedding-lr`), without verifying any checksum: for choosing how to load it.
@@ -87,7 +94,7 @@ pub fn load_classifier(dir: &Path) -> Result<Box<dyn Classifier>, ClassifyError>
         TfidfLinearModel::KIND | TfidfLinearModel::KIND_MULTILABEL => {
             Ok(Box::new(TfidfLinearModel::load(dir)?))
         }
-        DenseHead::KIND_LR | DenseHead::KIND_MLP => {
+        DenseHead::KIND_LR | DenseHead::KIND_MLP | DenseHead::KIND_KNN => {
             Err(ClassifyError::NeedsEncoder { dir: dir.to_path_buf(), kind })
         }
         _ => Err(ClassifyError::UnknownKind { dir: dir.to_path_buf(), kind, known: ALL_KINDS.join(", ") }),

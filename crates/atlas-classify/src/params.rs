@@ -196,6 +196,29 @@ impl Default for EmbeddingMlpParams {
     }
 }
 
+/// Settings of the k-nearest-neighbour head on frozen sentence embeddings (the ensemble's `knn` part).
+/// The defaults were chosen on the temperature half of arxiv-100k's validation split: the lowest log loss of
+/// the three-part ensemble (TF-IDF, MLP, kNN) in 2-fold cross-validation within that half (see
+/// `docs/benchmarks.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingKnnParams {
+    /// Training papers that vote (the most similar by cosine similarity).
+    pub k: usize,
+    /// Softness of the vote: a neighbour's weight is `exp((s − s_max) / weight_temperature)` for cosine
+    /// similarity `s` (small: the nearest papers dominate; large: every neighbour counts alike).
+    pub weight_temperature: f64,
+    /// Share of the mean vote spread over all classes by their training frequency, so that no class gets
+    /// probability 0.
+    pub smoothing: f64,
+}
+
+impl Default for EmbeddingKnnParams {
+    fn default() -> Self {
+        EmbeddingKnnParams { k: 200, weight_temperature: 0.03, smoothing: 0.1 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +255,16 @@ mod tests {
         let mut mlp_fields: Vec<String> = mlp_json.as_object().unwrap().keys().cloned().collect();
         mlp_fields.sort();
         assert_eq!(keys(&mlp_yaml), mlp_fields);
+        // The ensemble file spells out its kNN part, with the defaults (which were chosen on validation).
+        let knn_yaml = section("ensemble.yaml", "knn");
+        assert_eq!(
+            serde_yaml::from_value::<EmbeddingKnnParams>(knn_yaml.clone()).unwrap(),
+            EmbeddingKnnParams::default()
+        );
+        let knn_json = serde_json::to_value(EmbeddingKnnParams::default()).unwrap();
+        let mut knn_fields: Vec<String> = knn_json.as_object().unwrap().keys().cloned().collect();
+        knn_fields.sort();
+        assert_eq!(keys(&knn_yaml), knn_fields);
         // Every field has a default, so a partial section is valid; unknown keys are not.
         let partial: EmbeddingLrParams = serde_yaml::from_str("solver: adam\nc: 4").unwrap();
         assert_eq!((partial.solver, partial.c, partial.max_iter), (LrSolver::Adam, 4.0, 300));

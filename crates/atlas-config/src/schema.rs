@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::monitor::MonitorParams;
-use atlas_classify::{EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
+use atlas_classify::{EmbeddingKnnParams, EmbeddingLrParams, EmbeddingMlpParams, LinearParams, TfidfParams};
 use atlas_corpus::TextTemplate;
 use atlas_encoder::EncoderSpec;
 use serde::{Deserialize, Serialize};
@@ -95,24 +95,30 @@ pub struct ExperimentConfig {
     /// One-hidden-layer network on embeddings (used by [`ExperimentKind::EmbeddingMlp`]).
     #[serde(default)]
     pub mlp: EmbeddingMlpParams,
+    /// Nearest-neighbour votes on embeddings (used by the ensemble's `knn` part).
+    #[serde(default)]
+    pub knn: EmbeddingKnnParams,
     /// Which parts a stacked model combines (used by [`ExperimentKind::Ensemble`], which also reads the
-    /// `tfidf`, `linear`, `encoder` and `lr` or `mlp` sections for its parts).
+    /// `tfidf`, `linear`, `encoder`, `lr` or `mlp`, and `knn` sections for its parts).
     #[serde(default)]
     pub ensemble: EnsembleParams,
 }
 
-/// The `experiment.ensemble` section: the embedding head stacked with the TF-IDF model.
+/// The `experiment.ensemble` section: the embedding head (and the kNN part) stacked with the TF-IDF model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnsembleParams {
     /// The embedding part: [`ExperimentKind::EmbeddingLr`] or [`ExperimentKind::EmbeddingMlp`] (trained with
     /// the `lr` or `mlp` section).
     pub embedding: ExperimentKind,
+    /// Add a third part: votes of the nearest training papers on the same embeddings (the `knn` section).
+    /// Its errors differ from the linear heads', which is what a stack gains from.
+    pub knn: bool,
 }
 
 impl Default for EnsembleParams {
     fn default() -> Self {
-        EnsembleParams { embedding: ExperimentKind::EmbeddingMlp }
+        EnsembleParams { embedding: ExperimentKind::EmbeddingMlp, knn: true }
     }
 }
 
@@ -282,6 +288,7 @@ pub fn key_paths() -> Vec<String> {
             },
             lr: EmbeddingLrParams::default(),
             mlp: EmbeddingMlpParams::default(),
+            knn: EmbeddingKnnParams::default(),
             ensemble: EnsembleParams::default(),
         },
         run: RunConfig { root: PathBuf::new(), dir: Some(PathBuf::new()), name: Some(String::new()) },

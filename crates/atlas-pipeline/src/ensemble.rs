@@ -1,8 +1,10 @@
-//! `train` of `experiment=ensemble`: a TF-IDF model and an embedding head, each trained, saved and
-//! calibrated as a model of its own under `parts/`, stacked by a combiner fitted on validation.
+//! `train` of `experiment=ensemble`: a TF-IDF model, an embedding head and (with `ensemble.knn`, the
+//! default) k-nearest-neighbour votes on the same embeddings, each trained, saved and calibrated as a model
+//! of its own under `parts/`, stacked by a combiner fitted on validation.
 //!
 //! Which validation papers fit what (halves by id hash, [`atlas_calibrate::calibration_half`]):
-//! * both parts early-stop on the whole validation split (as every single model does);
+//! * the trained parts early-stop on the whole validation split (as every single model does; the kNN part
+//!   has nothing to stop);
 //! * each part's temperature, the combiner's weights (and its choice of pooling rule), and then the ensemble's
 //!   temperature and RAPS tuning: the **temperature half**;
 //! * the ensemble's conformal scores: the **conformal half**, which nothing else above has seen, so the
@@ -19,14 +21,17 @@ use atlas_model::{ensemble_part_dir, save_ensemble, write_calibration, write_pip
 
 use crate::calibrate::{calibration_numbers, fit_calibration, label_ids, labelled_rows};
 use crate::evaluate::{evaluate_probs, summary_numbers};
-use crate::train::{Trainer, VALIDATION_MULTILABEL_THRESHOLD};
+use crate::train::{EmbeddingHead, Trainer, VALIDATION_MULTILABEL_THRESHOLD};
 use crate::PipelineError;
 
-/// The part folder names, in combiner order.
+/// The part folder names, in combiner order (the kNN part last, when there is one).
 const TFIDF_PART: &str = "tfidf";
 const EMBEDDING_PART: &str = "embedding";
+const KNN_PART: &str = "knn";
+/// The `pipeline.json` experiment name of the kNN part (not an experiment of its own).
+const KNN_EXPERIMENT: &str = "embedding_knn";
 
-/// Trains both parts into `parts/` of the trainer's model folder, calibrates each, fits the combiner on the
+/// Trains the parts into `parts/` of the trainer's model folder, calibrates each, fits the combiner on the
 /// temperature half of validation and seals the ensemble folder. Returns the ensemble's (combined, not yet
 /// ensemble-calibrated) validation probabilities, like the single-model trainers. Each part's numbers are
 /// recorded with its name as prefix (`tfidf_fit_s`, `validation_embedding_accuracy` …).
@@ -37,8 +42,9 @@ pub(crate) fn train_ensemble(
     observer: &mut dyn FnMut(&EpochStats),
 ) -> Result<Option<Probabilities>, PipelineError> {
     let exp = &trainer.resolved.config.experiment;
-    let embedding = match exp.ensemble.embedding {
-        kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => kind,
+    let (embedding, embedding_head) = match exp.ensemble.embedding {
+        ExperimentKind::EmbeddingLr => (ExperimentKind::EmbeddingLr, EmbeddingHead::Lr),
+        ExperimentKind::EmbeddingMlp => (ExperimentKind::EmbeddingMlp, EmbeddingHead::Mlp),
         other => {
             return Err(PipelineError::Setting {
                 key: "experiment.ensemble.embedding",
@@ -58,21 +64,23 @@ pub(crate) fn train_ensemble(
         });
     }
 
+    let mut names = vec![TFIDF_PART, EMBEDDING_PART];
+    if exp.ensemble.knn {
+        names.push(KNN_PART);
+    }
     let mut calibrated = Vec::new();
-    for name in [TFIDF_PART, EMBEDDING_PART] {
+    for &name in &names {
         let dir = ensemble_part_dir(trainer.model_dir, name);
         let part = Trainer { model_dir: &dir, ..*trainer };
         let mut m = BTreeMap::new();
-        let probs = match name {
-            TFIDF_PART => part.tfidf(false, &mut m, observer)?,
-            _ => part.embedding_head(embedding, &mut m, observer)?,
+        let (probs, part_experiment) = match name {
+            TFIDF_PART => (part.tfidf(false, &mut m, observer)?, ExperimentKind::TfidfLinear.as_str()),
+            EMBEDDING_PART => (part.embedding_head(embedding_head, &mut m, observer)?, embedding.as_str()),
+            _ => (part.embedding_head(EmbeddingHead::Knn, &mut m, observer)?, KNN_EXPERIMENT),
         };
-        let part_experiment = match name {
-            TFIDF_PART => ExperimentKind::TfidfLinear.as_str().to_string(),
-            _ => embedding.as_str().to_string(),
-        };
-        write_pipeline_meta(&dir, &PipelineMeta { experiment: part_experiment, ..pipeline.clone() })?;
-        // Checked above: the temperature half has labelled papers, so both are present.
+        write_pipeline_meta(&dir, &PipelineMeta { experiment: part_experiment.into(), ..pipeline.clone() })?;
+        // Checked above: the temperature half has labelled papers, so both are present (probabilities and
+        // a calibration).
         let uncalibrated = || PipelineError::Setting {
             key: "experiment.kind",
             message: format!("the {name} part could not be calibrated on validation"),
@@ -91,10 +99,9 @@ pub(crate) fn train_ensemble(
         }
         calibrated.push(probs);
     }
-    // Timings of the whole: both parts.
+    // Timings of the whole: all parts.
     for key in ["train_s", "fit_s"] {
-        let total: f64 =
-            [TFIDF_PART, EMBEDDING_PART].iter().filter_map(|p| metrics.get(&format!("{p}_{key}"))).sum();
+        let total: f64 = names.iter().filter_map(|p| metrics.get(&format!("{p}_{key}"))).sum();
         metrics.insert(key.into(), total);
     }
 
@@ -103,16 +110,17 @@ pub(crate) fn train_ensemble(
     let refs: Vec<&[f32]> = rows.iter().map(|(r, _)| r.as_slice()).collect();
     let k = trainer.labels.len();
     let stack = Stack::fit(&refs, k, &rows[0].1)?;
+    let weights: Vec<String> = names.iter().zip(&stack.weights).map(|(n, w)| format!("{n} {w:.3}")).collect();
     tracing::info!(
-        "ensemble combiner: {:?} pooling, weights tfidf {:.3}, embedding {:.3} (fitted on {} papers)",
+        "ensemble combiner: {:?} pooling, weights {} (fitted on {} papers)",
         stack.kind,
-        stack.weights[0],
-        stack.weights[1],
+        weights.join(", "),
         stack.n_fit
     );
-    save_ensemble(trainer.model_dir, trainer.labels, &[TFIDF_PART, EMBEDDING_PART], &stack)?;
-    metrics.insert("ensemble_weight_tfidf".into(), stack.weights[0]);
-    metrics.insert("ensemble_weight_embedding".into(), stack.weights[1]);
+    save_ensemble(trainer.model_dir, trainer.labels, &names, &stack)?;
+    for (name, w) in names.iter().zip(&stack.weights) {
+        metrics.insert(format!("ensemble_weight_{name}"), *w);
+    }
     metrics.insert("ensemble_log_linear".into(), f64::from(u8::from(stack.kind == PoolKind::LogLinear)));
     metrics.insert("ensemble_n_fit".into(), stack.n_fit as f64);
     for (kind, loss) in &stack.fit_log_loss {

@@ -180,8 +180,11 @@ fn train_in_run(
     let validation_probs = match cfg.experiment.kind {
         ExperimentKind::TfidfLinear => trainer.tfidf(false, &mut metrics, &mut observer)?,
         ExperimentKind::TfidfMultilabel => trainer.tfidf(true, &mut metrics, &mut observer)?,
-        kind @ (ExperimentKind::EmbeddingLr | ExperimentKind::EmbeddingMlp) => {
-            trainer.embedding_head(kind, &mut metrics, &mut observer)?
+        ExperimentKind::EmbeddingLr => {
+            trainer.embedding_head(EmbeddingHead::Lr, &mut metrics, &mut observer)?
+        }
+        ExperimentKind::EmbeddingMlp => {
+            trainer.embedding_head(EmbeddingHead::Mlp, &mut metrics, &mut observer)?
         }
         ExperimentKind::Ensemble => {
             crate::ensemble::train_ensemble(&trainer, &pipeline_meta, &mut metrics, &mut observer)?
@@ -303,7 +306,7 @@ impl Trainer<'_> {
     /// Frozen sentence embeddings (cached) + a dense head; returns the validation probabilities.
     pub(crate) fn embedding_head(
         &self,
-        kind: ExperimentKind,
+        kind: EmbeddingHead,
         metrics: &mut BTreeMap<String, f64>,
         observer: &mut dyn FnMut(&EpochStats),
     ) -> Result<Option<Probabilities>, PipelineError> {
@@ -343,10 +346,13 @@ impl Trainer<'_> {
         let valid = early_stopping_set(&xva, &data.valid_y);
         let labels = self.labels.clone();
         let (head, report) = match kind {
-            ExperimentKind::EmbeddingLr => {
+            EmbeddingHead::Lr => {
                 DenseHead::train_lr(&xtr, dim, &data.train_y, valid, labels, &exp.lr, observer)?
             }
-            _ => DenseHead::train_mlp(&xtr, dim, &data.train_y, valid, labels, &exp.mlp, observer)?,
+            EmbeddingHead::Mlp => {
+                DenseHead::train_mlp(&xtr, dim, &data.train_y, valid, labels, &exp.mlp, observer)?
+            }
+            EmbeddingHead::Knn => DenseHead::build_knn(&xtr, dim, &data.train_y, labels, &exp.knn)?,
         };
         record_fit(metrics, &report);
         let saved = serde_json::to_value(SavedEncoder::new(&enc_cfg.spec, &encoder)?)
@@ -354,6 +360,17 @@ impl Trainer<'_> {
         head.save(self.model_dir, &saved)?;
         Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
     }
+}
+
+/// The head [`Trainer::embedding_head`] puts on the frozen sentence embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmbeddingHead {
+    /// Multinomial logistic regression (the `lr` section).
+    Lr,
+    /// One-hidden-layer perceptron (the `mlp` section).
+    Mlp,
+    /// Votes of the nearest training papers (the `knn` section; an ensemble part).
+    Knn,
 }
 
 #[cfg(test)]

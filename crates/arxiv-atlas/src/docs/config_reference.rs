@@ -175,9 +175,29 @@ const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("experiment.mlp.threads", "integer", "worker threads (0 = all cores); results do not depend on it"),
     (
+        "experiment.knn.k",
+        "integer",
+        "`ensemble`'s kNN part: training papers that vote (most similar by cosine)",
+    ),
+    (
+        "experiment.knn.weight_temperature",
+        "number",
+        "a neighbour's vote is `exp((similarity − best similarity) / weight_temperature)`",
+    ),
+    (
+        "experiment.knn.smoothing",
+        "number",
+        "share of the mean vote spread over all classes by training frequency (no class gets 0)",
+    ),
+    (
         "experiment.ensemble.embedding",
         "`embedding_lr` or `embedding_mlp`",
         "`ensemble`: the embedding head stacked with TF-IDF (trained with the `lr` or `mlp` section)",
+    ),
+    (
+        "experiment.ensemble.knn",
+        "bool",
+        "`ensemble`: add a third part, nearest-neighbour votes on the same embeddings (the `knn` section)",
     ),
     ("run.root", "path", "where new run folders go (`--runs-root` of `evaluate` and `runs`)"),
     ("run.dir", "path or null", "use exactly this run folder instead of a new one under `run.root`"),

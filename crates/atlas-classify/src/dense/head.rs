@@ -4,9 +4,12 @@
 //! - `weights.safetensors` (all `f32`, acting on raw embeddings): `weight` `[dim × n_classes]` and `bias`
 //!   `[n_classes]` for the logistic regression; `hidden.weight` `[dim × hidden]`, `hidden.bias`,
 //!   `output.weight` `[hidden × n_classes]` and `output.bias` for the perceptron;
-//! - `manifest.json`: kind `arxiv-atlas/embedding-lr` or `arxiv-atlas/embedding-mlp`, format version,
-//!   the weights' SHA-256, and in `meta` the labels, `dim`, `n_classes`, the training settings (`lr` or
-//!   `mlp`) and the caller's `encoder` description.
+//!   for the k-nearest-neighbour head, `knn.vectors` `[papers × dim]` (unit length) and `knn.classes`
+//!   `[papers]` (class ids, exact in `f32`);
+//! - `manifest.json`: kind `arxiv-atlas/embedding-lr`, `arxiv-atlas/embedding-mlp` or
+//!   `arxiv-atlas/embedding-knn`, format version, the weights' SHA-256, and in `meta` the labels, `dim`,
+//!   `n_classes`, the training settings (`lr`, `mlp` or `knn`, with `papers`) and the caller's `encoder`
+//!   description.
 //!
 //! Other files in the folder are left alone.
 
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamConfig, AdamTrainer};
 use super::fit::{fit_loop, LoopSettings, StepTrainer};
+use super::knn::KnnIndex;
 use super::lbfgs::LbfgsTrainer;
 use super::network::{Layer, Network};
 use super::scaler::Standardizer;
@@ -25,7 +29,7 @@ use crate::error::ClassifyError;
 use crate::folder::{self, check_labels, WEIGHTS_FILE};
 use crate::labels::{Labels, Probabilities};
 use crate::model::TrainReport;
-use crate::params::{EmbeddingLrParams, EmbeddingMlpParams, LrSolver};
+use crate::params::{EmbeddingKnnParams, EmbeddingLrParams, EmbeddingMlpParams, LrSolver};
 use crate::tensors::{self, TensorFile, TensorRef};
 use crate::train::{in_pool, EpochStats, FitSummary};
 
@@ -41,6 +45,15 @@ pub enum HeadParams {
     Lr(EmbeddingLrParams),
     /// A one-hidden-layer perceptron.
     Mlp(EmbeddingMlpParams),
+    /// Votes of the nearest training papers.
+    Knn(EmbeddingKnnParams),
+}
+
+/// What maps embeddings to probabilities: a network (LR, MLP) or the stored training papers (kNN).
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    Net(Network),
+    Knn(KnnIndex),
 }
 
 /// What `manifest.json`'s `meta` holds for these kinds.
@@ -55,16 +68,22 @@ struct Meta {
     lr: Option<EmbeddingLrParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mlp: Option<EmbeddingMlpParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    knn: Option<EmbeddingKnnParams>,
+    /// Stored training papers of a kNN head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    papers: Option<usize>,
     #[serde(default)]
     encoder: serde_json::Value,
 }
 
-/// A classifier head on frozen sentence embeddings: a multinomial logistic regression or a perceptron
-/// with one hidden ReLU layer, mapping `dim`-dimensional embeddings to class probabilities. It does not
+/// A classifier head on frozen sentence embeddings: a multinomial logistic regression, a perceptron
+/// with one hidden ReLU layer, or k-nearest-neighbour votes, mapping `dim`-dimensional embeddings to class
+/// probabilities. It does not
 /// embed text itself; the caller pairs it with the encoder described in its folder's metadata.
 #[derive(Debug, Clone)]
 pub struct DenseHead {
-    net: Network,
+    body: Body,
     labels: Labels,
     params: HeadParams,
 }
@@ -182,11 +201,30 @@ fn report(fit_s: f64, dim: usize, summary: FitSummary) -> TrainReport {
     }
 }
 
+/// The tensors of a network head (LR: `weight`, `bias`; MLP: `hidden.*`, `output.*`).
+fn net_tensors(net: &Network) -> Vec<TensorRef<'_>> {
+    let (dim, k, out) = (net.dim(), net.n_classes(), &net.output);
+    match &net.hidden {
+        None => vec![
+            TensorRef { name: "weight", shape: vec![dim, k], data: &out.w },
+            TensorRef { name: "bias", shape: vec![k], data: &out.b },
+        ],
+        Some(h) => vec![
+            TensorRef { name: "hidden.weight", shape: vec![dim, h.n_out], data: &h.w },
+            TensorRef { name: "hidden.bias", shape: vec![h.n_out], data: &h.b },
+            TensorRef { name: "output.weight", shape: vec![h.n_out, k], data: &out.w },
+            TensorRef { name: "output.bias", shape: vec![k], data: &out.b },
+        ],
+    }
+}
+
 impl DenseHead {
     /// The manifest kind of a logistic-regression head's folders.
     pub const KIND_LR: &'static str = "arxiv-atlas/embedding-lr";
     /// The manifest kind of a perceptron head's folders.
     pub const KIND_MLP: &'static str = "arxiv-atlas/embedding-mlp";
+    /// The manifest kind of a k-nearest-neighbour head's folders.
+    pub const KIND_KNN: &'static str = "arxiv-atlas/embedding-knn";
     /// The newest folder format this build writes and reads.
     pub const FORMAT_VERSION: u32 = 1;
 
@@ -254,7 +292,10 @@ impl DenseHead {
             summary.epochs_run,
             summary.best_epoch
         );
-        Ok((DenseHead { net, labels, params: HeadParams::Lr(p.clone()) }, report(fit_s, dim, summary)))
+        Ok((
+            DenseHead { body: Body::Net(net), labels, params: HeadParams::Lr(p.clone()) },
+            report(fit_s, dim, summary),
+        ))
     }
 
     /// Trains a perceptron with one hidden ReLU layer (dropout during training, AdamW, mini-batches) on
@@ -298,7 +339,28 @@ impl DenseHead {
             summary.epochs_run,
             summary.best_epoch
         );
-        Ok((DenseHead { net, labels, params: HeadParams::Mlp(p.clone()) }, report(fit_s, dim, summary)))
+        Ok((
+            DenseHead { body: Body::Net(net), labels, params: HeadParams::Mlp(p.clone()) },
+            report(fit_s, dim, summary),
+        ))
+    }
+
+    /// A k-nearest-neighbour head over the rows of `x` (`dim` values each, one per label in `y`): nothing
+    /// is fitted; the papers are stored (normalised to unit length) and vote at prediction.
+    pub fn build_knn(
+        x: &[f32],
+        dim: usize,
+        y: &[u32],
+        labels: Labels,
+        p: &EmbeddingKnnParams,
+    ) -> Result<(Self, TrainReport), ClassifyError> {
+        check_labels(&labels)?;
+        check_data(x, dim, y, labels.len(), "training data")?;
+        let t0 = Instant::now();
+        let index = KnnIndex::new(x, dim, y, labels.len(), p.clone())?;
+        let summary = FitSummary { epochs_run: 0, best_epoch: 0, history: Vec::new() };
+        let head = DenseHead { body: Body::Knn(index), labels, params: HeadParams::Knn(p.clone()) };
+        Ok((head, report(t0.elapsed().as_secs_f64(), dim, summary)))
     }
 
     /// Class probabilities of every row of `x` (`dim()` values per row; rows sum to 1), computed in
@@ -307,7 +369,10 @@ impl DenseHead {
     /// # Panics
     /// If `x.len()` is not a multiple of [`DenseHead::dim`].
     pub fn predict_proba_dense(&self, x: &[f32]) -> Probabilities {
-        self.net.predict_proba(x)
+        match &self.body {
+            Body::Net(net) => net.predict_proba(x),
+            Body::Knn(knn) => knn.predict_proba(x),
+        }
     }
 
     /// The classes; column `c` of the probabilities is class `labels().codes[c]`.
@@ -317,14 +382,27 @@ impl DenseHead {
 
     /// The embedding dimension the head takes.
     pub fn dim(&self) -> usize {
-        self.net.dim()
+        match &self.body {
+            Body::Net(net) => net.dim(),
+            Body::Knn(knn) => knn.dim,
+        }
     }
 
-    /// The manifest kind: [`DenseHead::KIND_LR`] or [`DenseHead::KIND_MLP`].
+    /// The manifest kind: [`DenseHead::KIND_LR`], [`DenseHead::KIND_MLP`] or [`DenseHead::KIND_KNN`].
     pub fn kind(&self) -> &str {
         match self.params {
             HeadParams::Lr(_) => Self::KIND_LR,
             HeadParams::Mlp(_) => Self::KIND_MLP,
+            HeadParams::Knn(_) => Self::KIND_KNN,
+        }
+    }
+
+    /// The network of an LR or MLP head (tests compare weights).
+    #[cfg(test)]
+    fn net(&self) -> &Network {
+        match &self.body {
+            Body::Net(net) => net,
+            Body::Knn(_) => panic!("a kNN head has no network"),
         }
     }
 
@@ -338,31 +416,41 @@ impl DenseHead {
     /// metadata. Every file is written atomically and the manifest last, so an interrupted save leaves a
     /// folder that [`DenseHead::load`] refuses.
     pub fn save(&self, dir: &Path, encoder: &serde_json::Value) -> Result<(), ClassifyError> {
-        let (dim, k) = (self.net.dim(), self.net.n_classes());
-        let out = &self.net.output;
-        let tensors = match &self.net.hidden {
-            None => vec![
-                TensorRef { name: "weight", shape: vec![dim, k], data: &out.w },
-                TensorRef { name: "bias", shape: vec![k], data: &out.b },
-            ],
-            Some(h) => vec![
-                TensorRef { name: "hidden.weight", shape: vec![dim, h.n_out], data: &h.w },
-                TensorRef { name: "hidden.bias", shape: vec![h.n_out], data: &h.b },
-                TensorRef { name: "output.weight", shape: vec![h.n_out, k], data: &out.w },
-                TensorRef { name: "output.bias", shape: vec![k], data: &out.b },
-            ],
+        let (dim, k) = (self.dim(), self.labels.len());
+        // Class ids as f32: exact below 2^24 classes, and the tensor file holds f32 only.
+        let knn_classes: Vec<f32>;
+        let tensors = match &self.body {
+            Body::Knn(knn) => {
+                knn_classes = knn.classes.iter().map(|&c| c as f32).collect();
+                vec![
+                    TensorRef {
+                        name: "knn.vectors",
+                        shape: vec![knn.classes.len(), dim],
+                        data: &knn.vectors,
+                    },
+                    TensorRef { name: "knn.classes", shape: vec![knn.classes.len()], data: &knn_classes },
+                ]
+            }
+            Body::Net(net) => net_tensors(net),
         };
-        let (lr, mlp) = match &self.params {
-            HeadParams::Lr(p) => (Some(p.clone()), None),
-            HeadParams::Mlp(p) => (None, Some(p.clone())),
+        let (lr, mlp, knn) = match &self.params {
+            HeadParams::Lr(p) => (Some(p.clone()), None, None),
+            HeadParams::Mlp(p) => (None, Some(p.clone()), None),
+            HeadParams::Knn(p) => (None, None, Some(p.clone())),
+        };
+        let (hidden, papers) = match &self.body {
+            Body::Net(net) => (net.hidden.as_ref().map(|h| h.n_out), None),
+            Body::Knn(index) => (None, Some(index.classes.len())),
         };
         let meta = Meta {
             labels: self.labels.clone(),
             dim,
             n_classes: k,
-            hidden: self.net.hidden.as_ref().map(|h| h.n_out),
+            hidden,
             lr,
             mlp,
+            knn,
+            papers,
             encoder: encoder.clone(),
         };
         folder::save(dir, self.kind(), Self::FORMAT_VERSION, &[WEIGHTS_FILE], &meta, || {
@@ -375,10 +463,10 @@ impl DenseHead {
     /// format version, and damaged or inconsistent ones.
     pub fn load(dir: &Path) -> Result<(Self, serde_json::Value), ClassifyError> {
         let kind = crate::model_kind(dir)?;
-        if kind != Self::KIND_LR && kind != Self::KIND_MLP {
+        if ![Self::KIND_LR, Self::KIND_MLP, Self::KIND_KNN].contains(&kind.as_str()) {
             return Err(ArtifactError::WrongKind {
                 dir: dir.to_path_buf(),
-                expected: format!("{}` or `{}", Self::KIND_LR, Self::KIND_MLP),
+                expected: format!("{}` or `{}` or `{}", Self::KIND_LR, Self::KIND_MLP, Self::KIND_KNN),
                 found: kind,
             }
             .into());
@@ -393,46 +481,58 @@ impl DenseHead {
                 format!("{} labels for {k} classes, dimension {dim}", meta.labels.len()),
             ));
         }
-        let params = match (kind == Self::KIND_LR, meta.lr, meta.mlp, meta.hidden) {
-            (true, Some(p), None, None) => HeadParams::Lr(p),
-            (false, None, Some(p), Some(_)) => HeadParams::Mlp(p),
-            _ => {
-                return Err(ClassifyError::format(
-                    &manifest_path,
-                    format!(
-                        "the metadata of a `{kind}` folder must hold its settings (and `hidden` for an MLP)"
-                    ),
-                ))
-            }
+        let bad_meta = || {
+            ClassifyError::format(
+                &manifest_path,
+                format!(
+                    "the metadata of a `{kind}` folder must hold its settings (and `hidden` for an MLP, \
+                     `papers` for a kNN head)"
+                ),
+            )
         };
-
         let mut t = TensorFile::read(&dir.join(WEIGHTS_FILE))?;
-        let net = match meta.hidden {
-            None => Network {
-                hidden: None,
-                output: Layer {
-                    n_in: dim,
-                    n_out: k,
-                    w: t.take("weight", &[dim, k])?,
-                    b: t.take("bias", &[k])?,
-                },
-            },
-            Some(h) => Network {
-                hidden: Some(Layer {
+        let (body, params) = match (kind.as_str(), meta.lr, meta.mlp, meta.knn, meta.hidden, meta.papers) {
+            (Self::KIND_LR, Some(p), None, None, None, None) => {
+                let output =
+                    Layer { n_in: dim, n_out: k, w: t.take("weight", &[dim, k])?, b: t.take("bias", &[k])? };
+                (Body::Net(Network { hidden: None, output }), HeadParams::Lr(p))
+            }
+            (Self::KIND_MLP, None, Some(p), None, Some(h), None) => {
+                let hidden = Layer {
                     n_in: dim,
                     n_out: h,
                     w: t.take("hidden.weight", &[dim, h])?,
                     b: t.take("hidden.bias", &[h])?,
-                }),
-                output: Layer {
+                };
+                let output = Layer {
                     n_in: h,
                     n_out: k,
                     w: t.take("output.weight", &[h, k])?,
                     b: t.take("output.bias", &[k])?,
-                },
-            },
+                };
+                (Body::Net(Network { hidden: Some(hidden), output }), HeadParams::Mlp(p))
+            }
+            (Self::KIND_KNN, None, None, Some(p), None, Some(n)) => {
+                let vectors = t.take("knn.vectors", &[n, dim])?;
+                let classes = t.take("knn.classes", &[n])?;
+                // A class id must be a whole number below k; anything else is a damaged file.
+                let ids: Option<Vec<u32>> = classes
+                    .iter()
+                    .map(|&c| (c >= 0.0 && c.fract() == 0.0 && (c as usize) < k).then_some(c as u32))
+                    .collect();
+                let ids = ids.ok_or_else(|| {
+                    ClassifyError::format(
+                        t.path(),
+                        format!("knn.classes holds a value that is not a class id below {k}"),
+                    )
+                })?;
+                let index = KnnIndex::from_unit_rows(vectors, dim, &ids, k, p.clone())
+                    .map_err(|e| ClassifyError::format(&manifest_path, e.to_string()))?;
+                (Body::Knn(index), HeadParams::Knn(p))
+            }
+            _ => return Err(bad_meta()),
         };
-        Ok((DenseHead { net, labels: meta.labels, params }, meta.encoder))
+        Ok((DenseHead { body, labels: meta.labels, params }, meta.encoder))
     }
 }
 
@@ -502,6 +602,10 @@ mod tests {
         for i in 0..p.len() {
             assert!((p.row(i).iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
+        let (m, r) = DenseHead::build_knn(&x, dim, &y, labels(k), &EmbeddingKnnParams::default()).unwrap();
+        let acc = accuracy(&m.predict_proba_dense(&vx), &vy);
+        assert!(acc >= 0.99, "kNN validation accuracy {acc}");
+        assert_eq!((m.kind(), m.dim(), r.epochs_run), (DenseHead::KIND_KNN, dim, 0));
     }
 
     #[test]
@@ -616,7 +720,7 @@ mod tests {
         };
         let (a, ra) = lr(1);
         let (b, rb) = lr(3);
-        assert_eq!(a.net, b.net, "L-BFGS weights differ between 1 and 3 threads");
+        assert_eq!(a.net(), b.net(), "L-BFGS weights differ between 1 and 3 threads");
         assert_eq!(history(&ra), history(&rb));
         let mlp = |threads, seed| {
             let p = EmbeddingMlpParams { threads, seed, max_epochs: 3, hidden: 80, ..mlp_params() };
@@ -624,10 +728,10 @@ mod tests {
         };
         let (a, ra) = mlp(1, 7);
         let (b, rb) = mlp(3, 7);
-        assert_eq!(a.net, b.net, "MLP weights differ between 1 and 3 threads");
+        assert_eq!(a.net(), b.net(), "MLP weights differ between 1 and 3 threads");
         assert_eq!(history(&ra), history(&rb));
         let (c, _) = mlp(2, 8);
-        assert_ne!(a.net, c.net, "another seed should initialise, shuffle and drop out differently");
+        assert_ne!(a.net(), c.net(), "another seed should initialise, shuffle and drop out differently");
     }
 
     #[test]
@@ -642,7 +746,7 @@ mod tests {
         let (m, r) = DenseHead::train_mlp(&x, dim, &y, valid, labels(k), &p, &mut nop()).unwrap();
         assert_eq!(r.best_epoch, 1);
         assert_eq!(r.epochs_run, 4);
-        let (loss, _) = m.net.evaluate(&vx, &shifted);
+        let (loss, _) = m.net().evaluate(&vx, &shifted);
         assert_eq!(loss, r.history[0].valid_loss.unwrap(), "the weights of epoch 1 were not restored");
         let p = EmbeddingLrParams { patience: 4, ..lr_params() };
         let (_, r) = DenseHead::train_lr(&x, dim, &y, valid, labels(k), &p, &mut nop()).unwrap();
@@ -658,7 +762,7 @@ mod tests {
         let a = m.predict_proba_dense(&vx);
         assert_eq!(a, m.predict_proba_dense(&vx), "prediction is not deterministic");
         // The plain forward pass, in f64: no unit dropped, no 1/(1 − p) rescaling.
-        let (h, o) = (m.net.hidden.as_ref().unwrap(), &m.net.output);
+        let (h, o) = (m.net().hidden.as_ref().unwrap(), &m.net().output);
         for (i, row) in vx.chunks_exact(dim).enumerate().take(50) {
             let hidden: Vec<f64> = (0..h.n_out)
                 .map(|j| {
@@ -689,7 +793,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lr = DenseHead::train_lr(&x, dim, &y, valid, labels(k), &lr_params(), &mut nop()).unwrap().0;
         let mlp = DenseHead::train_mlp(&x, dim, &y, valid, labels(k), &mlp_params(), &mut nop()).unwrap().0;
-        for (name, head) in [("lr", &lr), ("mlp", &mlp)] {
+        let knn_params = EmbeddingKnnParams { k: 7, ..EmbeddingKnnParams::default() };
+        let knn = DenseHead::build_knn(&x, dim, &y, labels(k), &knn_params).unwrap().0;
+        for (name, head) in [("lr", &lr), ("mlp", &mlp), ("knn", &knn)] {
             let path = dir.path().join(name);
             head.save(&path, &encoder).unwrap();
             let (back, meta) = DenseHead::load(&path).unwrap();
@@ -710,8 +816,42 @@ mod tests {
             assert!(DenseHead::load(&path).is_ok() && path.join("pipeline.json").exists());
         }
         // One row alone gives the same probabilities as in a batch.
-        let one = mlp.predict_proba_dense(&vx[..dim]);
-        assert_eq!(one.row(0), mlp.predict_proba_dense(&vx).row(0));
+        for head in [&mlp, &knn] {
+            let one = head.predict_proba_dense(&vx[..dim]);
+            assert_eq!(one.row(0), head.predict_proba_dense(&vx).row(0));
+        }
+    }
+
+    #[test]
+    fn a_damaged_knn_folder_is_refused() {
+        let (dim, k) = (24, 6);
+        let (x, y, _, _) = separable(dim, k);
+        let head = DenseHead::build_knn(&x, dim, &y, labels(k), &EmbeddingKnnParams::default()).unwrap().0;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("knn");
+        head.save(&path, &serde_json::Value::Null).unwrap();
+        let mut manifest = Manifest::read(&path, DenseHead::KIND_KNN, 1).unwrap();
+        let good_meta = manifest.meta.clone();
+        // More papers than stored: the shape check names the tensor.
+        manifest.meta["papers"] = serde_json::json!(y.len() + 1);
+        manifest.write(&path).unwrap();
+        let err = DenseHead::load(&path).unwrap_err().to_string();
+        assert!(err.contains("knn.vectors") && err.contains("shape"), "{err}");
+        // A kNN folder without its paper count, or relabelled as an MLP.
+        manifest.meta = good_meta.clone();
+        manifest.meta.as_object_mut().unwrap().remove("papers");
+        manifest.write(&path).unwrap();
+        assert!(DenseHead::load(&path).unwrap_err().to_string().contains("papers"));
+        manifest.meta = good_meta.clone();
+        manifest.kind = DenseHead::KIND_MLP.into();
+        manifest.write(&path).unwrap();
+        assert!(DenseHead::load(&path).unwrap_err().to_string().contains("settings"));
+        // Settings that no longer validate.
+        manifest.kind = DenseHead::KIND_KNN.into();
+        manifest.meta = good_meta;
+        manifest.meta["knn"]["k"] = serde_json::json!(0);
+        manifest.write(&path).unwrap();
+        assert!(DenseHead::load(&path).unwrap_err().to_string().contains("knn.k"));
     }
 
     #[test]

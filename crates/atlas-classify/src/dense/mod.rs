@@ -23,6 +23,7 @@
 mod adam;
 mod fit;
 mod head;
+mod knn;
 mod lbfgs;
 pub(crate) mod matmul;
 mod network;
