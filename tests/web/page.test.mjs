@@ -1,6 +1,8 @@
 // Drives the arxiv-atlas web page in headless Chromium (Debian's /usr/bin/chromium through playwright-core,
 // no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box. With
-// `"searchOnly": true` in the query, the page of a server without a classifier.
+// `"searchOnly": true` in the query, the page of a server without a classifier; with `"mode": "embedding"`, an
+// embedding model's supporting training papers; with `"mode": "uncalibrated"`, the fallback of a model without
+// a conformal calibration (and without stored training papers).
 //   node tests/web/page.test.mjs http://127.0.0.1:PORT '{"title": ..., "abstract": ..., "id": ...}' [screenshot.png]
 // Run by crates/atlas-serve/tests/web.rs against an in-process server; install with scripts/setup-web-test.sh.
 import assert from "node:assert/strict";
@@ -24,7 +26,72 @@ try {
   page.on("request", (r) => { if (!r.url().startsWith(url)) problems.push(`remote request: ${r.url()}`); });
   await page.goto(url);
 
-  if (query.searchOnly) {
+  if (query.mode === "embedding" || query.mode === "uncalibrated") {
+    // A served embedding model (no index: similar papers answer 503 `index_unavailable`, noted on the page).
+    await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("categories"),
+      null, { timeout: 15000 });
+    // Submits the paper and waits for the classification (200) and the similar-paper answer that follows it.
+    const classifyOnce = async () => {
+      await page.fill("#title", query.title);
+      await page.fill("#abstract", query.abstract);
+      const classified = page.waitForResponse((r) => r.url().endsWith("/v1/classify") && r.status() === 200,
+        { timeout: 30000 });
+      const searched = page.waitForResponse((r) => r.url().endsWith("/v1/search"), { timeout: 30000 });
+      await page.click("#classify-btn");
+      await classified;
+      await searched;
+      await page.waitForSelector("#chart .bar", { timeout: 15000 });
+      await page.waitForSelector("#neighbours-note:not([hidden])", { timeout: 15000 });
+    };
+    if (query.mode === "embedding") {
+      await check("embedding model: each category lists its nearest training papers, linked to arXiv", async () => {
+        await classifyOnce();
+        const codes = await page.$$eval("#chart .label code", (cs) => cs.map((c) => c.textContent));
+        const support = await page.$$eval("#chart .why.support", (ws) => ws.map((w) =>
+          [...w.querySelectorAll("a")].map((a) => ({ href: a.href, title: a.title, text: a.textContent }))));
+        assert.equal(support.length, codes.length, "a list under every category");
+        support.forEach((links, i) => {
+          assert.equal(links.length, 3, `${codes[i]}: ${links.length} papers`);
+          for (const l of links) {
+            assert.match(l.href, /^https:\/\/arxiv\.org\/abs\/\S+$/);
+            // The tooltip names the paper's id and its category, which is the row's.
+            assert.ok(l.title.includes(` · ${codes[i]} · cosine `), `${l.title} under ${codes[i]}`);
+            assert.ok(l.text.length > 0);
+          }
+        });
+        assert.equal(await page.$$eval("#chart .term", (ts) => ts.length), 0, "an embedding model names no terms");
+        assert.match(await page.textContent("#nearest-note"),
+          /^Nearest 10 training papers: \d+ of \S+, which (agrees with the prediction|differs from the prediction \S+)\.$/);
+        assert.equal(await page.isHidden("#category-set"), false, "the trained model is calibrated");
+      });
+      if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+      await check("embedding model: no page errors, no remote requests, only the missing index's 503", async () => {
+        assert.deepEqual(problems, []);
+        assert.deepEqual(failedAnswers, ["503 /v1/search"]);
+      });
+    } else {
+      await check("uncalibrated model: no category set, a note saying why, the chart still drawn", async () => {
+        await classifyOnce();
+        assert.match(await page.textContent("#set-note"), /no conformal calibration/);
+        assert.equal(await page.isHidden("#set-note"), false);
+        assert.equal(await page.isHidden("#category-set"), true);
+        assert.equal(await page.$$eval("#chart .label.in-set", (ls) => ls.length), 0, "no row marked as in a set");
+        assert.equal(await page.isDisabled("#coverage"), true, "the set choice is switched off");
+        assert.ok(await page.$$eval("#chart .bar", (bs) => bs.length) >= 3);
+        // Saved before training papers were stored: the note instead of supporting papers.
+        assert.match(await page.textContent("#nearest-note"), /trained before training papers were stored/);
+        assert.equal(await page.$$eval("#chart .why.support", (ws) => ws.length), 0);
+      });
+      await check("uncalibrated model: a second paper is classified without asking for a set again", async () => {
+        await classifyOnce();
+        assert.equal(await page.isHidden("#category-set"), true);
+      });
+      await check("uncalibrated model: no page errors; one 503 for the set, then none", async () => {
+        assert.deepEqual(problems, []);
+        assert.deepEqual(failedAnswers, ["503 /v1/classify", "503 /v1/search", "503 /v1/search"]);
+      });
+    }
+  } else if (query.searchOnly) {
     // A server without a classifier: the same form finds similar papers, with a note instead of a chart.
     await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("search only"),
       null, { timeout: 15000 });

@@ -12,6 +12,9 @@
 //!
 //! [`TfidfLinearModel::train_one_vs_rest`] trains the multi-label twin of the TF-IDF model: one sigmoid per
 //! class over all of a paper's categories.
+//!
+//! [`NeighbourStore`] explains an embedding head: the labelled training papers nearest to a text, per
+//! category.
 
 #![warn(missing_docs)]
 
@@ -24,6 +27,7 @@ mod kernels;
 pub mod labels;
 pub mod model;
 mod multilabel;
+pub mod neighbours;
 pub mod params;
 pub mod softmax;
 pub mod sparse;
@@ -42,6 +46,9 @@ pub use error::ClassifyError;
 pub use explain::TermContribution;
 pub use labels::{Labels, Probabilities};
 pub use model::{TfidfLinearModel, TrainReport};
+pub use neighbours::{
+    NearestPapers, NeighbourExplanation, NeighbourSource, NeighbourStore, SupportingPaper, TrainingPaper,
+};
 pub use params::{
     EmbeddingKnnParams, EmbeddingLrParams, EmbeddingMlpParams, LinearParams, LrSolver, TfidfParams,
 };

@@ -31,6 +31,7 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     "ARXIV_ATLAS_MLFLOW_DATA",
     "ARXIV_ATLAS_MLFLOW_HOME",
     "ARXIV_ATLAS_WEB_SCREENSHOT",
+    "ARXIV_ATLAS_WEB_EMBEDDING_SCREENSHOT",
     "ARXIV_ATLAS_EMBED_CACHE",
     // Defaults of command-line flags (`--index`, `--request-log`): exported for `search` and `serve`, they
     // must not turn into config keys that make `train` fail.

@@ -68,11 +68,30 @@ pub struct Ensemble {
 
 impl Ensemble {
     /// Each part's calibrated probabilities of `texts` (rendered with the ensemble's template), in part order.
+    ///
+    /// Embedding parts on the same encoder (the MLP and the kNN part both read MiniLM vectors) share one pass
+    /// through it: without that, a server with the embedding cache off would encode every text once per part.
     pub fn part_probabilities(&self, texts: &[String]) -> Result<Vec<Probabilities>, PredictorError> {
+        // (embedding id, vectors) of the encoders run so far in this call.
+        let mut embedded: Vec<(String, Vec<f32>)> = Vec::new();
         self.parts
             .iter()
             .map(|part| {
-                let mut p = part.predictor.predict(texts)?;
+                let mut p = match &part.predictor {
+                    Predictor::Embedding { encoder, head, .. } => {
+                        let id = encoder.embedding_id()?.to_string();
+                        let at = match embedded.iter().position(|(e, _)| *e == id) {
+                            Some(at) => at,
+                            None => {
+                                let x = part.predictor.embed(texts)?.unwrap_or_default();
+                                embedded.push((id, x));
+                                embedded.len() - 1
+                            }
+                        };
+                        head.predict_proba_dense(&embedded[at].1)
+                    }
+                    other => other.predict(texts)?,
+                };
                 atlas_calibrate::apply_temperature(&mut p.data, p.n_classes, part.temperature);
                 Ok(p)
             })

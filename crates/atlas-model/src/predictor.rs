@@ -129,26 +129,51 @@ impl Predictor {
                 Ok(c.predict_proba(&refs))
             }
             Predictor::Embedding { encoder, head, cache } => {
-                // A poisoned lock only means another thread panicked mid-write; the SQLite cache itself is
-                // transactional, so it is still safe to use.
-                let mut guard = cache.as_ref().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
-                let pb = (texts.len() > PROGRESS_ABOVE)
-                    .then(|| atlas_embed::job::progress_bar(texts.len() as u64, "embedding"));
-                let (x, _) = atlas_embed::embed_texts_cached(
-                    encoder,
-                    guard.as_deref_mut(),
-                    texts,
-                    EMBED_CHUNK,
-                    pb.as_ref(),
-                )?;
-                if let Some(pb) = pb {
-                    pb.finish_and_clear();
-                }
-                Ok(head.predict_proba_dense(&x))
+                Ok(head.predict_proba_dense(&embed_cached(encoder, cache.as_ref(), texts)?))
             }
             Predictor::Ensemble(e) => e.predict(texts),
         }
     }
+
+    /// The sentence vectors (row-major, the encoder's width) of texts rendered with the model's template,
+    /// through the embedding cache as [`Predictor::predict`] does (so vectors of texts just classified come
+    /// from the cache): from the embedding head's encoder, or an ensemble's embedding part's; `None` for a
+    /// model without an encoder.
+    pub fn embed(&self, texts: &[String]) -> Result<Option<Vec<f32>>, PredictorError> {
+        match self {
+            Predictor::Embedding { encoder, cache, .. } => {
+                Ok(Some(embed_cached(encoder, cache.as_ref(), texts)?))
+            }
+            Predictor::Text(_) => Ok(None),
+            Predictor::Ensemble(e) => {
+                for part in &e.parts {
+                    if let Some(v) = part.predictor.embed(texts)? {
+                        return Ok(Some(v));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Vectors of `texts` from `encoder`, read from and added to `cache` when there is one.
+fn embed_cached(
+    encoder: &Encoder,
+    cache: Option<&Mutex<EmbeddingCache>>,
+    texts: &[String],
+) -> Result<Vec<f32>, PredictorError> {
+    // A poisoned lock only means another thread panicked mid-write; the SQLite cache itself is
+    // transactional, so it is still safe to use.
+    let mut guard = cache.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+    let pb = (texts.len() > PROGRESS_ABOVE)
+        .then(|| atlas_embed::job::progress_bar(texts.len() as u64, "embedding"));
+    let (x, _) =
+        atlas_embed::embed_texts_cached(encoder, guard.as_deref_mut(), texts, EMBED_CHUNK, pb.as_ref())?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(x)
 }
 
 /// A loaded model: the predictor and the pipeline that feeds it.
@@ -183,6 +208,21 @@ impl LoadedModel {
         let calibration = read_calibration(&dir)?;
         let thresholds = read_thresholds(&dir)?;
         Ok(LoadedModel { dir, predictor, pipeline, calibration, thresholds })
+    }
+
+    /// The folder of the model's embedding head: the model folder of an embedding model, the embedding
+    /// part's folder of an ensemble; `None` for a model without one (TF-IDF). Files the head was saved with
+    /// (e.g. its training papers for explanations) live there.
+    pub fn embedding_head_dir(&self) -> Option<PathBuf> {
+        match &self.predictor {
+            Predictor::Embedding { .. } => Some(self.dir.clone()),
+            Predictor::Text(_) => None,
+            Predictor::Ensemble(e) => e
+                .parts
+                .iter()
+                .find(|p| matches!(p.predictor, Predictor::Embedding { .. }))
+                .map(|p| crate::ensemble_part_dir(&self.dir, &p.name)),
+        }
     }
 
     /// The temperature the model's probabilities are scaled by (1 without a calibration).

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use atlas_classify::NeighbourSource;
 use atlas_corpus::Paper;
 use atlas_model::LoadedModel;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,14 @@ pub struct Classification {
     /// in the same order; `None` unless asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanations: Option<Vec<CategoryExplanation>>,
+    /// With `--explain`, for a model with an embedding head: the training papers nearest to the paper,
+    /// whatever their category, and whether their majority category is the predicted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nearest: Option<atlas_classify::NearestPapers>,
+    /// With `--explain`: what could not be explained and why (an embedding model trained before training
+    /// papers were stored with it has no supporting papers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_note: Option<String>,
 }
 
 /// What supports one category of a classification.
@@ -57,38 +66,71 @@ pub struct CategoryExplanation {
     /// The paper's terms that raised the category's score most (TF-IDF value × the model's weight, all
     /// positive), largest first; empty for a model without a TF-IDF part.
     pub terms: Vec<atlas_classify::TermContribution>,
+    /// The labelled training papers of this category nearest to the paper, nearest first; empty for a
+    /// model without an embedding head (or one saved without its training papers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<atlas_classify::SupportingPaper>,
 }
 
 /// Terms per category that [`explain_classifications`] lists.
 pub const EXPLAIN_TERMS: usize = 8;
 
-/// Adds to each classification (of the paper at the same index of `papers`) the terms that support each of
-/// its categories, for a model with a TF-IDF model or part; other models get empty term lists.
+/// Supporting training papers per category that [`explain_classifications`] lists.
+pub const EXPLAIN_NEIGHBOURS: usize = 3;
+
+/// Nearest training papers (any category) whose majority [`explain_classifications`] compares with the
+/// predicted category.
+pub const NEIGHBOUR_VOTE: usize = 10;
+
+/// Adds to each classification (of the paper at the same index of `papers`) what supports each of its
+/// categories: the terms, for a model with a TF-IDF model or part; the nearest training papers of the
+/// category, and the nearest of any category, for a model with an embedding head. An embedding model saved
+/// without its training papers gets a note saying so instead (never an error).
 pub fn explain_classifications(
     model: &LoadedModel,
     papers: &[Paper],
     classifications: &mut [Classification],
-) {
+) -> Result<(), PipelineError> {
     let labels = model.predictor.labels();
-    for (paper, c) in papers.iter().zip(classifications.iter_mut()) {
-        let text = paper.text(&model.pipeline.template);
+    let source = NeighbourSource::open(model.embedding_head_dir().as_deref())?;
+    let texts = model.texts_for(papers.iter());
+    let vectors = match source.store() {
+        Some(_) => model.predictor.embed(&texts)?,
+        None => None,
+    };
+    for (i, (text, c)) in texts.iter().zip(classifications.iter_mut()).enumerate() {
         let classes: Vec<usize> = c
             .probabilities
             .iter()
             .filter_map(|p| labels.codes.iter().position(|code| *code == p.category))
             .collect();
-        let terms = model.predictor.explain_terms(&text, &classes, EXPLAIN_TERMS);
+        let terms = model.predictor.explain_terms(text, &classes, EXPLAIN_TERMS);
+        let codes: Vec<&str> = classes.iter().map(|&k| labels.codes[k].as_str()).collect();
+        let neighbours = match (source.store(), &vectors) {
+            (Some(store), Some(v)) => {
+                let dim = v.len() / texts.len().max(1);
+                Some(store.explain(&v[i * dim..(i + 1) * dim], &codes, EXPLAIN_NEIGHBOURS, NEIGHBOUR_VOTE)?)
+            }
+            _ => None,
+        };
         c.explanations = Some(
-            classes
+            codes
                 .iter()
                 .enumerate()
-                .map(|(i, &class)| CategoryExplanation {
-                    category: labels.codes[class].clone(),
-                    terms: terms.as_ref().and_then(|t| t.get(i).cloned()).unwrap_or_default(),
+                .map(|(j, code)| CategoryExplanation {
+                    category: code.to_string(),
+                    terms: terms.as_ref().and_then(|t| t.get(j).cloned()).unwrap_or_default(),
+                    neighbours: neighbours
+                        .as_ref()
+                        .and_then(|n| n.by_category.get(j).cloned())
+                        .unwrap_or_default(),
                 })
                 .collect(),
         );
+        c.nearest = neighbours.map(|n| n.nearest);
+        c.explanation_note = source.note().map(str::to_string);
     }
+    Ok(())
 }
 
 /// The `top_k` most probable categories of each paper (`with_ids`: keep the papers' ids in the answers)
@@ -133,6 +175,8 @@ pub fn classify_papers(
                 category_set,
                 label_set,
                 explanations: None,
+                nearest: None,
+                explanation_note: None,
             }
         })
         .collect())

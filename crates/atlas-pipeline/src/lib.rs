@@ -35,7 +35,7 @@ pub use atlas_calibrate::{Calibration, ScoreKind};
 pub use calibrate::{calibrate_model, calibration_numbers, fit_calibration, CalibrateOutcome};
 pub use classify::{
     classify_file, classify_papers, explain_classifications, CategoryExplanation, CategoryProbability,
-    Classification, ClassifyFileReport, EXPLAIN_TERMS,
+    Classification, ClassifyFileReport, EXPLAIN_NEIGHBOURS, EXPLAIN_TERMS, NEIGHBOUR_VOTE,
 };
 pub use dataset::{labels_from, prepare_dataset};
 pub use demo::{prepare_demo, DemoOptions, DemoOutcome, DemoStep};

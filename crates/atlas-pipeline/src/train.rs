@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use atlas_classify::{
-    Classifier, DenseHead, EpochStats, Labels, Probabilities, TfidfLinearModel, TrainReport,
+    Classifier, DenseHead, EpochStats, Labels, NeighbourStore, Probabilities, TfidfLinearModel, TrainReport,
+    TrainingPaper,
 };
 use atlas_config::{ExperimentKind, ResolvedConfig, TrackerKind};
 use atlas_corpus::{Paper, Split};
 use atlas_embed::EmbeddingCache;
 use atlas_eval::EvalOptions;
+use atlas_index::VectorSpace;
 use atlas_model::{write_calibration, write_pipeline_meta, write_thresholds, PipelineMeta, SavedEncoder};
 use atlas_track::{LocalTracker, MlflowSettings, MlflowTracker, Run, RunSpec, Tracker};
 use serde_json::json;
@@ -99,6 +101,9 @@ pub fn tracker_for(cfg: &atlas_config::TrackerConfig) -> Result<Box<dyn Tracker>
 /// The training texts and labels of a dataset, as the trainers take them.
 pub(crate) struct Prepared {
     pub(crate) valid: Vec<Paper>,
+    /// Id and title of each training paper (the row of `train_texts` at the same index), for the neighbour
+    /// store that explains embedding models.
+    train_papers: Vec<(String, String)>,
     train_texts: Vec<String>,
     train_y: Vec<u32>,
     /// Validation papers whose primary category occurs in training: the early-stopping set.
@@ -146,6 +151,7 @@ fn train_in_run(
     let (valid_texts, valid_y) =
         valid.iter().filter_map(|p| index.get(p.primary()).map(|&y| (p.text(template), y))).unzip();
     let data = Prepared {
+        train_papers: train.iter().map(|p| (p.id.clone(), p.title.clone())).collect(),
         train_texts: train.iter().map(|p| p.text(template)).collect(),
         train_y: train.iter().map(|p| index[p.primary()]).collect(),
         valid_texts,
@@ -355,10 +361,36 @@ impl Trainer<'_> {
             EmbeddingHead::Knn => DenseHead::build_knn(&xtr, dim, &data.train_y, labels, &exp.knn)?,
         };
         record_fit(metrics, &report);
-        let saved = serde_json::to_value(SavedEncoder::new(&enc_cfg.spec, &encoder)?)
+        let saved = SavedEncoder::new(&enc_cfg.spec, &encoder)?;
+        let saved_json = serde_json::to_value(&saved)
             .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
-        head.save(self.model_dir, &saved)?;
+        head.save(self.model_dir, &saved_json)?;
+        let t = Instant::now();
+        let store = self.neighbour_store(&saved, &xtr)?;
+        store.save(self.model_dir)?;
+        metrics.insert("neighbours_s".into(), t.elapsed().as_secs_f64());
+        metrics.insert("neighbours_papers".into(), store.len() as f64);
         Ok((!data.valid.is_empty()).then(|| head.predict_proba_dense(&xva_all)))
+    }
+
+    /// The training papers (id, title, label) with their vectors `x` (one row per training text), stored
+    /// beside an embedding head to explain its answers by the nearest labelled papers.
+    fn neighbour_store(&self, saved: &SavedEncoder, x: &[f32]) -> Result<NeighbourStore, PipelineError> {
+        let data = self.data;
+        let papers: Vec<TrainingPaper<'_>> = data
+            .train_papers
+            .iter()
+            .zip(&data.train_y)
+            .map(|((id, title), &y)| TrainingPaper { id, title, category: &self.labels.codes[y as usize] })
+            .collect();
+        let space = VectorSpace {
+            embedding_id: saved.embedding_id.clone(),
+            model_hash: saved.model_hash.clone(),
+            model_dir: saved.model_dir.clone(),
+            template: saved.template.to_string(),
+            dim: saved.dim,
+        };
+        Ok(NeighbourStore::build(&space, &papers, x)?)
     }
 }
 

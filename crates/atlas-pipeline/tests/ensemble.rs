@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use atlas_config::{load, ConfigSource};
+mod common;
+
 use atlas_model::{
     ensemble_part_dir, LoadOptions, LoadedModel, Predictor, COMBINER_FILE, ENSEMBLE_KIND, PARTS_DIR,
 };
@@ -30,20 +31,9 @@ fn evaluate_on_test(model: &Path, input: &Path, run_dir: &Path, runs: &Path) -> 
 #[test]
 fn the_ensemble_beats_each_part_on_arxiv_mini() {
     let test = "the_ensemble_beats_each_part_on_arxiv_mini";
-    let Some(input) = atlas_testkit::shared_file(test, "data/arxiv-mini.jsonl.gz") else { return };
-    let Some(encoder) = atlas_testkit::shared_dir(test, "models/all-MiniLM-L6-v2") else { return };
     let tmp = tempfile::tempdir().unwrap();
+    let Some(resolved) = common::mini_config(test, "ensemble", tmp.path()) else { return };
     let runs = tmp.path().join("runs");
-    let args = [
-        "experiment=ensemble".to_string(),
-        "data=mini".to_string(),
-        format!("data.input={}", input.display()),
-        format!("data.cache_dir={}", tmp.path().join("cache").display()),
-        format!("experiment.encoder.model_dir={}", encoder.display()),
-        format!("run.root={}", runs.display()),
-        format!("run.dir={}", runs.join("train").display()),
-    ];
-    let resolved = load(&ConfigSource::Embedded, &args, &[]).unwrap();
     let trained = train(&resolved).unwrap();
     let m = &trained.metrics;
     for part in ["tfidf", "embedding", "knn"] {
@@ -104,13 +94,23 @@ fn the_ensemble_beats_each_part_on_arxiv_mini() {
     assert!(answers.iter().all(|a| a.category_set.as_ref().is_some_and(|s| !s.is_empty())));
     // Explained through the TF-IDF part: every term of a category is in the paper's text and raised its score.
     let mut explained = answers.clone();
-    explain_classifications(&model, &papers[..3], &mut explained);
+    explain_classifications(&model, &papers[..3], &mut explained).unwrap();
     for (answer, paper) in explained.iter().zip(&papers[..3]) {
         let text = paper.text(&model.pipeline.template).to_lowercase();
         let per_category = answer.explanations.as_ref().unwrap();
         let codes: Vec<&str> = answer.probabilities.iter().map(|p| p.category.as_str()).collect();
         assert_eq!(per_category.iter().map(|e| e.category.as_str()).collect::<Vec<_>>(), codes);
         assert!(!per_category[0].terms.is_empty(), "{answer:?}");
+        // ... and through the embedding part: supporting training papers of each category, nearest first.
+        for e in per_category {
+            assert!(!e.neighbours.is_empty(), "{answer:?}");
+            assert!(e.neighbours.iter().all(|n| n.category == e.category), "{e:?}");
+            assert!(e.neighbours.windows(2).all(|w| w[0].cosine >= w[1].cosine), "{e:?}");
+        }
+        let nearest = answer.nearest.as_ref().expect("nearest training papers");
+        assert_eq!(nearest.papers.len(), atlas_pipeline::NEIGHBOUR_VOTE);
+        assert_eq!(nearest.agrees, nearest.majority.as_deref() == Some(answer.category.as_str()));
+        assert!(answer.explanation_note.is_none());
         for term in per_category.iter().flat_map(|e| &e.terms) {
             assert!(term.contribution > 0.0, "{term:?}");
             assert!(term.term.split(' ').all(|w| text.contains(w)), "{} not in {text}", term.term);

@@ -163,7 +163,7 @@ fn classification(
     i: usize,
     top_k: usize,
     sets: Option<&(f64, Vec<Vec<usize>>)>,
-    explain_text: Option<&str>,
+    explain: Option<Explain<'_>>,
 ) -> ClassifyResponse {
     let labels = model.labels();
     let name = |c: usize| {
@@ -199,9 +199,10 @@ fn classification(
     };
     let category_set = sets.map(|(_, s)| entries(&s[i]));
     let label_set = model.label_set(p.row(i)).map(|s| entries(&s));
-    let explanations = explain_text.map(|text| {
+    let neighbours = explain.and_then(|e| e.neighbours);
+    let explanations = explain.map(|e| {
         let classes: Vec<usize> = p.top_k(i, top_k).into_iter().map(|(c, _)| c).collect();
-        let terms = model.explain_terms(text, &classes, EXPLAIN_TERMS);
+        let terms = model.explain_terms(e.text, &classes, EXPLAIN_TERMS);
         classes
             .iter()
             .enumerate()
@@ -216,6 +217,10 @@ fn classification(
                             .collect()
                     })
                     .unwrap_or_default(),
+                neighbours: neighbours
+                    .and_then(|n| n.by_category.get(j))
+                    .map(|n| n.iter().cloned().map(Into::into).collect())
+                    .unwrap_or_default(),
             })
             .collect()
     });
@@ -228,7 +233,47 @@ fn classification(
         category_set,
         label_set,
         explanations,
+        nearest: neighbours.map(|n| n.nearest.clone().into()),
+        explanation_note: explain.and_then(|e| e.note).map(str::to_string),
         model: model.info().version.clone(),
+    }
+}
+
+/// What `explain: true` adds to the answer of one paper.
+#[derive(Clone, Copy)]
+struct Explain<'a> {
+    /// The paper's text as the model read it (for its terms).
+    text: &'a str,
+    /// Its nearest training papers, for a model with an embedding head and its training papers.
+    neighbours: Option<&'a atlas_classify::NeighbourExplanation>,
+    /// Why some explanation is missing.
+    note: Option<&'static str>,
+}
+
+/// The nearest training papers of each text for the `top_k` categories of its row of `p` (off the async
+/// runtime: it may embed the texts and scans the model's training papers).
+async fn explain_neighbours(
+    model: &Arc<dyn crate::model::Model>,
+    texts: &[String],
+    p: &Probabilities,
+    top_k: usize,
+) -> Result<crate::model::NeighbourAnswers, ApiError> {
+    let classes: Vec<Vec<usize>> =
+        (0..texts.len()).map(|i| p.top_k(i, top_k).into_iter().map(|(c, _)| c).collect()).collect();
+    let (model, texts) = (model.clone(), texts.to_vec());
+    match tokio::task::spawn_blocking(move || model.explain_neighbours(&texts, &classes)).await {
+        Ok(Ok(answers)) => Ok(answers),
+        Ok(Err(e)) => Err(ApiError::internal(e.to_string())),
+        Err(_) => Err(ApiError::internal("explaining by training papers panicked")),
+    }
+}
+
+/// The [`Explain`] of text `i` (with `explain: true`).
+fn explain_of<'a>(texts: &'a [String], answers: &'a crate::model::NeighbourAnswers, i: usize) -> Explain<'a> {
+    Explain {
+        text: &texts[i],
+        neighbours: answers.explained.as_ref().and_then(|e| e.get(i)),
+        note: answers.note,
     }
 }
 
@@ -311,8 +356,14 @@ pub async fn classify(
     let text = model_text(model.as_ref(), &req.title, &req.abstract_text);
     let p = classify_texts(&state, model.as_ref(), vec![text.clone()]).await?;
     let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
-    let explain = req.explain.then_some(text.as_str());
+    let texts = [text];
+    let answers = match req.explain {
+        true => explain_neighbours(&model, &texts, &p, top_k).await?,
+        false => Default::default(),
+    };
+    let explain = req.explain.then(|| explain_of(&texts, &answers, 0));
     let r = classification(&state, model.as_ref(), &p, 0, top_k, sets.as_ref(), explain);
+    let [text] = texts;
     log_classification(&state, &text, &r, started);
     Ok(Json(r))
 }
@@ -339,9 +390,13 @@ pub async fn classify_batch(
         req.papers.iter().map(|p| model_text(model.as_ref(), &p.title, &p.abstract_text)).collect();
     let p = classify_texts(&state, model.as_ref(), texts.clone()).await?;
     let sets = category_sets(model.as_ref(), &p, coverage)?.zip(coverage).map(|(s, c)| (c, s));
+    let answers = match req.explain {
+        true => explain_neighbours(&model, &texts, &p, top_k).await?,
+        false => Default::default(),
+    };
     let results: Vec<ClassifyResponse> = (0..texts.len())
         .map(|i| {
-            let explain = req.explain.then_some(texts[i].as_str());
+            let explain = req.explain.then(|| explain_of(&texts, &answers, i));
             classification(&state, model.as_ref(), &p, i, top_k, sets.as_ref(), explain)
         })
         .collect();

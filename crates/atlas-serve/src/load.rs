@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use atlas_classify::{Labels, Probabilities};
+use atlas_classify::{Labels, NeighbourSource, Probabilities};
 use atlas_encoder::{BatchLimits, DeviceSpec, Encoder, EncoderSpec};
 use atlas_index::{IndexLocation, VectorIndex};
 use atlas_model::{LoadOptions, LoadedModel};
 
 use crate::drift::{DriftMonitor, DriftOptions};
 use crate::error::{ModelError, ServeError};
-use crate::model::{Embedder, EncoderEmbedder, Model, ModelInfo};
+use crate::model::{Embedder, EncoderEmbedder, Model, ModelInfo, NeighbourAnswers};
 use crate::reqlog::{LogTarget, RequestLog};
 use crate::state::{AppState, ServerConfig};
 
@@ -58,11 +58,19 @@ pub fn default_max_batch_tokens(device: DeviceSpec) -> usize {
     }
 }
 
+/// Supporting training papers per category that `explain: true` lists (as `classify --explain`).
+const EXPLAIN_NEIGHBOURS: usize = 3;
+
+/// Nearest training papers of any category whose majority is compared with the prediction.
+const NEIGHBOUR_VOTE: usize = 10;
+
 /// A [`LoadedModel`] as the server's [`Model`].
 struct ServedModel {
     /// Shared with the drift monitor, which predicts on the logged texts with the same model.
     loaded: Arc<LoadedModel>,
     info: ModelInfo,
+    /// The embedding head's training papers, opened once at start (explanations scan them per request).
+    neighbours: NeighbourSource,
 }
 
 impl Model for ServedModel {
@@ -89,6 +97,33 @@ impl Model for ServedModel {
         top: usize,
     ) -> Option<Vec<Vec<atlas_classify::TermContribution>>> {
         self.loaded.predictor.explain_terms(text, classes, top)
+    }
+    fn explain_neighbours(
+        &self,
+        texts: &[String],
+        classes: &[Vec<usize>],
+    ) -> Result<NeighbourAnswers, ModelError> {
+        let note = self.neighbours.note();
+        let Some(store) = self.neighbours.store() else {
+            return Ok(NeighbourAnswers { explained: None, note });
+        };
+        let err = |e: &dyn std::fmt::Display| ModelError::new(format!("explaining by training papers: {e}"));
+        // The texts were just classified, so their vectors come from the embedding cache.
+        let Some(vectors) = self.loaded.predictor.embed(texts).map_err(|e| err(&e))? else {
+            return Ok(NeighbourAnswers { explained: None, note });
+        };
+        let codes = &self.loaded.predictor.labels().codes;
+        let dim = vectors.len() / texts.len().max(1);
+        let explained = classes
+            .iter()
+            .enumerate()
+            .map(|(i, cs)| {
+                let cats: Vec<&str> = cs.iter().map(|&c| codes[c].as_str()).collect();
+                let query = &vectors[i * dim..(i + 1) * dim];
+                store.explain(query, &cats, EXPLAIN_NEIGHBOURS, NEIGHBOUR_VOTE).map_err(|e| err(&e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NeighbourAnswers { explained: Some(explained), note })
     }
 }
 
@@ -131,15 +166,20 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     let model_encoder = loaded.as_ref().and_then(|l| l.predictor.encoder().cloned());
     let loaded = loaded.map(Arc::new);
     let (drift, drift_disabled) = drift_monitor(opts, loaded.as_ref())?;
-    let model = loaded.map(|loaded| {
-        let info = ModelInfo {
-            version: loaded.version(),
-            kind: loaded.predictor.kind().to_string(),
-            template: loaded.pipeline.template.clone(),
-            dir: loaded.dir.display().to_string(),
-        };
-        Arc::new(ServedModel { loaded, info }) as Arc<dyn Model>
-    });
+    let model = loaded
+        .map(|loaded| {
+            let info = ModelInfo {
+                version: loaded.version(),
+                kind: loaded.predictor.kind().to_string(),
+                template: loaded.pipeline.template.clone(),
+                dir: loaded.dir.display().to_string(),
+            };
+            // A damaged store is refused like a damaged model; a missing one only loses the explanations.
+            let neighbours = NeighbourSource::open(loaded.embedding_head_dir().as_deref())
+                .map_err(|e| ModelError::new(format!("the model's training papers for explanations: {e}")))?;
+            Ok::<_, ServeError>(Arc::new(ServedModel { loaded, info, neighbours }) as Arc<dyn Model>)
+        })
+        .transpose()?;
     let (embedder, encoder_s) = choose_embedder(opts, model_encoder, index.as_ref(), limits, workers)?;
 
     let mut config = opts.server.clone();

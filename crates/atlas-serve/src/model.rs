@@ -60,6 +60,27 @@ pub trait Model: Send + Sync + 'static {
         let _ = (text, classes, top);
         None
     }
+    /// For each text (rendered with the template), the labelled training papers nearest to it of each class
+    /// of `classes[i]`, and of any class: a model with an embedding head and its stored training papers.
+    /// The default (a model that cannot) explains nothing and has nothing to say about it.
+    fn explain_neighbours(
+        &self,
+        texts: &[String],
+        classes: &[Vec<usize>],
+    ) -> Result<NeighbourAnswers, ModelError> {
+        let _ = (texts, classes);
+        Ok(NeighbourAnswers::default())
+    }
+}
+
+/// What [`Model::explain_neighbours`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NeighbourAnswers {
+    /// One explanation per text, in order; `None` when the model has none to give.
+    pub explained: Option<Vec<atlas_classify::NeighbourExplanation>>,
+    /// Why there are none, when the model should have some (an embedding model saved without its training
+    /// papers).
+    pub note: Option<&'static str>,
 }
 
 /// Vectors of a batch of texts.

@@ -221,6 +221,12 @@ mod tests {
         assert!(s("ClassifyResponse/properties/explanations").is_some());
         assert_eq!(s("CategoryExplanation/required"), Some(json!(["category", "terms"])));
         assert_eq!(s("TermContribution/properties/contribution/type"), Some(json!("number")));
+        // The neighbour explanations of embedding models.
+        assert_eq!(s("CategoryExplanation/properties/neighbours/type"), Some(json!("array")));
+        assert!(s("ClassifyResponse/properties/nearest").is_some());
+        assert_eq!(s("ClassifyResponse/properties/explanation_note/type"), Some(json!(["string", "null"])));
+        assert_eq!(s("SupportingPaper/required"), Some(json!(["id", "title", "category", "cosine", "url"])));
+        assert_eq!(s("NearestPapers/properties/agrees/type"), Some(json!("boolean")));
     }
 
     /// The pattern's class is exactly the characters `str::trim` removes.

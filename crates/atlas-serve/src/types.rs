@@ -111,6 +111,15 @@ pub struct ClassifyResponse {
     /// With `explain: true`: one entry per category of `probabilities`, in the same order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanations: Option<Vec<CategoryExplanation>>,
+    /// With `explain: true`, for a model with an embedding head (`embedding_lr`, `embedding_mlp`, an
+    /// ensemble): the labelled training papers nearest to the paper, whatever their category, and whether
+    /// their most common category is the predicted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nearest: Option<NearestPapers>,
+    /// With `explain: true`: what could not be explained and why, e.g. an embedding model trained before
+    /// training papers were stored with it (no supporting papers; train it again to get them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_note: Option<String>,
     /// Model version.
     pub model: String,
 }
@@ -123,6 +132,60 @@ pub struct CategoryExplanation {
     /// The paper's terms that raised the category's score most, largest first (empty for a model without
     /// a TF-IDF part).
     pub terms: Vec<TermContribution>,
+    /// The labelled training papers of this category nearest to the paper, nearest first (a model with an
+    /// embedding head; absent for TF-IDF models and for embedding models saved without training papers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<SupportingPaper>,
+}
+
+/// A labelled training paper close to the classified paper.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SupportingPaper {
+    /// arXiv id.
+    #[schema(example = "1706.03762")]
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Its primary category: the label the model was trained with.
+    pub category: String,
+    /// Cosine similarity of its embedding and the paper's (1 = same direction).
+    pub cosine: f32,
+    /// `https://arxiv.org/abs/<id>`.
+    pub url: String,
+}
+
+/// The training papers nearest to the classified paper, whatever their category.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NearestPapers {
+    /// Nearest first.
+    pub papers: Vec<SupportingPaper>,
+    /// Their most common category (a tie goes to the category of the nearer paper).
+    pub majority: Option<String>,
+    /// Whether `majority` is the predicted category: when it is not, the model's answer is not what the
+    /// closest labelled examples say.
+    pub agrees: bool,
+}
+
+impl From<atlas_classify::SupportingPaper> for SupportingPaper {
+    fn from(p: atlas_classify::SupportingPaper) -> Self {
+        SupportingPaper {
+            url: format!("https://arxiv.org/abs/{}", p.id),
+            id: p.id,
+            title: p.title,
+            category: p.category,
+            cosine: p.cosine,
+        }
+    }
+}
+
+impl From<atlas_classify::NearestPapers> for NearestPapers {
+    fn from(n: atlas_classify::NearestPapers) -> Self {
+        NearestPapers {
+            papers: n.papers.into_iter().map(Into::into).collect(),
+            majority: n.majority,
+            agrees: n.agrees,
+        }
+    }
 }
 
 /// One term of the paper and what it added to a category's score.

@@ -55,17 +55,37 @@ function renderChart(result) {
     const bar = el("div", { class: i === 0 ? "bar top" : "bar" });
     bar.style.width = `${(100 * p.probability / max).toFixed(1)}%`;
     chart.append(label, el("div", { class: "track" }, bar), el("div", { class: "pct" }, `${(100 * p.probability).toFixed(1)}%`));
-    // Why: the paper's terms that raised this category's score (TF-IDF models and ensembles).
+    // Why: the paper's terms that raised this category's score (TF-IDF models and ensembles), and the
+    // labelled training papers of the category nearest to it (embedding models and ensembles).
     const why = result.explanations && result.explanations[i];
     if (why && why.terms.length) {
       chart.append(el("div", { class: "why" }, "because of: ",
         ...why.terms.map((t) => el("span", { class: "term", title: `+${t.contribution.toFixed(3)}` }, t.term))));
     }
+    if (why && why.neighbours && why.neighbours.length) {
+      chart.append(el("div", { class: "why support" }, "like training papers: ",
+        ...why.neighbours.map((n) => el("a", { href: n.url, target: "_blank", rel: "noopener",
+          title: `${n.id} · ${n.category} · cosine ${n.cosine.toFixed(3)}` }, n.title || n.id))));
+    }
   });
   $("prediction").textContent = `→ ${result.category} (${result.name}) · model ${result.model}`;
+  renderNearest(result);
   const cov = result.coverage ? `${Math.round(100 * result.coverage)}% category set (${result.category_set.length}):` : "";
   renderSet("category-set", cov, result.coverage ? result.category_set : null);
   renderSet("label-set", `Label set (${(result.label_set || []).length}, per-category thresholds):`, result.label_set || null);
+}
+
+// Whether the training papers nearest to the paper, whatever their category, mostly share its predicted
+// category; or why an embedding model cannot show supporting papers.
+function renderNearest(result) {
+  const n = result.nearest;
+  if (n && n.papers.length) {
+    const count = n.papers.filter((p) => p.category === n.majority).length;
+    const verdict = n.agrees ? "agrees with the prediction" : `differs from the prediction ${result.category}`;
+    note("nearest-note", `Nearest ${n.papers.length} training papers: ${count} of ${n.majority}, which ${verdict}.`);
+  } else {
+    note("nearest-note", result.explanation_note || "");
+  }
 }
 
 // Classify with the chosen coverage. A model without a conformal calibration answers 503

@@ -751,3 +751,53 @@ async fn explain_returns_supporting_terms_per_category() {
     let (_, v) = call_json(&app, "POST", "/v1/classify", json!({"title": title})).await;
     assert!(v.get("explanations").is_none(), "{v}");
 }
+
+/// An embedding model served as `serve --model` serves it: `explain: true` lists, for each category of the
+/// answer, the nearest training papers of that category (links to arXiv), and the nearest papers of any
+/// category with whether they agree; a model folder saved before training papers were stored answers with
+/// a note instead (never an error). Trains `embedding_lr` on arxiv-mini (skips without the data kit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedding_model_explains_by_its_nearest_training_papers() {
+    let Some(kit) = common::embedding_kit("an_embedding_model_explains_by_its_nearest_training_papers")
+    else {
+        return;
+    };
+    let app = atlas_serve::router(common::served(&kit.run));
+    let paper = json!({"title": "Dark matter halo profiles in cosmological simulations",
+        "abstract": "We measure the density profiles of dark matter haloes in N-body simulations.",
+        "top_k": 3, "explain": true});
+    let (s, v) = call_json(&app, "POST", "/v1/classify", paper.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let explanations = v["explanations"].as_array().unwrap();
+    assert_eq!(explanations.len(), 3);
+    for e in explanations {
+        let neighbours = e["neighbours"].as_array().unwrap();
+        assert_eq!(neighbours.len(), 3, "{e}");
+        for n in neighbours {
+            assert_eq!(n["category"], e["category"], "{e}");
+            let id = n["id"].as_str().unwrap();
+            assert_eq!(n["url"].as_str().unwrap(), format!("https://arxiv.org/abs/{id}"));
+            assert!(n["cosine"].as_f64().unwrap() > 0.0, "{n}");
+        }
+    }
+    let nearest = &v["nearest"];
+    assert_eq!(nearest["papers"].as_array().unwrap().len(), 10, "{v}");
+    assert_eq!(nearest["agrees"].as_bool().unwrap(), nearest["majority"] == v["category"], "{v}");
+    assert!(v.get("explanation_note").is_none(), "{v}");
+    // Batch answers carry the same per paper; without `explain` none of it.
+    let body =
+        json!({"papers": [{"title": paper["title"]}, {"title": "Graph neural networks"}], "explain": true});
+    let (s, v) = call_json(&app, "POST", "/v1/classify/batch", body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["results"].as_array().unwrap().iter().all(|r| r["nearest"]["papers"].is_array()), "{v}");
+    let (_, v) = call_json(&app, "POST", "/v1/classify", json!({"title": "x"})).await;
+    assert!(v.get("nearest").is_none() && v.get("explanations").is_none(), "{v}");
+
+    // The same model saved without its training papers: a note, no papers.
+    let app = atlas_serve::router(common::served(&kit.legacy));
+    let (s, v) = call_json(&app, "POST", "/v1/classify", paper).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["explanation_note"].as_str(), Some(atlas_classify::neighbours::NO_STORE_NOTE), "{v}");
+    assert!(v.get("nearest").is_none(), "{v}");
+    assert!(v["explanations"].as_array().unwrap().iter().all(|e| e.get("neighbours").is_none()), "{v}");
+}

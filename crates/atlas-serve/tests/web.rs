@@ -2,7 +2,8 @@
 //! vectors), then runs `tests/web/page.test.mjs` with node. Needs `bash scripts/setup-web-test.sh` first;
 //! without node, Chromium or playwright-core it skips (fails where `ATLAS_REQUIRE_CHROMIUM` is set), and
 //! without the data kit likewise (`ATLAS_REQUIRE_DATA`). Set
-//! `ARXIV_ATLAS_WEB_SCREENSHOT=docs/web-page.png` to keep a screenshot.
+//! `ARXIV_ATLAS_WEB_SCREENSHOT=docs/web-page.png` to keep a screenshot (and
+//! `ARXIV_ATLAS_WEB_EMBEDDING_SCREENSHOT=docs/web-page-embedding.png` for the embedding model's page).
 
 mod common;
 
@@ -27,6 +28,28 @@ async fn web_page_in_headless_chromium() {
     run_page(&root, &script, b.build().unwrap(), f, true).await;
 }
 
+/// The same page serving an `embedding_lr` model trained by the pipeline on arxiv-mini: every category lists
+/// its nearest training papers (links to arXiv) and the nearest papers' verdict; then the same model as a
+/// folder from before calibration and stored training papers: the page falls back to no category set, says
+/// why once, stops asking for sets, and shows the note about the missing papers — with no page error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_page_of_an_embedding_model_in_headless_chromium() {
+    const TEST: &str = "web_page_of_an_embedding_model_in_headless_chromium";
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("tests/web/page.test.mjs");
+    if atlas_testkit::web_test_dir(TEST, &root).is_none() {
+        return;
+    }
+    let Some(f) = common::fixture(TEST) else { return };
+    let Some(kit) = common::embedding_kit(TEST) else { return };
+    let screenshot = std::env::var("ARXIV_ATLAS_WEB_EMBEDDING_SCREENSHOT").ok();
+    let p = &f.papers[7];
+    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "mode": "embedding"});
+    run_script(&root, &script, common::served(&kit.run), query, screenshot.as_deref()).await;
+    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "mode": "uncalibrated"});
+    run_script(&root, &script, common::served(&kit.legacy), query, None).await;
+}
+
 /// Serves `state` on a free port and runs the page script against it.
 async fn run_page(
     root: &std::path::Path,
@@ -35,16 +58,29 @@ async fn run_page(
     f: &common::Fixture,
     search_only: bool,
 ) {
+    let p = &f.papers[7];
+    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "id": p.id,
+        "search": "galaxy formation", "searchOnly": search_only});
+    let screenshot = std::env::var("ARXIV_ATLAS_WEB_SCREENSHOT").ok().filter(|_| !search_only);
+    run_script(root, script, state, query, screenshot.as_deref()).await;
+}
+
+/// Serves `state` on a free port and runs the page script with `query` against it, keeping a screenshot at
+/// `screenshot` (relative to the repository root) when given.
+async fn run_script(
+    root: &std::path::Path,
+    script: &std::path::Path,
+    state: atlas_serve::AppState,
+    query: serde_json::Value,
+    screenshot: Option<&str>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(atlas_serve::serve(listener, state, async move {
         let _ = stopped.await;
     }));
-    let p = &f.papers[7];
-    let query = serde_json::json!({"title": p.title, "abstract": p.abstract_text, "id": p.id,
-        "search": "galaxy formation", "searchOnly": search_only});
-    let screenshot = std::env::var("ARXIV_ATLAS_WEB_SCREENSHOT").ok().filter(|_| !search_only).map(|s| {
+    let screenshot = screenshot.map(|s| {
         let p = PathBuf::from(s);
         if p.is_absolute() {
             p

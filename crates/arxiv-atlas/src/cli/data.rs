@@ -169,8 +169,9 @@ pub struct ClassifyArgs {
     /// Also return the conformal category set that holds the true category with this probability (e.g. 0.9).
     #[arg(long, value_parser = parse_coverage)]
     pub coverage: Option<f64>,
-    /// Also list, under each category, the paper's terms that raised its score most (TF-IDF value × weight;
-    /// TF-IDF models and ensembles).
+    /// Also list, under each category, what supports it: the paper's terms that raised its score most
+    /// (TF-IDF value × weight; TF-IDF models and ensembles) and the nearest training papers of the category
+    /// (embedding models and ensembles), with whether the nearest training papers agree.
     #[arg(long, conflicts_with = "input")]
     pub explain: bool,
     /// Print JSON instead of a table.

@@ -129,7 +129,7 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
             let paper = std::slice::from_ref(&paper);
             let mut result = atlas_pipeline::classify_papers(&model, paper, top_k, a.coverage, false)?;
             if a.explain {
-                atlas_pipeline::explain_classifications(&model, paper, &mut result);
+                atlas_pipeline::explain_classifications(&model, paper, &mut result)?;
             }
             let first = result.first().context("the model returned no classification")?;
             if a.json {

@@ -155,11 +155,35 @@ pub fn print_classification(c: &Classification) {
             labels.iter().map(|e| format!("{} ({:.3})", e.category, e.probability)).collect();
         println!("label set ({} categories, per-category thresholds): {}", labels.len(), shown.join(" "));
     }
+    let embedding_explained = c.nearest.is_some() || c.explanation_note.is_some();
     for e in c.explanations.iter().flatten() {
         let terms: Vec<String> =
             e.terms.iter().map(|t| format!("{} (+{:.3})", t.term, t.contribution)).collect();
-        let shown = if terms.is_empty() { "no supporting terms".to_string() } else { terms.join(", ") };
-        println!("{}: {shown}", e.category);
+        // An embedding model has no terms to show: its categories are explained by papers alone.
+        if !terms.is_empty() || !embedding_explained {
+            let shown = if terms.is_empty() { "no supporting terms".to_string() } else { terms.join(", ") };
+            println!("{}: {shown}", e.category);
+        }
+        if !e.neighbours.is_empty() {
+            println!("{}: nearest training papers of the category", e.category);
+            for n in &e.neighbours {
+                println!("  {} {} (cosine {:.3})", n.id, n.title, n.cosine);
+            }
+        }
+    }
+    if let Some(n) = &c.nearest {
+        let majority = n.majority.as_deref().unwrap_or("-");
+        let count = n.papers.iter().filter(|p| p.category == majority).count();
+        let verdict = if n.agrees { "agrees with" } else { "differs from" };
+        println!(
+            "nearest {} training papers: {count} of {majority}, the most common category, which {verdict} the \
+             prediction {}",
+            n.papers.len(),
+            c.category
+        );
+    }
+    if let Some(note) = &c.explanation_note {
+        println!("note: {note}");
     }
 }
 

@@ -377,3 +377,78 @@ pub async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<&ser
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
     Answer { status, content_type, body }
 }
+
+/// An `embedding_lr` model trained by the real pipeline on arxiv-mini (as `arxiv-atlas train data=mini
+/// experiment=embedding_lr` does), and a copy of it as a model folder from before calibration and training-
+/// paper stores existed: no `calibration.json`, no `neighbours/`, neither in its manifest.
+pub struct EmbeddingKit {
+    _dir: tempfile::TempDir,
+    /// The training run.
+    pub run: PathBuf,
+    /// The old-style model folder.
+    pub legacy: PathBuf,
+}
+
+/// The [`EmbeddingKit`], trained once per test binary; `None` after `test` was reported skipped.
+#[track_caller]
+pub fn embedding_kit(test: &str) -> Option<&'static EmbeddingKit> {
+    let mini = atlas_testkit::shared_file(test, MINI)?;
+    let minilm = atlas_testkit::shared_dir(test, MINILM)?;
+    static KIT: OnceLock<EmbeddingKit> = OnceLock::new();
+    Some(KIT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = [
+            "experiment=embedding_lr".to_string(),
+            "data=mini".to_string(),
+            format!("data.input={}", mini.display()),
+            format!("data.cache_dir={}", dir.path().join("cache").display()),
+            format!("experiment.encoder.model_dir={}", minilm.display()),
+            format!("run.root={}", dir.path().join("runs").display()),
+            format!("run.dir={}", dir.path().join("runs/train").display()),
+        ];
+        let resolved = atlas_config::load(&atlas_config::ConfigSource::Embedded, &args, &[]).expect("config");
+        let run = atlas_pipeline::train(&resolved).expect("training").run_dir;
+        let model = run.join("artifacts/model");
+        let legacy = dir.path().join("legacy-model");
+        copy_dir(&model, &legacy);
+        let kind = atlas_artifact::Manifest::peek_kind(&legacy, "model").expect("kind");
+        let mut manifest = atlas_artifact::Manifest::read(&legacy, &kind, u32::MAX).expect("manifest");
+        for name in ["calibration.json", "neighbours/manifest.json"] {
+            assert!(manifest.files.remove(name).is_some(), "{name} is not in the trained model's manifest");
+        }
+        manifest.write(&legacy).expect("manifest");
+        std::fs::remove_dir_all(legacy.join("neighbours")).expect("removing neighbours/");
+        std::fs::remove_file(legacy.join("calibration.json")).expect("removing calibration.json");
+        EmbeddingKit { _dir: dir, run, legacy }
+    }))
+}
+
+/// A server state of the model folder (or run) `model` with no index (and so no search), built as `serve
+/// --model` builds it.
+pub fn served(model: &Path) -> AppState {
+    atlas_serve::build_state(&atlas_serve::ServeOptions {
+        model: Some(model.to_path_buf()),
+        index: None,
+        ef_search: None,
+        model_dir: None,
+        taxonomy: None,
+        request_log: None,
+        server: ServerConfig::default(),
+        max_batch_tokens: None,
+        drift: None,
+    })
+    .expect("serving the model")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
