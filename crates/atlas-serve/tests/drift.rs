@@ -75,6 +75,7 @@ fn serve(kit: &Kit, log: LogTarget, windows: &[&str], tmp: &Path) -> AppState {
             min_requests: 100,
             ..DriftOptions::default()
         }),
+        admin_token: None,
     };
     atlas_serve::build_state(&opts).expect("building the server")
 }
