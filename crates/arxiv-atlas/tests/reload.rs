@@ -1,7 +1,8 @@
 //! Daily updates end to end: a day of new arXiv papers, given in the two forms arXiv publishes them in (an API
 //! Atom feed and an OAI-PMH `arXiv` page), flows into a running `serve` without a restart and without a failed
 //! request: `ingest --append-to`, `embed` (the cache serves the old papers), `index add`, then
-//! `POST /v1/admin/reload` while clients keep searching and classifying.
+//! `POST /v1/admin/reload` while clients keep searching and classifying; then a new model version moved into the
+//! folder `serve --model` names, switched to by the next reload.
 
 mod common;
 
@@ -141,6 +142,27 @@ fn client(port: u16, stop: Arc<AtomicBool>, seed: usize) -> std::thread::JoinHan
     })
 }
 
+/// `POST /v1/admin/reload` while two clients keep searching and classifying: asserts the reload answered 200,
+/// every client request succeeded and some were in flight during the reload; returns the reload's answer.
+fn reload_under_load(port: u16, auth: &str) -> serde_json::Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2).map(|i| client(port, stop.clone(), i)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let reload_sent = Instant::now();
+    let (status, _, report) = http_with(port, "POST", "/v1/admin/reload", &[("Authorization", auth)], None);
+    let reload_done = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let answers: Answers = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert_eq!(status, 200, "{report}");
+    let failed: Vec<_> = answers.iter().filter(|a| a.2 != 200).map(|a| &a.3).collect();
+    assert!(failed.is_empty(), "requests failed around the reload: {failed:?}");
+    let during = answers.iter().filter(|(sent, done, ..)| *sent < reload_done && *done > reload_sent).count();
+    eprintln!("{} requests, {during} of them in flight during the reload: {report}", answers.len());
+    assert!(during > 0, "no request overlapped the reload");
+    report
+}
+
 #[test]
 fn a_day_of_papers_reaches_a_running_server_without_a_failed_request() {
     let test = "a_day_of_papers_reaches_a_running_server_without_a_failed_request";
@@ -232,26 +254,12 @@ fn a_day_of_papers_reaches_a_running_server_without_a_failed_request() {
     }
 
     // The reload, while two clients keep searching and classifying.
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..2).map(|i| client(port, stop.clone(), i)).collect();
-    std::thread::sleep(Duration::from_millis(500));
     let auth = format!("Bearer {TOKEN}");
-    let reload_sent = Instant::now();
-    let (status, _, report) = http_with(port, "POST", "/v1/admin/reload", &[("Authorization", &auth)], None);
-    let reload_done = Instant::now();
-    std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::SeqCst);
-    let answers: Answers = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
-    assert_eq!(status, 200, "{report}");
+    let report = reload_under_load(port, &auth);
     assert_eq!(report["papers_before"], OLD_PAPERS, "{report}");
     assert_eq!(report["papers_after"], OLD_PAPERS + DAY_PAPERS, "{report}");
     assert_eq!(report["model_reloaded"], false, "the model folder did not change: {report}");
     assert!(report["model"].is_string() && report["took_ms"].is_number(), "{report}");
-    let failed: Vec<_> = answers.iter().filter(|a| a.2 != 200).map(|a| &a.3).collect();
-    assert!(failed.is_empty(), "requests failed around the reload: {failed:?}");
-    let during = answers.iter().filter(|(sent, done, ..)| *sent < reload_done && *done > reload_sent).count();
-    eprintln!("{} requests, {during} of them in flight during the reload: {report}", answers.len());
-    assert!(during > 0, "no request overlapped the reload");
 
     // Every paper of the day is served now: by id, and as the best match of its own title and abstract.
     for paper in &day {
@@ -266,6 +274,27 @@ fn a_day_of_papers_reaches_a_running_server_without_a_failed_request() {
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     assert!(metrics.contains("atlas_reloads_total{outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains(&format!("atlas_index_papers {}", OLD_PAPERS + DAY_PAPERS)), "{metrics}");
+
+    // A new model version in the folder `serve --model` names (a second training, moved into place): the next
+    // reload loads it beside the old one and switches, again without a failed request.
+    let run2 = p("run2");
+    ok_json(&[
+        "train",
+        "data=mini",
+        "data.max_samples=1200",
+        "experiment.linear.epochs=1",
+        &format!("data.cache_dir={}", p("train-cache")),
+        &format!("run.dir={run2}"),
+        "--json",
+    ]);
+    std::fs::rename(&run, p("run-old")).unwrap();
+    std::fs::rename(&run2, &run).unwrap();
+    let swapped = reload_under_load(port, &auth);
+    assert_eq!(swapped["model_reloaded"], true, "{swapped}");
+    assert_ne!(swapped["model"], report["model"], "{swapped}");
+    assert_eq!(swapped["papers_after"], OLD_PAPERS + DAY_PAPERS, "{swapped}");
+    let (_, info) = http(port, "GET", "/info", None);
+    assert_eq!(info["model"]["version"], swapped["model"], "{info}");
 
     // A server started without a token has no admin routes.
     let (mut other, other_port) = start_serve(&["--index", &idx], None);
