@@ -8,8 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{http, Server};
-use std::process::{Command, Output};
+use common::{atlas, http, last_json, ok, repo_root, Server};
+use std::process::Command;
 
 /// The files of `../shared` these tests read (the binary also finds the model and `data=mini` there).
 const MINI: &str = "data/arxiv-mini.jsonl.gz";
@@ -25,40 +25,10 @@ fn shared(test: &str, files: &[&str]) -> Option<PathBuf> {
     Some(atlas_testkit::shared_root())
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs the binary from the repository root (so `conf/` and `../shared` resolve as for a user).
-fn atlas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
-        .args(args)
-        .current_dir(repo_root())
-        .env("ARXIV_ATLAS_LOG", "warn")
-        .output()
-        .expect("the arxiv-atlas binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = atlas(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "arxiv-atlas {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn fails(args: &[&str]) -> String {
     let out = atlas(args);
     assert!(!out.status.success(), "arxiv-atlas {args:?} should fail");
     String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-fn last_json(stdout: &str) -> serde_json::Value {
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line on stdout");
-    serde_json::from_str(line).expect("valid JSON")
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub const RESERVED_ENV_VARS: &[&str] = &[
     // must not turn into config keys that make `train` fail.
     "ARXIV_ATLAS_INDEX",
     "ARXIV_ATLAS_REQUEST_LOG",
+    // A secret read by `serve` (the admin routes' bearer token), never a config key.
+    "ARXIV_ATLAS_ADMIN_TOKEN",
     // MLflow's own name, the default of `runs push/register --tracking-uri` (not under ENV_PREFIX, so never a
     // key; listed so the rule "every variable a flag reads is reserved" needs no exception).
     "MLFLOW_TRACKING_URI",

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod batcher;
 pub mod drift;
@@ -38,6 +39,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use admin::{AdminToken, ReloadResponse, ADMIN_TOKEN_ENV};
 pub use batcher::{BatchConfig, BatchError, Batcher};
 pub use drift::{DriftMonitor, DriftOptions, DriftResponse, DriftState};
 pub use error::{ApiError, ErrorBody, ModelError, ServeError};
@@ -47,11 +49,11 @@ pub use model::{
     TextClassifierModel,
 };
 pub use reqlog::{LogError, LogRecord, LogTarget, RequestLog};
-pub use state::{AppState, AppStateBuilder, ServerConfig};
+pub use state::{AppState, AppStateBuilder, LiveState, ServerConfig};
 
 /// Every API route as `(method, path in OpenAPI form, handler)`. The router is built from this list and the
 /// OpenAPI test compares it with the spec, so a route cannot be added without documenting it.
-fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+fn routes() -> Vec<(&'static str, &'static str, MethodRouter<LiveState>)> {
     vec![
         ("POST", "/v1/classify", post(api::classify)),
         ("POST", "/v1/classify/batch", post(api::classify_batch)),
@@ -60,6 +62,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("POST", "/v1/search", post(api::search)),
         ("GET", "/v1/papers/{id}", get(api::paper)),
         ("GET", "/v1/drift", get(drift::drift)),
+        ("POST", "/v1/admin/reload", post(admin::reload)),
         ("GET", "/health", get(api::health)),
         ("GET", "/ready", get(api::ready)),
         ("GET", "/info", get(api::info)),
@@ -81,9 +84,18 @@ fn axum_path(path: &str) -> String {
     path.replace("{id}", "{*id}")
 }
 
-/// The complete router: API routes, Swagger UI at `/docs`, and the middleware stack.
+/// The complete router over `state` (which `POST /v1/admin/reload` cannot replace from outside: use
+/// [`live_router`] to keep the holder).
 pub fn router(state: AppState) -> Router {
+    live_router(LiveState::new(state))
+}
+
+/// The complete router: API routes, Swagger UI at `/docs`, and the middleware stack, serving whatever state
+/// `live` holds at each request.
+pub fn live_router(live: LiveState) -> Router {
     telemetry::prometheus();
+    // Limits are settings of the server, the same in every state a reload builds.
+    let state = live.current();
     let mut api = Router::new();
     for (_, path, handler) in routes() {
         api = api.route(&axum_path(path), handler);
@@ -97,7 +109,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), telemetry::timeout))
         .layer(axum::middleware::from_fn(telemetry::json_errors))
         .route_layer(axum::middleware::from_fn(telemetry::track))
-        .with_state(state)
+        .with_state(live)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight requests
@@ -107,18 +119,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let app = router(state.clone());
-    let s = state.clone();
+    let live = LiveState::new(state);
+    let app = live_router(live.clone());
+    let s = live.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
-            s.begin_shutdown();
+            s.current().begin_shutdown();
         })
         .await
         .map_err(|source| ServeError::Io { op: "serving HTTP".into(), source });
-    // Workers and the log writer are blocking threads: join them off the runtime.
-    let s = state.clone();
+    // Workers and the log writer are blocking threads: join them off the runtime. The state now served (a
+    // reload may have replaced the one given); replaced ones stopped their workers when their last request
+    // ended.
+    let s = live.current();
     let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
     result
 }

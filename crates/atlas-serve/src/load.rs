@@ -11,6 +11,7 @@ use atlas_encoder::{BatchLimits, DeviceSpec, Encoder, EncoderSpec};
 use atlas_index::{IndexLocation, VectorIndex};
 use atlas_model::{LoadOptions, LoadedModel};
 
+use crate::admin::AdminToken;
 use crate::drift::{DriftMonitor, DriftOptions};
 use crate::error::{ModelError, ServeError};
 use crate::model::{Embedder, EncoderEmbedder, Model, ModelInfo, NeighbourAnswers};
@@ -45,6 +46,8 @@ pub struct ServeOptions {
     /// Live drift monitoring of the request log; `None` = off. It also needs a classifier, a request log and
     /// the model's drift profile: without one of them the server runs without it (`GET /v1/drift` says why).
     pub drift: Option<DriftOptions>,
+    /// The bearer token of the admin routes (`POST /v1/admin/reload`); `None` = admin routes are off.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// `--max-batch-tokens` default for an encoder on `device`: 1024 on a CPU, where a small batch costs nothing in
@@ -141,12 +144,46 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 /// the model) graph optimisation, independent of each other, so the cold start is the longer of the two
 /// instead of their sum. `/info` reports each phase.
 pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
+    load(Arc::new(opts.clone()), None).map(|(state, _)| state)
+}
+
+/// The successor of `prev` for `POST /v1/admin/reload`: the index re-opened from the same location, the
+/// classifier re-opened only when its folder's content changed (else shared, with its encoder and drift
+/// monitor), and the request log, taxonomy, limits and admin token carried over. Also says whether the
+/// classifier was re-opened. `prev` keeps serving meanwhile; an error leaves it untouched.
+pub(crate) fn reload_state(prev: &AppState) -> Result<(AppState, bool), ServeError> {
+    let opts = prev.0.source.clone().ok_or_else(|| {
+        ServeError::Config("this server was not started from locations it can re-open".into())
+    })?;
+    load(opts, Some(prev))
+}
+
+/// SHA-256 of the `manifest.json` of the model folder `path` names. The manifest lists the SHA-256 of every
+/// file of the folder, so its hash changes exactly when the folder's content does, without reading the
+/// (large) files themselves.
+fn model_fingerprint(path: &std::path::Path) -> Result<String, ServeError> {
+    use sha2::Digest;
+    let dir = atlas_model::resolve_model_folder(path).map_err(|e| ModelError::new(e.to_string()))?;
+    let manifest = dir.join(atlas_artifact::MANIFEST_FILE);
+    let bytes = std::fs::read(&manifest)
+        .map_err(|source| ServeError::Io { op: format!("reading {}", manifest.display()), source })?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
+/// [`build_state`], or (with `prev`) [`reload_state`].
+fn load(opts: Arc<ServeOptions>, prev: Option<&AppState>) -> Result<(AppState, bool), ServeError> {
     let started = Instant::now();
     let workers = opts.server.batch.workers.max(1);
     let load = LoadOptions { sessions: workers, ..LoadOptions::default() };
+    let fingerprint = opts.model.as_deref().map(model_fingerprint).transpose()?;
+    // The classifier now served, when its folder is unchanged: kept (with its encoder and drift monitor).
+    let kept = prev.filter(|p| fingerprint.is_some() && p.0.model_fingerprint == fingerprint);
     let ((loaded, model_s), (index, index_s)) = std::thread::scope(|s| {
         let index = s.spawn(|| timed(|| opts.index.as_ref().map(|loc| loc.open(opts.ef_search)).transpose()));
-        let model = timed(|| opts.model.as_ref().map(|m| LoadedModel::open(m, &load)).transpose());
+        let model = timed(|| match kept {
+            Some(_) => Ok(None),
+            None => opts.model.as_ref().map(|m| LoadedModel::open(m, &load)).transpose(),
+        });
         let index = index.join().unwrap_or_else(|_| {
             (Err(atlas_index::IndexError::Invalid("opening the index panicked".into())), 0.0)
         });
@@ -155,7 +192,11 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     let mut loaded = loaded?;
     let index: Option<Arc<dyn VectorIndex>> = index?.map(Arc::from);
     let device = loaded.as_ref().and_then(|l| l.predictor.encoder()).map_or(DeviceSpec::Cpu, |e| e.device());
-    let max_batch_tokens = opts.max_batch_tokens.unwrap_or_else(|| default_max_batch_tokens(device));
+    let max_batch_tokens = match prev {
+        // Settled at the start (the device's default unless given); a reload keeps the limits in force.
+        Some(p) => p.config().batch.max_batch_tokens,
+        None => opts.max_batch_tokens.unwrap_or_else(|| default_max_batch_tokens(device)),
+    };
     // The model calls the queue forms are bounded the same way inside the encoder (one large request is cut
     // into calls of at most this size, never padded past the encoder's padding budget).
     let limits = BatchLimits::new(opts.server.batch.max_batch_size, max_batch_tokens);
@@ -165,30 +206,55 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     tracing::info!(model_s, index_s, "model and index loaded");
     let model_encoder = loaded.as_ref().and_then(|l| l.predictor.encoder().cloned());
     let loaded = loaded.map(Arc::new);
-    let (drift, drift_disabled) = drift_monitor(opts, loaded.as_ref())?;
-    let model = loaded
-        .map(|loaded| {
-            let info = ModelInfo {
-                version: loaded.version(),
-                kind: loaded.predictor.kind().to_string(),
-                template: loaded.pipeline.template.clone(),
-                dir: loaded.dir.display().to_string(),
+    let (model, drift, embedder, encoder_s) = match kept {
+        Some(p) => {
+            // The encoder already serving fits when the index is still in its vector space (the usual case:
+            // papers were added); an index rebuilt with another encoder needs that one.
+            let same_space = |e: &Arc<dyn Embedder>| {
+                index.as_ref().is_none_or(|i| i.info().embedding_id == e.embedding_id())
             };
-            // A damaged store is refused like a damaged model; a missing one only loses the explanations.
-            let neighbours = NeighbourSource::open(loaded.embedding_head_dir().as_deref())
-                .map_err(|e| ModelError::new(format!("the model's training papers for explanations: {e}")))?;
-            Ok::<_, ServeError>(Arc::new(ServedModel { loaded, info, neighbours }) as Arc<dyn Model>)
-        })
-        .transpose()?;
-    let (embedder, encoder_s) = choose_embedder(opts, model_encoder, index.as_ref(), limits, workers)?;
+            let (embedder, encoder_s) = match p.0.embedder.clone().filter(same_space) {
+                Some(e) => (Some(e), None),
+                None => choose_embedder(&opts, None, index.as_ref(), limits, workers)?,
+            };
+            let drift = p.0.drift.clone().map_or_else(|| Err(p.drift_disabled_reason().to_string()), Ok);
+            (p.0.model.clone(), drift, embedder, encoder_s)
+        }
+        None => {
+            let (drift, drift_disabled) = drift_monitor(&opts, loaded.as_ref())?;
+            let model = loaded
+                .map(|loaded| {
+                    let info = ModelInfo {
+                        version: loaded.version(),
+                        kind: loaded.predictor.kind().to_string(),
+                        template: loaded.pipeline.template.clone(),
+                        dir: loaded.dir.display().to_string(),
+                    };
+                    // A damaged store is refused like a damaged model; a missing one only loses the
+                    // explanations.
+                    let neighbours =
+                        NeighbourSource::open(loaded.embedding_head_dir().as_deref()).map_err(|e| {
+                            ModelError::new(format!("the model's training papers for explanations: {e}"))
+                        })?;
+                    Ok::<_, ServeError>(Arc::new(ServedModel { loaded, info, neighbours }) as Arc<dyn Model>)
+                })
+                .transpose()?;
+            let (embedder, encoder_s) =
+                choose_embedder(&opts, model_encoder, index.as_ref(), limits, workers)?;
+            (model, drift.map(Arc::new).ok_or(drift_disabled), embedder, encoder_s)
+        }
+    };
 
     let mut config = opts.server.clone();
     config.batch.max_batch_tokens = max_batch_tokens;
     let mut b = match model {
-        Some(m) => AppState::builder(m).startup_phase("model", model_s),
+        // A kept classifier took no loading.
+        Some(m) if kept.is_none() => AppState::builder(m).startup_phase("model", model_s),
+        Some(m) => AppState::builder(m),
         None => AppState::builder_without_model(),
     }
-    .config(config);
+    .config(config)
+    .source(opts.clone(), fingerprint);
     if let Some(i) = index {
         b = b.startup_phase("index", index_s).index(i);
     }
@@ -199,17 +265,36 @@ pub fn build_state(opts: &ServeOptions) -> Result<AppState, ServeError> {
     if let Some(e) = embedder {
         b = b.embedder(e);
     }
-    if let Some(t) = atlas_corpus::taxonomy_path(opts.taxonomy.as_deref()) {
-        b = b.taxonomy(Arc::new(atlas_corpus::Taxonomy::load(&t)?));
-    }
-    if let Some(target) = &opts.request_log {
-        b = b.request_log(Arc::new(RequestLog::open(target, REQUEST_LOG_CAPACITY)?));
+    if let Some(t) = &opts.admin_token {
+        b = b.admin_token(Arc::new(t.clone()));
     }
     b = match drift {
-        Some(m) => b.drift_monitor(Arc::new(m)),
-        None => b.drift_disabled(drift_disabled),
+        Ok(m) => b.drift_monitor(m),
+        Err(why) => b.drift_disabled(why),
     };
-    b.startup_phase("load", started.elapsed().as_secs_f64()).build()
+    match prev {
+        Some(p) => {
+            // The taxonomy file and the request log are not re-opened: the log's writer thread and its
+            // queue belong to the server, not to one state.
+            if let Some(t) = &p.0.taxonomy {
+                b = b.taxonomy(t.clone());
+            }
+            if let Some(log) = &p.0.log {
+                b = b.request_log(log.clone());
+            }
+            b = b.succeeds(p).startup_phase("reload", started.elapsed().as_secs_f64());
+        }
+        None => {
+            if let Some(t) = atlas_corpus::taxonomy_path(opts.taxonomy.as_deref()) {
+                b = b.taxonomy(Arc::new(atlas_corpus::Taxonomy::load(&t)?));
+            }
+            if let Some(target) = &opts.request_log {
+                b = b.request_log(Arc::new(RequestLog::open(target, REQUEST_LOG_CAPACITY)?));
+            }
+            b = b.startup_phase("load", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok((b.build()?, kept.is_none() && opts.model.is_some()))
 }
 
 /// The drift monitor `opts` asks for, or why there is none. A missing part (no classifier, no request log, no

@@ -29,6 +29,7 @@ use crate::state::{AppState, ServerConfig};
         crate::api::search,
         crate::api::paper,
         crate::drift::drift,
+        crate::admin::reload,
         crate::api::health,
         crate::api::ready,
         crate::api::info,
@@ -42,9 +43,31 @@ use crate::state::{AppState, ServerConfig};
         (name = "search", description = "Similar papers"),
         (name = "monitor", description = "Drift of the requests against the model's reference"),
         (name = "ops", description = "Health, readiness, metrics, documentation"),
-    )
+        (name = "admin", description = "Operator actions, behind the admin bearer token"),
+    ),
+    modifiers(&AdminSecurity)
 )]
 pub struct ApiDoc;
+
+/// The `admin_token` security scheme of the admin routes: `Authorization: Bearer <token>`.
+struct AdminSecurity;
+
+impl utoipa::Modify for AdminSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The server's admin token (`ARXIV_ATLAS_ADMIN_TOKEN` or `serve --admin-token-file`). Without \
+                 one, admin routes answer 404 `admin_disabled`.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+    }
+}
 
 /// "Not blank" as a JSON Schema (ECMA-262) pattern: the text holds a character that `str::trim` keeps, i.e.
 /// one outside Unicode's White_Space set, listed here in full. (ECMA's `\s` is a different set: it has U+FEFF

@@ -1,16 +1,19 @@
-//! [`AppState`]: everything the handlers share, built once by [`AppState::builder`].
+//! [`AppState`]: everything the handlers share, built by [`AppState::builder`]; [`LiveState`]: the holder the
+//! router serves from, whose state `POST /v1/admin/reload` replaces while requests keep flowing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use atlas_corpus::Taxonomy;
 use atlas_index::VectorIndex;
 
+use crate::admin::AdminToken;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::drift::DriftMonitor;
 use crate::error::ServeError;
+use crate::load::ServeOptions;
 use crate::model::{Embedder, Model};
 use crate::reqlog::RequestLog;
 
@@ -64,8 +67,15 @@ pub(crate) struct Inner {
     pub drift_disabled: String,
     pub config: ServerConfig,
     pub started: Instant,
-    pub draining: AtomicBool,
+    /// Shared by every state a reload builds, so that a shutdown begun on one is seen by all.
+    pub draining: Arc<AtomicBool>,
     pub startup: BTreeMap<String, f64>,
+    pub admin: Option<Arc<AdminToken>>,
+    /// What the state was loaded from (by [`crate::build_state`]); `None` = assembled by hand, not reloadable.
+    pub source: Option<Arc<ServeOptions>>,
+    /// SHA-256 of the loaded classifier's `manifest.json` (which lists the SHA-256 of every file of the
+    /// folder): a reload re-opens the model only when this changed.
+    pub model_fingerprint: Option<String>,
 }
 
 /// Assembles an [`AppState`].
@@ -79,6 +89,11 @@ pub struct AppStateBuilder {
     drift_disabled: String,
     config: ServerConfig,
     startup: BTreeMap<String, f64>,
+    admin: Option<Arc<AdminToken>>,
+    source: Option<Arc<ServeOptions>>,
+    model_fingerprint: Option<String>,
+    /// The state this one replaces (a reload): its uptime clock and draining flag carry over.
+    predecessor: Option<(Instant, Arc<AtomicBool>)>,
 }
 
 impl AppState {
@@ -100,7 +115,21 @@ impl AppState {
             drift_disabled: "drift monitoring is not configured".into(),
             config: ServerConfig::default(),
             startup: BTreeMap::new(),
+            admin: None,
+            source: None,
+            model_fingerprint: None,
+            predecessor: None,
         }
+    }
+
+    /// The bearer token admin routes require; `None` = admin routes are off.
+    pub fn admin_token(&self) -> Option<&Arc<AdminToken>> {
+        self.0.admin.as_ref()
+    }
+
+    /// Papers in the loaded index (0 without one).
+    pub fn index_papers(&self) -> usize {
+        self.0.index.as_ref().map_or(0, |i| i.info().count)
     }
 
     /// The settings in force.
@@ -203,6 +232,26 @@ impl AppStateBuilder {
         self
     }
 
+    /// Turns admin routes on, guarded by `token`.
+    pub fn admin_token(mut self, token: Arc<AdminToken>) -> Self {
+        self.admin = Some(token);
+        self
+    }
+
+    /// Records what the state is loaded from, so that `POST /v1/admin/reload` can load it again.
+    pub(crate) fn source(mut self, options: Arc<ServeOptions>, model_fingerprint: Option<String>) -> Self {
+        self.source = Some(options);
+        self.model_fingerprint = model_fingerprint;
+        self
+    }
+
+    /// Makes the state a successor of `prev`: the same uptime clock and draining flag, so that `/info` and
+    /// `/ready` do not notice the swap, and a shutdown begun on either is seen by both.
+    pub(crate) fn succeeds(mut self, prev: &AppState) -> Self {
+        self.predecessor = Some((prev.0.started, prev.0.draining.clone()));
+        self
+    }
+
     /// Checks the parts fit (the encoder must produce the index's vector space) and starts the workers.
     pub fn build(self) -> Result<AppState, ServeError> {
         if let (Some(e), Some(i)) = (&self.embedder, &self.index) {
@@ -240,6 +289,8 @@ impl AppStateBuilder {
         if let Some(m) = &self.drift {
             m.start();
         }
+        let (started, draining) =
+            self.predecessor.unwrap_or_else(|| (Instant::now(), Arc::new(AtomicBool::new(false))));
         Ok(AppState(Arc::new(Inner {
             model: self.model,
             embedder: self.embedder,
@@ -251,9 +302,62 @@ impl AppStateBuilder {
             drift: self.drift,
             drift_disabled: self.drift_disabled,
             config: self.config,
-            started: Instant::now(),
-            draining: AtomicBool::new(false),
+            started,
+            draining,
             startup: self.startup,
+            admin: self.admin,
+            source: self.source,
+            model_fingerprint: self.model_fingerprint,
         })))
+    }
+}
+
+/// The state requests are served from. Each request takes the current [`AppState`] once (an `Arc` clone
+/// under a read lock held for nanoseconds, through axum's `State` extractor) and finishes on it, however long it
+/// runs; a reload builds a complete new state off the request path and swaps it in. The old state (its
+/// index, its inference workers) lives until the last request holding it ends.
+///
+/// A `std` lock rather than a lock-free cell (the `arc-swap` crate): readers only clone an `Arc` under it
+/// and a writer swaps one pointer, so contention is nil at any realistic request rate and no dependency is
+/// needed.
+#[derive(Clone)]
+pub struct LiveState(Arc<LiveInner>);
+
+struct LiveInner {
+    current: RwLock<AppState>,
+    /// Held for a whole reload, so that two reloads never build states at once (each would load the
+    /// model and index, doubling memory and racing to swap).
+    reloading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl LiveState {
+    /// Serves `state` until it is replaced.
+    pub fn new(state: AppState) -> LiveState {
+        metrics::gauge!("atlas_index_papers").set(state.index_papers() as f64);
+        LiveState(Arc::new(LiveInner { current: RwLock::new(state), reloading: Arc::default() }))
+    }
+
+    /// The state new requests are served from.
+    pub fn current(&self) -> AppState {
+        // The lock guards one `Arc`, consistent whatever a panicking holder was doing.
+        self.0.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Serves `next` from now on and returns the state it replaces.
+    pub fn replace(&self, next: AppState) -> AppState {
+        metrics::gauge!("atlas_index_papers").set(next.index_papers() as f64);
+        let mut current = self.0.current.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *current, next)
+    }
+
+    /// Waits for any other reload to finish; the guard keeps others out until dropped.
+    pub(crate) async fn reload_guard(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.0.reloading.clone().lock_owned().await
+    }
+}
+
+impl axum::extract::FromRef<LiveState> for AppState {
+    fn from_ref(live: &LiveState) -> AppState {
+        live.current()
     }
 }

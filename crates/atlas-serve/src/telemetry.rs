@@ -54,6 +54,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
         ] {
             metrics::counter!(name).increment(0);
         }
+        for outcome in ["ok", "failed"] {
+            metrics::counter!("atlas_reloads_total", "outcome" => outcome).increment(0);
+        }
         metrics::gauge!("atlas_queue_depth").increment(0.0);
         handle
     })
@@ -123,6 +126,11 @@ fn describe() {
         "Drift runs by window and outcome (ready, too_few_requests, failed)"
     );
     metrics::describe_counter!(
+        "atlas_reloads_total",
+        "POST /v1/admin/reload calls by outcome (ok, failed: the previous state kept serving)"
+    );
+    metrics::describe_gauge!("atlas_index_papers", "Papers in the index now served");
+    metrics::describe_counter!(
         "atlas_request_log_dropped_total",
         "Request-log records dropped (writer behind or failing)"
     );
@@ -157,6 +165,11 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// Ends a request that runs past the configured timeout with 504. Dropping the handler future also drops
 /// its queue reply channel, so a job still waiting is skipped by the worker.
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // A reload answers when the new state serves (a large index may take longer than a request may);
+    // cutting it short would not stop it, only hide its outcome.
+    if req.uri().path().starts_with("/v1/admin/") {
+        return next.run(req).await;
+    }
     let limit: Duration = state.config().request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,

@@ -801,3 +801,48 @@ async fn an_embedding_model_explains_by_its_nearest_training_papers() {
     assert!(v.get("nearest").is_none(), "{v}");
     assert!(v["explanations"].as_array().unwrap().iter().all(|e| e.get("neighbours").is_none()), "{v}");
 }
+
+/// Admin routes: off (404 `admin_disabled`) without a token; with one, 401 and `WWW-Authenticate: Bearer`
+/// unless the request carries it; a state assembled in-process has nothing to re-open (409). The spec states
+/// the bearer scheme on the route.
+#[tokio::test]
+async fn admin_routes_need_the_token_and_are_off_without_one() {
+    let (s, _, b) = call(&tiny_app(), "POST", "/v1/admin/reload", Body::empty()).await;
+    assert_eq!((s, error_of(s, &b).0.as_str()), (StatusCode::NOT_FOUND, "admin_disabled"));
+
+    let token = "in-process-admin-token-0123456789";
+    let f = common::tiny();
+    let state = AppState::builder(f.model.clone())
+        .taxonomy(f.taxonomy.clone())
+        .admin_token(Arc::new(atlas_serve::AdminToken::new(token).unwrap()))
+        .build()
+        .unwrap();
+    let app = atlas_serve::router(state);
+    let send = |auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::post("/v1/admin/reload");
+            if let Some(a) = auth {
+                req = req.header(header::AUTHORIZATION, a);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, headers, bytes.to_vec())
+        }
+    };
+    for auth in
+        [None, Some(format!("Bearer {token}x")), Some(format!("Basic {token}")), Some("Bearer".into())]
+    {
+        let (s, h, b) = send(auth.clone()).await;
+        assert_eq!((s, error_of(s, &b).0.as_str()), (StatusCode::UNAUTHORIZED, "unauthorized"), "{auth:?}");
+        assert_eq!(h.get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"), "{auth:?}");
+    }
+    // The scheme name is case-insensitive (RFC 7235); the token is right, but this state cannot be re-opened.
+    let (s, _, b) = send(Some(format!("bearer {token}"))).await;
+    assert_eq!((s, error_of(s, &b).0.as_str()), (StatusCode::CONFLICT, "reload_unavailable"));
+
+    let (_, spec) = call_json(&app, "GET", "/openapi.json", json!(null)).await;
+    assert_eq!(spec["components"]["securitySchemes"]["admin_token"]["scheme"], "bearer", "{spec}");
+    assert_eq!(spec["paths"]["/v1/admin/reload"]["post"]["security"], json!([{"admin_token": []}]));
+}

@@ -84,6 +84,11 @@ pub struct ServeArgs {
     /// Fewest requests in a window for a drift report (fewer: `too_few_requests`, no verdict).
     #[arg(long, default_value_t = 100)]
     pub drift_min_requests: usize,
+    /// File holding the bearer token of the admin routes (`POST /v1/admin/reload`), e.g. a mounted secret; the
+    /// token may instead be given in `ARXIV_ATLAS_ADMIN_TOKEN` (not both). Without either, admin routes are off
+    /// (404). The token is never a flag's value: command lines are visible to every user of the machine.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 fn parse_span(value: &str) -> Result<atlas_monitor::Span, String> {

@@ -44,6 +44,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         server: ServerConfig::default(),
         max_batch_tokens: None,
         drift: Some(atlas_serve::DriftOptions::default()),
+        admin_token: None,
     })?;
     println!("the web page is at the address below (Ctrl-C stops the server)");
     super::serve::run(state, &a.addr)

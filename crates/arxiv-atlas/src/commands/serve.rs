@@ -48,6 +48,24 @@ fn options(a: &ServeArgs) -> Result<ServeOptions> {
         server,
         max_batch_tokens: a.max_batch_tokens,
         drift,
+        admin_token: admin_token(a)?,
+    })
+}
+
+/// The admin token from `--admin-token-file` or `$ARXIV_ATLAS_ADMIN_TOKEN`; both at once is refused, since
+/// which one an operator meant cannot be told.
+fn admin_token(a: &ServeArgs) -> Result<Option<atlas_serve::AdminToken>> {
+    let env = std::env::var(atlas_serve::ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+    Ok(match (&a.admin_token_file, env) {
+        (Some(_), Some(_)) => bail!(
+            "the admin token is given twice: --admin-token-file and {}; keep one",
+            atlas_serve::ADMIN_TOKEN_ENV
+        ),
+        (Some(file), None) => Some(atlas_serve::AdminToken::from_file(file)?),
+        (None, Some(token)) => {
+            Some(atlas_serve::AdminToken::new(&token).context(atlas_serve::ADMIN_TOKEN_ENV)?)
+        }
+        (None, None) => None,
     })
 }
 

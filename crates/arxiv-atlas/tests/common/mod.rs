@@ -1,14 +1,65 @@
-//! Helpers of the binary's end-to-end tests that talk to a running `serve`.
+//! Helpers of the binary's end-to-end tests: running the binary as a user would, and talking to a running
+//! `serve`.
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where `conf/` and `../shared` resolve as for a user).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the binary from the repository root.
+pub fn atlas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("ARXIV_ATLAS_LOG", "warn")
+        .output()
+        .expect("the arxiv-atlas binary runs")
+}
+
+/// Runs the binary, fails the test on an error, and returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = atlas(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "arxiv-atlas {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The last JSON line of a command's stdout.
+pub fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line on stdout");
+    serde_json::from_str(line).expect("valid JSON")
+}
 
 /// One HTTP/1.1 exchange over a fresh connection (`Connection: close`): the status code and the JSON body.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let (status, _, json) = http_with(port, method, path, &[], body);
+    (status, json)
+}
+
+/// [`http`] with extra request headers (`("Authorization", "Bearer …")`); also returns the response's header
+/// block.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, serde_json::Value) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server accepts connections");
     let body = body.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -17,7 +68,8 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, se
     s.read_to_string(&mut raw).unwrap();
     let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP response");
     let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
-    (status, serde_json::from_str(payload).unwrap_or(serde_json::Value::String(payload.to_string())))
+    let json = serde_json::from_str(payload).unwrap_or(serde_json::Value::String(payload.to_string()));
+    (status, head.to_string(), json)
 }
 
 /// Kills the server if the test fails before it is stopped on purpose.

@@ -436,6 +436,7 @@ pub fn served(model: &Path) -> AppState {
         server: ServerConfig::default(),
         max_batch_tokens: None,
         drift: None,
+        admin_token: None,
     })
     .expect("serving the model")
 }
