@@ -26,6 +26,7 @@ pub mod extract;
 pub mod load;
 pub mod model;
 pub mod openapi;
+pub mod recommend;
 pub mod reqlog;
 pub mod state;
 pub mod telemetry;
@@ -58,6 +59,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("POST", "/v1/embed", post(api::embed)),
         ("POST", "/v1/embeddings", post(api::embeddings)),
         ("POST", "/v1/search", post(api::search)),
+        ("POST", "/v1/recommend", post(recommend::recommend)),
         ("GET", "/v1/papers/{id}", get(api::paper)),
         ("GET", "/v1/drift", get(drift::drift)),
         ("GET", "/health", get(api::health)),

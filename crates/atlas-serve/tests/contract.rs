@@ -442,7 +442,13 @@ fn verdict(
             404 => code.as_deref() == Some("paper_not_found"),
             503 => code.as_deref().is_some_and(|c| {
                 allowed_unavailable
-                    && ["encoder_unavailable", "index_unavailable", "model_unavailable"].contains(&c)
+                    && [
+                        "encoder_unavailable",
+                        "index_unavailable",
+                        "model_unavailable",
+                        "recommendations_unavailable",
+                    ]
+                    .contains(&c)
             }),
             _ => false,
         };
