@@ -1,8 +1,9 @@
 // Drives the arxiv-atlas web page in headless Chromium (Debian's /usr/bin/chromium through playwright-core,
-// no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box. With
-// `"searchOnly": true` in the query, the page of a server without a classifier; with `"mode": "embedding"`, an
-// embedding model's supporting training papers; with `"mode": "uncalibrated"`, the fallback of a model without
-// a conformal calibration (and without stored training papers).
+// no browser download): paste a paper → bar chart + neighbours; an arXiv id → neighbours; the search box; the
+// reading list (add from search results, recommendations, kept over a reload, remove). With `"searchOnly": true`
+// in the query, the page of a server without a classifier; with `"mode": "embedding"`, an embedding model's
+// supporting training papers; with `"mode": "uncalibrated"`, the fallback of a model without a conformal
+// calibration (and without stored training papers).
 //   node tests/web/page.test.mjs http://127.0.0.1:PORT '{"title": ..., "abstract": ..., "id": ...}' [screenshot.png]
 // Run by crates/atlas-serve/tests/web.rs against an in-process server; install with scripts/setup-web-test.sh.
 import assert from "node:assert/strict";
@@ -173,6 +174,30 @@ try {
       await page.waitForSelector("#search-results li a", { timeout: 15000 });
       const n = await page.$$eval("#search-results li", (ls) => ls.length);
       assert.ok(n >= 5, `${n} results`);
+    });
+
+    await check("reading list: add two papers from search results → recommendations, none of the list", async () => {
+      assert.equal(await page.isHidden("#reading-empty"), false, "an empty list says how to start");
+      const ids = await page.$$eval("#search-results li", (ls) => ls.slice(0, 2).map((l) => l.dataset.id));
+      await page.click("#search-results li:nth-child(1) button");
+      await page.click("#search-results li:nth-child(2) button");
+      await page.waitForFunction(() => document.querySelectorAll("#reading-list li").length === 2, null, { timeout: 5000 });
+      assert.deepEqual(await page.$$eval("#reading-list li", (ls) => ls.map((l) => l.dataset.id)), ids);
+      await page.waitForSelector("#recommendations li a", { timeout: 15000 });
+      const recs = await page.$$eval("#recommendations li", (ls) => ls.map((l) => l.dataset.id));
+      assert.ok(recs.length >= 5, `${recs.length} recommendations`);
+      assert.ok(recs.every((id) => !ids.includes(id)), `a list paper came back: ${recs}`);
+      query.readingIds = ids;
+    });
+
+    await check("reading list: kept over a reload, and an item can be removed", async () => {
+      await page.reload();
+      await page.waitForSelector("#recommendations li a", { timeout: 15000 });
+      assert.deepEqual(await page.$$eval("#reading-list li", (ls) => ls.map((l) => l.dataset.id)), query.readingIds);
+      await page.click("#reading-list li:nth-child(1) button");
+      await page.waitForFunction(() => document.querySelectorAll("#reading-list li").length === 1, null, { timeout: 5000 });
+      const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("arxiv-atlas.reading-list")).map((p) => p.id));
+      assert.deepEqual(stored, query.readingIds.slice(1));
     });
 
     await check("an empty form shows the API's error", async () => {

@@ -411,6 +411,59 @@ fn embedding_classifier_trains_evaluates_and_classifies() {
     assert!(!set.is_empty() && set[0]["category"] == c["category"], "{c}");
 }
 
+/// `recommend` over a real index: the TF-IDF features are built once from the papers (and the error without
+/// them says what is needed), the list's papers never come back, a list of one category ranks that category
+/// first, filters hold, and unknown ids are named.
+#[test]
+fn recommend_from_a_reading_list() {
+    let Some((tmp, emb)) = embedded_sample("recommend_from_a_reading_list") else { return };
+    let idx = tmp.path().join("idx").to_str().unwrap().to_owned();
+    ok(&["index", "build", "--embeddings", &emb, "--index", &idx, "--backend", "exact", "--json"]);
+    let set = atlas_embed::EmbeddingSet::open(Path::new(&emb)).unwrap();
+    let papers = set.meta.input.to_str().unwrap().to_owned();
+    let (all, _) = atlas_corpus::load_papers(&set.meta.input, None).unwrap();
+    // The most common primary category of the sample, and three of its papers as the list.
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for p in &all {
+        *counts.entry(p.categories[0].as_str()).or_default() += 1;
+    }
+    let (&top, &n_top) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
+    let list: Vec<&str> =
+        all.iter().filter(|p| p.categories[0] == top).take(3).map(|p| p.id.as_str()).collect();
+    let ids = list.join(",");
+
+    let err = fails(&["recommend", "--ids", &ids, "--index", &idx]);
+    assert!(err.contains("no reading-list features") && err.contains("--papers"), "{err}");
+    let r = last_json(&ok(&[
+        "recommend",
+        "--ids",
+        &ids,
+        "--index",
+        &idx,
+        "--papers",
+        &papers,
+        "-k",
+        "5",
+        "--json",
+    ]));
+    let recs = r["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 5);
+    assert!(recs.iter().all(|x| !list.contains(&x["paper"]["id"].as_str().unwrap())), "{r}");
+    let on_topic = recs.iter().filter(|x| x["paper"]["categories"][0] == top).count();
+    assert!(on_topic >= 3.min(n_top - list.len()), "{on_topic} of 5 in {top}: {r}");
+    assert!(Path::new(&idx).join("recommend-features/manifest.json").exists());
+
+    // Built once: no --papers needed now; a filter keeps only papers listing the category.
+    let r = last_json(&ok(&["recommend", "--ids", &ids, "--index", &idx, "--category", "hep-ph", "--json"]));
+    for x in r["recommendations"].as_array().unwrap() {
+        assert!(x["paper"]["categories"].as_array().unwrap().iter().any(|c| c == "hep-ph"), "{x}");
+    }
+    let text = ok(&["recommend", "--ids", list[0], "--index", &idx, "-k", "3"]);
+    assert!(text.contains("score") && !text.contains(list[0]), "{text}");
+    let err = fails(&["recommend", "--ids", &format!("{},9999.99999", list[0]), "--index", &idx]);
+    assert!(err.contains("not in the index: 9999.99999"), "{err}");
+}
+
 /// The 200-paper Kaggle sample embedded (int8 encoder) into `<tmp>/emb`; `None` (test skipped) without the real
 /// data or ONNX Runtime. Returns the temporary folder and the embedding set's path.
 fn embedded_sample(test: &str) -> Option<(tempfile::TempDir, String)> {

@@ -239,4 +239,12 @@ impl VectorIndex for ExactIndex {
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.rows.bytes() + self.table.memory_bytes())
     }
+
+    fn export(&self) -> Result<crate::Corpus, IndexError> {
+        let vectors = match &self.rows {
+            Rows::F32(d) => d.clone(),
+            Rows::F16(d) => d.iter().map(|h| h.to_f32()).collect(),
+        };
+        Ok(crate::Corpus { papers: self.table.papers.clone(), vectors })
+    }
 }

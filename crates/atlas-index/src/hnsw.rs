@@ -439,4 +439,12 @@ impl VectorIndex for UsearchIndex {
         let rescore = self.rescore.as_ref().map_or(0, |r| r.len() as u64 * 2);
         Some(self.index.memory_usage() as u64 + self.table.memory_bytes() + rescore)
     }
+
+    fn export(&self) -> Result<crate::Corpus, IndexError> {
+        let mut vectors = Vec::with_capacity(self.table.len() * self.info.dim);
+        for row in 0..self.table.len() {
+            vectors.extend(self.stored_vector(row)?);
+        }
+        Ok(crate::Corpus { papers: self.table.papers.clone(), vectors })
+    }
 }

@@ -310,6 +310,14 @@ pub trait VectorIndex: Send + Sync {
     fn memory_bytes(&self) -> Option<u64> {
         None
     }
+
+    /// Every stored paper with its stored (unit-length) vector, in one pass: for work that needs the whole
+    /// corpus, such as fitting a model per reading list (`atlas-recommend`). Reading it paper by paper with
+    /// [`VectorIndex::vector`] would cost one database round trip per paper on PostgreSQL.
+    /// The default says the backend cannot.
+    fn export(&self) -> Result<Corpus, IndexError> {
+        Err(IndexError::Unsupported { backend: self.info().backend.clone(), what: "exporting its papers" })
+    }
 }
 
 /// Checks that `queries` holds whole rows of width `dim`.

@@ -542,4 +542,28 @@ impl VectorIndex for PgIndex {
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.relation_bytes)
     }
+
+    fn export(&self) -> Result<crate::Corpus, IndexError> {
+        let sql = format!(
+            "SELECT id, title, categories, year, authors, embedding FROM {} ORDER BY id",
+            papers_sql(&self.params.prefix)
+        );
+        let rows = self.pool.with(|c| c.query(&sql, &[]).map_err(pg_err("export papers")))?;
+        let mut corpus = crate::Corpus {
+            papers: Vec::with_capacity(rows.len()),
+            vectors: Vec::with_capacity(rows.len() * self.info.dim),
+        };
+        for r in &rows {
+            let year: Option<i16> = r.get(3);
+            corpus.papers.push(PaperMeta {
+                id: r.get(0),
+                title: r.get(1),
+                categories: r.get(2),
+                year: year.and_then(|y| u16::try_from(y).ok()),
+                authors: r.get(4),
+            });
+            corpus.vectors.extend(r.get::<_, Vector>(5).to_vec());
+        }
+        Ok(corpus)
+    }
 }

@@ -501,3 +501,26 @@ fn peer_scale_speed() {
         bench_search(&hnsw, &qs[..100 * dim], &BenchOptions { filter: f, ..opts }, Some(&exact)).unwrap()
     );
 }
+
+/// `export` hands back every stored paper with its stored vector, in the order `vector(id)` agrees with, for
+/// both on-disk backends (usearch reads its rescoring copies or its graph).
+#[test]
+fn export_returns_every_paper_with_its_stored_vector() {
+    let dim = 16;
+    let (papers, vectors) = corpus(300, dim, 9);
+    let exact = ExactIndex::build(&space(dim), &papers, &vectors, ExactParams::default()).unwrap();
+    let usearch = UsearchIndex::build(&space(dim), &papers, &vectors, hnsw_params()).unwrap();
+    for index in [&exact as &dyn VectorIndex, &usearch] {
+        let c = index.export().unwrap();
+        assert_eq!(c.papers, papers);
+        assert_eq!(c.vectors.len(), papers.len() * dim);
+        for (p, v) in c.papers.iter().zip(c.vectors.chunks_exact(dim)) {
+            let stored = index.vector(&p.id).unwrap().unwrap();
+            for (a, b) in v.iter().zip(&stored) {
+                assert!((a - b).abs() < 1e-6);
+            }
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "stored vectors are unit length, got {norm}");
+        }
+    }
+}

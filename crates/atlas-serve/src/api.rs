@@ -72,7 +72,7 @@ fn batch_err(state: &AppState, e: BatchError) -> ApiError {
 }
 
 /// Rejects blank (when `required`) or over-long text.
-fn check_text(field: &str, s: &str, required: bool, max_chars: usize) -> Result<(), ApiError> {
+pub(crate) fn check_text(field: &str, s: &str, required: bool, max_chars: usize) -> Result<(), ApiError> {
     if required && s.trim().is_empty() {
         return Err(ApiError::field("empty_text", field, "must not be empty or only whitespace"));
     }
@@ -87,7 +87,7 @@ fn check_text(field: &str, s: &str, required: bool, max_chars: usize) -> Result<
     Ok(())
 }
 
-fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
+pub(crate) fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
     if n == 0 {
         return Err(ApiError::field("empty_list", field, "must hold at least one item"));
     }
@@ -104,7 +104,7 @@ pub fn default_k(config: &crate::state::ServerConfig) -> i64 {
 }
 
 /// Rejects an integer outside `[min, max]`; the value as a `usize` otherwise (`min` is never negative).
-fn check_range(field: &str, v: i64, min: i64, max: i64) -> Result<usize, ApiError> {
+pub(crate) fn check_range(field: &str, v: i64, min: i64, max: i64) -> Result<usize, ApiError> {
     if v < min {
         return Err(ApiError::field("invalid_field", field, format!("must be at least {min}")));
     }
@@ -512,7 +512,7 @@ fn vector_as(format: EncodingFormat, v: &[f32]) -> EmbeddingVector {
     }
 }
 
-fn index(state: &AppState) -> Result<Arc<dyn VectorIndex>, ApiError> {
+pub(crate) fn index(state: &AppState) -> Result<Arc<dyn VectorIndex>, ApiError> {
     state.0.index.clone().ok_or_else(|| {
         ApiError::unavailable(
             "index_unavailable",
@@ -532,7 +532,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn paper_out(state: &AppState, p: PaperMeta) -> PaperOut {
+pub(crate) fn paper_out(state: &AppState, p: PaperMeta) -> PaperOut {
     let category_name = p.categories.first().and_then(|c| {
         state.0.taxonomy.as_ref().and_then(|t| t.name(c)).map(str::to_string).or_else(|| {
             let labels = state.0.model.as_ref()?.labels();
@@ -548,6 +548,66 @@ fn paper_out(state: &AppState, p: PaperMeta) -> PaperOut {
         year: p.year,
         authors: p.authors,
     }
+}
+
+/// The `category` and `years` filter of a search or a recommendation, checked; with whether the year range is
+/// empty (`from` after `to`: no paper matches; JSON Schema cannot compare two items, so the schema cannot
+/// refuse it, and the server does not either).
+pub(crate) fn check_filter(
+    state: &AppState,
+    category: Option<OneOrMany>,
+    years: Option<[i64; 2]>,
+) -> Result<(Filter, bool), ApiError> {
+    let mut filter = Filter::default();
+    if let Some(cats) = category {
+        let cats = cats.into_vec();
+        check_count("category", cats.len(), state.config().max_items)?;
+        for c in &cats {
+            if !state.0.known_categories.contains(c) {
+                return Err(ApiError::field(
+                    "unknown_category",
+                    "category",
+                    format!("`{c}` is not an arXiv category code"),
+                ));
+            }
+        }
+        filter.categories = Some(cats);
+    }
+    let mut empty_range = false;
+    if let Some([from, to]) = years {
+        let max_year = i64::from(u16::MAX);
+        let from = check_range("years", from, 0, max_year)?;
+        let to = check_range("years", to, 0, max_year)?;
+        // Both checked to lie in 0..=u16::MAX just above.
+        let (from, to) = (from as u16, to as u16);
+        empty_range = from > to;
+        filter.years = Some(from..=to);
+    }
+    Ok((filter, empty_range))
+}
+
+/// Logs a ranked answer (search, recommend): the best id and score, and every `(id, score)` as the result.
+pub(crate) fn log_ranked<'a>(
+    state: &AppState,
+    endpoint: &str,
+    text: &str,
+    ranked: impl Iterator<Item = (&'a str, f32)>,
+    took_ms: f64,
+) {
+    let Some(log) = &state.0.log else { return };
+    let ranked: Vec<(&str, f32)> = ranked.collect();
+    let summary: Vec<_> =
+        ranked.iter().map(|(id, score)| serde_json::json!({"id": id, "score": score})).collect();
+    let (best, score) = ranked.first().copied().unwrap_or(("", 0.0));
+    log.record(LogRecord::new(
+        endpoint,
+        text,
+        best,
+        score,
+        serde_json::to_string(&summary).unwrap_or_default(),
+        took_ms,
+        &model_version(state),
+    ));
 }
 
 /// What a search looks for.
@@ -608,33 +668,7 @@ pub async fn search(
     }
     let max_k = i64::try_from(state.config().max_k).unwrap_or(i64::MAX);
     let k = check_range("k", req.k.unwrap_or_else(|| default_k(state.config())), 1, max_k)?;
-    let mut filter = Filter::default();
-    if let Some(cats) = req.category {
-        let cats = cats.into_vec();
-        check_count("category", cats.len(), state.config().max_items)?;
-        for c in &cats {
-            if !state.0.known_categories.contains(c) {
-                return Err(ApiError::field(
-                    "unknown_category",
-                    "category",
-                    format!("`{c}` is not an arXiv category code"),
-                ));
-            }
-        }
-        filter.categories = Some(cats);
-    }
-    // `from` after `to` is an empty range: no paper matches (JSON Schema cannot compare two items, so the
-    // schema cannot refuse it, and the server does not either).
-    let mut empty_range = false;
-    if let Some([from, to]) = req.years {
-        let max_year = i64::from(u16::MAX);
-        let from = check_range("years", from, 0, max_year)?;
-        let to = check_range("years", to, 0, max_year)?;
-        // Both checked to lie in 0..=u16::MAX just above.
-        let (from, to) = (from as u16, to as u16);
-        empty_range = from > to;
-        filter.years = Some(from..=to);
-    }
+    let (filter, empty_range) = check_filter(&state, req.category, req.years)?;
     let index = index(&state)?;
     // A vector query, or none when the year range is empty (nothing can match; skip the scan).
     let search = |v: Vec<f32>| {
@@ -675,20 +709,13 @@ pub async fn search(
     let results: Vec<SearchHit> =
         hits.into_iter().map(|h| SearchHit { score: h.score, paper: paper_out(&state, h.paper) }).collect();
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Some(log) = &state.0.log {
-        let summary: Vec<_> =
-            results.iter().map(|h| serde_json::json!({"id": h.paper.id, "score": h.score})).collect();
-        let (best, score) = results.first().map_or((String::new(), 0.0), |h| (h.paper.id.clone(), h.score));
-        log.record(LogRecord::new(
-            "search",
-            &logged_text,
-            &best,
-            score,
-            serde_json::to_string(&summary).unwrap_or_default(),
-            took_ms,
-            &model_version(&state),
-        ));
-    }
+    log_ranked(
+        &state,
+        "search",
+        &logged_text,
+        results.iter().map(|h| (h.paper.id.as_str(), h.score)),
+        took_ms,
+    );
     Ok(Json(SearchResponse { results, backend: index.info().backend.clone(), took_ms }))
 }
 

@@ -27,6 +27,7 @@ pub mod extract;
 pub mod load;
 pub mod model;
 pub mod openapi;
+pub mod recommend;
 pub mod reqlog;
 pub mod state;
 pub mod telemetry;
@@ -60,6 +61,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<LiveState>)> {
         ("POST", "/v1/embed", post(api::embed)),
         ("POST", "/v1/embeddings", post(api::embeddings)),
         ("POST", "/v1/search", post(api::search)),
+        ("POST", "/v1/recommend", post(recommend::recommend)),
         ("GET", "/v1/papers/{id}", get(api::paper)),
         ("GET", "/v1/drift", get(drift::drift)),
         ("POST", "/v1/admin/reload", post(admin::reload)),

@@ -130,6 +130,25 @@ impl Model for ServedModel {
     }
 }
 
+/// The reading-list recommender over the served index, when the index has its TF-IDF features (see
+/// `atlas_recommend::features`); otherwise `None` and why, for `/v1/recommend`'s 503 (the server runs without
+/// recommendations rather than not at all).
+fn load_recommender(
+    index: &dyn VectorIndex,
+    location: &IndexLocation,
+) -> (Option<atlas_recommend::Recommender>, String) {
+    let opened = atlas_recommend::features_dir(location, None).and_then(|dir| {
+        atlas_recommend::Recommender::over(index, &dir, None, atlas_recommend::RecommendParams::default())
+    });
+    match opened {
+        Ok((r, _)) => (Some(r), String::new()),
+        Err(e) => {
+            tracing::warn!("recommendations off: {e}");
+            (None, e.to_string())
+        }
+    }
+}
+
 /// Runs `f` and returns its result with the seconds it took.
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let t = Instant::now();
@@ -255,8 +274,13 @@ fn load(opts: Arc<ServeOptions>, prev: Option<&AppState>) -> Result<(AppState, b
     }
     .config(config)
     .source(opts.clone(), fingerprint);
-    if let Some(i) = index {
-        b = b.startup_phase("index", index_s).index(i);
+    if let (Some(i), Some(location)) = (index, &opts.index) {
+        // Re-opened on every reload too: the recommender holds its own copy of the index's vectors.
+        let ((recommender, reason), recommend_s) = timed(|| load_recommender(&*i, location));
+        b = b.startup_phase("index", index_s).index(i).recommend_disabled(reason);
+        if let Some(r) = recommender {
+            b = b.startup_phase("recommender", recommend_s).recommender(Arc::new(r));
+        }
     }
     if let Some(seconds) = encoder_s {
         // An encoder of its own was loaded (the model brings none, or not the index's vector space).

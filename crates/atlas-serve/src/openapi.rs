@@ -27,6 +27,7 @@ use crate::state::{AppState, ServerConfig};
         crate::api::embed,
         crate::api::embeddings,
         crate::api::search,
+        crate::recommend::recommend,
         crate::api::paper,
         crate::drift::drift,
         crate::admin::reload,
@@ -139,6 +140,22 @@ pub fn document(config: &ServerConfig, categories: &[String]) -> Value {
         &json!({"items": {"type": "integer", "format": "int32", "minimum": 0, "maximum": u16::MAX}}),
     );
     exactly_one_of(schemas, "SearchRequest", &["text", "title", "id"], &[("abstract", "title")]);
+    // A recommendation takes the filters and `k` of a search.
+    for field in ["k", "category", "years"] {
+        if let Some(rule) =
+            schemas.get("SearchRequest").and_then(|s| s.pointer(&format!("/properties/{field}")))
+        {
+            let rule = rule.clone();
+            merge(schemas, "RecommendRequest", field, &rule);
+        }
+    }
+    merge(
+        schemas,
+        "RecommendRequest",
+        "ids",
+        &json!({"items": {"type": "string", "pattern": NOT_BLANK, "maxLength": MAX_ID_CHARS},
+                "minItems": 1, "maxItems": config.max_items}),
+    );
     doc
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub model: Option<Arc<dyn Model>>,
     pub embedder: Option<Arc<dyn Embedder>>,
     pub index: Option<Arc<dyn VectorIndex>>,
+    pub recommender: Option<Arc<atlas_recommend::Recommender>>,
+    pub recommend_disabled: String,
     pub taxonomy: Option<Arc<Taxonomy>>,
     pub known_categories: HashSet<String>,
     pub batcher: Batcher,
@@ -83,6 +85,8 @@ pub struct AppStateBuilder {
     model: Option<Arc<dyn Model>>,
     embedder: Option<Arc<dyn Embedder>>,
     index: Option<Arc<dyn VectorIndex>>,
+    recommender: Option<Arc<atlas_recommend::Recommender>>,
+    recommend_disabled: String,
     taxonomy: Option<Arc<Taxonomy>>,
     log: Option<Arc<RequestLog>>,
     drift: Option<Arc<DriftMonitor>>,
@@ -109,6 +113,8 @@ impl AppState {
             model: None,
             embedder: None,
             index: None,
+            recommender: None,
+            recommend_disabled: "no index is loaded; start the server with --index DIR".into(),
             taxonomy: None,
             log: None,
             drift: None,
@@ -192,6 +198,18 @@ impl AppStateBuilder {
     /// The similar-paper index (any backend).
     pub fn index(mut self, index: Arc<dyn VectorIndex>) -> Self {
         self.index = Some(index);
+        self
+    }
+
+    /// The reading-list recommender of `/v1/recommend` (over the same papers as the index).
+    pub fn recommender(mut self, recommender: Arc<atlas_recommend::Recommender>) -> Self {
+        self.recommender = Some(recommender);
+        self
+    }
+
+    /// Why `/v1/recommend` is unavailable (when no recommender is given).
+    pub fn recommend_disabled(mut self, reason: impl Into<String>) -> Self {
+        self.recommend_disabled = reason.into();
         self
     }
 
@@ -295,6 +313,8 @@ impl AppStateBuilder {
             model: self.model,
             embedder: self.embedder,
             index: self.index,
+            recommender: self.recommender,
+            recommend_disabled: self.recommend_disabled,
             taxonomy: self.taxonomy,
             known_categories: known,
             batcher,

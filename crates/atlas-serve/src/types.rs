@@ -390,6 +390,45 @@ pub struct SearchResponse {
     pub took_ms: f64,
 }
 
+/// `POST /v1/recommend`: papers like a reading list.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendRequest {
+    /// The reading list: arXiv ids of indexed papers (duplicates count once). Its papers are never
+    /// recommended back.
+    #[schema(example = json!(["1706.03762", "1810.04805"]))]
+    pub ids: Vec<String>,
+    /// Number of recommendations (default 10, or the server's largest `k` when that is smaller).
+    #[serde(default, deserialize_with = "integral_opt")]
+    #[schema(value_type = Option<i32>, minimum = 1, example = 10)]
+    pub k: Option<i64>,
+    /// Keep only papers listing this category (or any of these).
+    pub category: Option<OneOrMany>,
+    /// Keep only papers first published in `[from, to]` (inclusive; `from` after `to` matches no paper).
+    #[serde(default, deserialize_with = "integral_pair_opt")]
+    #[schema(value_type = Option<Vec<u16>>, min_items = 2, max_items = 2, example = json!([2015, 2020]))]
+    pub years: Option<[i64; 2]>,
+}
+
+/// One recommended paper.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecommendHit {
+    /// The list model's decision value: higher is more like the list (comparable within one answer only).
+    pub score: f32,
+    /// The paper.
+    #[serde(flatten)]
+    pub paper: PaperOut,
+}
+
+/// `POST /v1/recommend` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecommendResponse {
+    /// Best first; never a paper of the list.
+    pub results: Vec<RecommendHit>,
+    /// Milliseconds spent (fitting the list's model and ranking every paper).
+    pub took_ms: f64,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {

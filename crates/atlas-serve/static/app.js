@@ -104,13 +104,62 @@ async function classify(title, abstract) {
   }
 }
 
-function renderPapers(list, results) {
+// Papers as list items; `action(h)`, when given, returns a button to put after each title.
+function renderPapers(list, results, action) {
   list.replaceChildren();
   for (const h of results) {
     const meta = [h.categories.join(" "), h.year, h.authors.slice(0, 3).join(", "), `score ${h.score.toFixed(3)}`]
       .filter((x) => x !== null && x !== undefined && x !== "").join(" · ");
-    list.append(el("li", {}, el("a", { href: h.url, target: "_blank", rel: "noopener" }, h.title || h.id),
-      el("div", { class: "meta" }, `${h.id} · ${meta}`)));
+    const item = el("li", { "data-id": h.id }, el("a", { href: h.url, target: "_blank", rel: "noopener" }, h.title || h.id));
+    if (action) item.append(action(h));
+    item.append(el("div", { class: "meta" }, `${h.id} · ${meta}`));
+    list.append(item);
+  }
+}
+
+// The reading list: [{id, title, url}] in the browser's local storage, so it outlives a reload.
+const READING_KEY = "arxiv-atlas.reading-list";
+function readingList() {
+  try { return JSON.parse(localStorage.getItem(READING_KEY)) || []; } catch (_) { return []; }
+}
+function saveReadingList(list) {
+  localStorage.setItem(READING_KEY, JSON.stringify(list));
+  renderReadingList();
+}
+function button(label, title, onClick) {
+  const b = el("button", { type: "button", class: "small", title }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+function addButton(h) {
+  return button("＋", "Add to the reading list", () => {
+    const list = readingList();
+    if (!list.some((p) => p.id === h.id)) saveReadingList([...list, { id: h.id, title: h.title, url: h.url }]);
+  });
+}
+let recommendSeq = 0;
+async function renderReadingList() {
+  const list = readingList();
+  $("reading-count").textContent = list.length ? `(${list.length})` : "";
+  $("reading-empty").hidden = list.length > 0;
+  $("reading-list").replaceChildren(...list.map((p) => el("li", { "data-id": p.id },
+    el("a", { href: p.url, target: "_blank", rel: "noopener" }, p.title || p.id),
+    button("✕", "Remove from the reading list", () => saveReadingList(readingList().filter((q) => q.id !== p.id))))));
+  const seq = ++recommendSeq;
+  if (!list.length) {
+    $("recommendations").replaceChildren();
+    note("recommend-note", "");
+    return;
+  }
+  try {
+    const r = await api("POST", "/v1/recommend", { ids: list.map((p) => p.id), k: 10 });
+    if (seq !== recommendSeq) return; // a newer list is being answered
+    renderPapers($("recommendations"), r.results, addButton);
+    note("recommend-note", r.results.length ? "" : "No recommendations.");
+  } catch (e) {
+    if (seq !== recommendSeq) return;
+    $("recommendations").replaceChildren();
+    note("recommend-note", e.message);
   }
 }
 
@@ -180,7 +229,7 @@ $("search-form").addEventListener("submit", async (ev) => {
   btn.disabled = true;
   try {
     const r = await api("POST", "/v1/search", { text, k: 10 });
-    renderPapers($("search-results"), r.results);
+    renderPapers($("search-results"), r.results, addButton);
     note("search-note", r.results.length ? "" : "No results.");
   } catch (e) {
     $("search-results").replaceChildren();
@@ -197,3 +246,4 @@ api("GET", "/info").then((i) => {
   if (i.index) parts.push(`index: ${i.index.count} papers (${i.index.backend})`);
   $("model-info").textContent = parts.join(" · ");
 }).catch(() => {});
+renderReadingList();

@@ -453,7 +453,13 @@ fn verdict(
             401 => op.secured && code.as_deref() == Some("unauthorized"),
             503 => code.as_deref().is_some_and(|c| {
                 allowed_unavailable
-                    && ["encoder_unavailable", "index_unavailable", "model_unavailable"].contains(&c)
+                    && [
+                        "encoder_unavailable",
+                        "index_unavailable",
+                        "model_unavailable",
+                        "recommendations_unavailable",
+                    ]
+                    .contains(&c)
             }),
             _ => false,
         };

@@ -25,6 +25,9 @@ async fn web_page_in_headless_chromium() {
     if let (Some(e), Some(i)) = (&f.embedder, &f.index) {
         b = b.embedder(e.clone()).index(i.clone());
     }
+    if let Some(r) = common::recommender(f) {
+        b = b.recommender(r);
+    }
     run_page(&root, &script, b.build().unwrap(), f, true).await;
 }
 

@@ -1,4 +1,5 @@
-//! Flags of the similar-paper commands: `index build|add`, `search`, `evaluate-retrieval`, `bench search`.
+//! Flags of the similar-paper commands: `index build|add`, `search`, `recommend`, `evaluate-retrieval`,
+//! `bench search`.
 //!
 //! An index is always named the same way: `--index` takes a folder or a `postgres://` URL, and `--index-name`
 //! picks the table prefix inside a database (several indexes can share one).
@@ -11,7 +12,7 @@
 use std::path::PathBuf;
 
 use atlas_corpus::Split;
-use atlas_index::{BuildOptions, IndexBackend, IndexLocation, Scalar, DEFAULT_INDEX_NAME};
+use atlas_index::{BuildOptions, Filter, IndexBackend, IndexLocation, Scalar, DEFAULT_INDEX_NAME};
 use clap::Args;
 
 /// Where an index lives.
@@ -138,6 +139,19 @@ pub struct SearchArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub top_k: u32,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Model folder of the query encoder when the one recorded in the index has moved.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Print the hits as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The category and year filters of `search` and `recommend`.
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
     /// Only papers listing this category (repeatable; any of them matches).
     #[arg(long = "category")]
     pub categories: Vec<String>,
@@ -145,10 +159,46 @@ pub struct SearchArgs {
     /// `2015..=2019` = 2015 to 2019, `2015..`, `..=2019`, or one year `2017`.
     #[arg(long)]
     pub years: Option<String>,
-    /// Model folder of the query encoder when the one recorded in the index has moved.
+}
+
+impl FilterArgs {
+    /// The filter these flags name (a malformed year range is an error that says why).
+    pub fn filter(&self) -> Result<Filter, atlas_index::IndexError> {
+        Ok(Filter {
+            categories: (!self.categories.is_empty()).then(|| self.categories.clone()),
+            years: self.years.as_deref().map(atlas_index::parse_year_range).transpose()?,
+        })
+    }
+}
+
+/// `recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// The reading list: arXiv ids of papers in the index, comma-separated (or the flag repeated).
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub location: IndexArgs,
+    /// Number of recommendations.
+    #[arg(
+        short = 'k',
+        long,
+        alias = "k",
+        default_value_t = super::DEFAULT_TOP_K,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub top_k: u32,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Papers the index was built from (dataset folder or any ingest format): their text builds the TF-IDF
+    /// features the first time (kept in `<index>/recommend-features`) and adds those of papers added to the
+    /// index since. Not needed once the features are there.
     #[arg(long)]
-    pub model_dir: Option<PathBuf>,
-    /// Print the hits as one JSON object.
+    pub papers: Option<PathBuf>,
+    /// Folder of the TF-IDF features; default `<index>/recommend-features` (required for a PostgreSQL index).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// Print the recommendations as one JSON object.
     #[arg(long)]
     pub json: bool,
 }

@@ -19,7 +19,9 @@ pub use data::{CalibrateArgs, ClassifyArgs, ConformalScore, EvaluateArgs, Ingest
 pub use drift::{DriftArgs, DriftCommand, DriftProfileArgs, DriftReportArgs, MonitorConfigArgs};
 pub use encoder::{BenchEmbedArgs, EmbedArgs, EncoderArgs, MergeEmbeddingsArgs};
 pub use finetune::FinetuneArgs;
-pub use index::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
+pub use index::{
+    BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, RecommendArgs, SearchArgs,
+};
 pub use map::MapArgs;
 pub use runs::{RunsArgs, RunsCommand};
 pub use serve::ServeArgs;
@@ -88,6 +90,10 @@ pub enum Command {
     Index(IndexCommand),
     /// Find papers similar to a text or to a stored paper (`--id`), with category and year filters.
     Search(SearchArgs),
+    /// Recommend papers from a reading list (`--ids`): a linear model fitted to the list over embeddings and
+    /// TF-IDF ranks the whole index; the list's papers are never recommended; category and year filters as in
+    /// `search`.
+    Recommend(RecommendArgs),
     /// Retrieval quality (P@1, P@10, MRR@10, nDCG@10: test papers against train+validation, hit = same primary
     /// category) of exact and ANN search, with ANN recall@10 and QPS.
     EvaluateRetrieval(EvalRetrievalArgs),

@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Index(IndexCommand::Build(a)) => search::build(a),
         Command::Index(IndexCommand::Add(a)) => search::add(a),
         Command::Search(a) => search::search(a),
+        Command::Recommend(a) => search::recommend(a),
         Command::EvaluateRetrieval(a) => search::evaluate_retrieval(a),
         Command::Serve(a) => serve::serve(a),
         Command::Map(a) => map::map(a),

@@ -8,12 +8,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use atlas_embed::{EmbeddingSet, SetMeta};
 use atlas_index::{
-    BuildOptions, Filter, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace,
+    BuildOptions, IndexParams, RetrievalOptions, RetrievalProtocol, SweepOptions, VectorSpace,
 };
 use atlas_progress::{Display, Progress};
 use serde_json::json;
 
-use crate::cli::{BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, SearchArgs};
+use crate::cli::{
+    BenchSearchArgs, EvalRetrievalArgs, IndexAddArgs, IndexBuildArgs, RecommendArgs, SearchArgs,
+};
 use crate::output;
 
 fn open_set(dir: &Path) -> Result<EmbeddingSet> {
@@ -97,10 +99,7 @@ pub fn add(a: IndexAddArgs) -> Result<()> {
 pub fn search(a: SearchArgs) -> Result<()> {
     let location = a.location.location();
     let index = location.open(a.ef_search).with_context(|| format!("opening the index {location}"))?;
-    let filter = Filter {
-        categories: (!a.categories.is_empty()).then(|| a.categories.clone()),
-        years: a.years.as_deref().map(atlas_index::parse_year_range).transpose()?,
-    };
+    let filter = a.filter.filter()?;
     let k = a.top_k as usize;
     let t = Instant::now();
     let (query, hits) = match (&a.id, &a.text) {
@@ -126,6 +125,41 @@ pub fn search(a: SearchArgs) -> Result<()> {
     } else {
         output::print_hits(&hits);
         eprintln!("{} hits from {} papers ({}) in {ms:.1} ms", hits.len(), info.count, info.backend);
+    }
+    Ok(())
+}
+
+pub fn recommend(a: RecommendArgs) -> Result<()> {
+    let location = a.location.location();
+    let filter = a.filter.filter()?;
+    let opts = atlas_recommend::FeatureOptions { dir: a.features.clone(), papers: a.papers.clone() };
+    let t = Instant::now();
+    let (recommender, report) =
+        atlas_recommend::Recommender::open(&location, &opts, atlas_recommend::RecommendParams::default())
+            .with_context(|| format!("opening the index {location} for recommendations"))?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    if report.built || report.added > 0 {
+        eprintln!(
+            "reading-list features in {}: {}",
+            report.dir.display(),
+            if report.built { "built".to_string() } else { format!("added {} papers", report.added) }
+        );
+    }
+    let t = Instant::now();
+    let recs = recommender.recommend(&a.ids, a.top_k as usize, &filter)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if a.json {
+        println!(
+            "{}",
+            json!({"ids": a.ids, "k": a.top_k, "load_ms": load_ms, "took_ms": ms, "recommendations": recs})
+        );
+    } else {
+        output::print_recommendations(&recs);
+        eprintln!(
+            "{} recommendations from {} papers in {ms:.0} ms (loading took {load_ms:.0} ms)",
+            recs.len(),
+            recommender.len()
+        );
     }
     Ok(())
 }

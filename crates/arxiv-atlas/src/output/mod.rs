@@ -219,16 +219,26 @@ pub fn print_coverage(c: &atlas_pipeline::CoverageReport) {
 
 /// Search hits as a plain table: score, id, year, categories, title.
 pub fn print_hits(hits: &[Hit]) {
+    print_papers(hits.iter().map(|h| (h.score, &h.paper)));
+}
+
+/// The recommendations of `recommend`, best first (score = the list model's decision value).
+pub fn print_recommendations(recs: &[atlas_recommend::Recommendation]) {
+    print_papers(recs.iter().map(|r| (r.score, &r.paper)));
+}
+
+/// Scored papers as a table: score, id, year, categories, title.
+fn print_papers<'a>(rows: impl Iterator<Item = (f32, &'a atlas_index::PaperMeta)>) {
     let mut t = Table::new();
     t.load_preset(comfy_table::presets::NOTHING);
     t.set_header(["score", "id", "year", "categories", "title"]);
-    for h in hits {
-        let title: String = h.paper.title.chars().take(90).collect();
+    for (score, p) in rows {
+        let title: String = p.title.chars().take(90).collect();
         t.add_row([
-            format!("{:.3}", h.score),
-            h.paper.id.clone(),
-            h.paper.year.map(|y| y.to_string()).unwrap_or_default(),
-            h.paper.categories.join(" "),
+            format!("{score:.3}"),
+            p.id.clone(),
+            p.year.map(|y| y.to_string()).unwrap_or_default(),
+            p.categories.join(" "),
             title,
         ]);
     }

@@ -331,6 +331,26 @@ impl VectorIndex for MemIndex {
     fn vector(&self, id: &str) -> Result<Option<Vec<f32>>, IndexError> {
         Ok(self.papers.iter().position(|p| p.id == id).map(|i| self.vectors[i].clone()))
     }
+    fn export(&self) -> Result<atlas_index::Corpus, IndexError> {
+        Ok(atlas_index::Corpus { papers: self.papers.clone(), vectors: self.vectors.concat() })
+    }
+}
+
+/// The reading-list recommender over a fixture's index, its TF-IDF fitted on the indexed papers' text.
+pub fn recommender(f: &Fixture) -> Option<Arc<atlas_recommend::Recommender>> {
+    let index = f.index.as_ref()?;
+    let corpus = index.export().expect("export");
+    let texts: Vec<(String, String)> = f
+        .papers
+        .iter()
+        .filter(|p| corpus.papers.iter().any(|m| m.id == p.id))
+        .map(|p| (p.id.clone(), atlas_recommend::paper_text(p)))
+        .collect();
+    let features = atlas_recommend::TextFeatures::fit(&texts).expect("TF-IDF of the indexed papers");
+    let params = atlas_recommend::RecommendParams { negatives: 100, ..Default::default() };
+    let dim = index.info().dim;
+    let r = atlas_recommend::Recommender::new(corpus.papers, corpus.vectors, dim, &features, params);
+    Some(Arc::new(r.expect("recommender")))
 }
 
 /// A server state over a fixture (with its encoder and index).
@@ -341,6 +361,9 @@ pub fn state(f: &Fixture, config: ServerConfig) -> AppState {
     }
     if let Some(i) = &f.index {
         b = b.index(i.clone());
+    }
+    if let Some(r) = recommender(f) {
+        b = b.recommender(r);
     }
     b.build().expect("state")
 }
