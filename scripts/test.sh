@@ -39,7 +39,7 @@ report_skips() {
       sub(/^ATLAS_REQUIRE_/, "", need)
       what["DATA"] = "the arXiv data kit in ../shared"; what["ONNXRUNTIME"] = "ONNX Runtime"
       what["POSTGRES"] = "PostgreSQL + pgvector"; what["CHROMIUM"] = "Chromium"; what["CUDA"] = "a CUDA device"
-      what["DVC"] = "DVC"
+      what["DVC"] = "DVC"; what["TORCH"] = "PyTorch (scripts/setup-torch.sh)"
       what["MLFLOW"] = "an MLflow server"
       what["DEPLOYLINT"] = "the deployment linters"
       printf "%s%d without %s (%s)", (NR > 1 ? ", " : ""), $1, (need in what ? what[need] : need), $2
