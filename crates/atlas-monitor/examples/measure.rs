@@ -29,18 +29,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let test = Dataset::open(dataset)?.read(Split::Test)?;
     let (recent, _) = atlas_corpus::load_papers(&PathBuf::from(recent), None)?;
     println!(
-        "| case | papers | verdict | tests that report drift | text AUC | predicted JS | confidence KS | embedding AUC | MMD² (p) | seconds | of which predicting |"
+        "| case | papers | verdict | tests that report drift | text AUC | predicted JS | confidence KS | embedding AUC | MMD² (p) | seconds | predicting | text classifier | other tests |"
     );
-    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let run_case = |name: &str, papers: &[Paper]| -> Result<DriftReport, Box<dyn std::error::Error>> {
         let t = Instant::now();
         let window = Window::from_papers(&model, papers, name);
         let r = drift(&model, &profile, &window, &params)?;
+        let phase = |p: &str| r.timings.get(p).copied().unwrap_or_default();
         let score = |f: &str, m: &str| {
             r.tests.iter().find(|x| x.feature == f && x.method == m).map(|x| format!("{:.3}", x.score))
         };
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
             papers.len(),
             if r.drift { "**drift**" } else { "no drift" },
             if r.drifted.is_empty() { "–".to_string() } else { r.drifted.join(", ") },
@@ -53,8 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .find(|x| x.feature == "embedding" && x.method == "mmd")
                 .map_or("–".into(), |x| format!("{:.4} ({:.3})", x.score, x.p_value.unwrap_or(f64::NAN))),
             t.elapsed().as_secs_f64(),
-            // `observe`: rendering and predicting every text (a peer given the predictions skips it).
-            r.timings.get("observe").copied().unwrap_or_default()
+            // Where the time goes: `observe` predicts every text (a peer given the predictions skips it), then
+            // the TF-IDF domain classifier, then every other test (embedding ones included).
+            phase("observe"),
+            phase("text_domain"),
+            phase("tests") + phase("embedding")
         );
         Ok(r)
     };
