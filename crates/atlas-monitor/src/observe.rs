@@ -83,7 +83,8 @@ pub fn observe(
     vocabulary: Option<&Vocabulary>,
 ) -> Result<Observed, MonitorError> {
     use rayon::prelude::*;
-    // One lookup per token of every text: SipHash (std's default) was most of this pass.
+    // One lookup per token of every text: a fast hash rather than std's DoS-resistant SipHash (the keys are the
+    // model's own words; a text's tokens are only looked up, never inserted).
     let known: Option<ahash::AHashSet<&str>> =
         vocabulary.map(|v| v.words.iter().map(String::as_str).collect());
     let lowercase = vocabulary.is_none_or(|v| v.lowercase);
