@@ -165,7 +165,10 @@ async fn live_drift_over_real_requests_with_a_sqlite_log() {
         assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{uri}: {v}");
     }
 
-    // The gauges of every test, and every metric the deploy/ files use.
+    // The gauges of every test, and every metric the deploy/ files use. The 1d window is computed after the 1h
+    // one in the same round: wait for its report too (its gauges are published before it), or the scrape below
+    // can come first.
+    report_of(&app, "1d", 1000).await;
     let (s, metrics) = call(&app, "GET", "/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
     let line = |name: &str, labels: &str| {
