@@ -32,7 +32,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(
   "load $(cut -d' ' -f1-3 /proc/loadavg); evidently $("$EVIDENTLY_PY" -c 'import evidently; print(evidently.__version__)')"
 [ -f "$OUT/pairs/reference.jsonl" ] ||
   cargo run --release -q -p atlas-monitor --example export_windows -- "$RUN" "$DATA" "$RECENT" "$OUT/pairs"
-echo "== arxiv-atlas (in process, model loaded once; seconds per report include predicting every text)"
+echo "== arxiv-atlas (in process, model loaded once; seconds per report predicting every text, and with the predictions given as a request log gives them)"
 cargo run --release -q -p atlas-monitor --example measure -- "$RUN" "$DATA" "$RECENT" 20 | tee "$OUT/atlas.md"
 echo "== Evidently (seconds per Report.run, features given)"
 "$EVIDENTLY_PY" bench/evidently_drift.py "$OUT/pairs" --json "$OUT/evidently.json" | tee "$OUT/evidently.md"

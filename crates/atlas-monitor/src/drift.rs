@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{dense_domain, text_domain, WordShift};
-use crate::observe::{observe, Window};
+use crate::observe::{observe_with, Predict, Window};
 use crate::profile::{
     accuracy, counts, ReferenceProfile, CATEGORY, CONFIDENCE, OOV_SHARE, PREDICTED, TEXT_WORDS,
 };
@@ -92,6 +92,18 @@ pub struct CategoryShift {
     pub current_share: f64,
 }
 
+/// Where a report's predictions (predicted category, confidence) came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionSource {
+    /// The request log's: what the server answered, made by the same model version as the one loaded.
+    Logged,
+    /// Computed by the report (papers of a file, or logged answers that could not be used: see
+    /// [`DriftReport::predictions_reason`]).
+    #[default]
+    Recomputed,
+}
+
 /// A drift report: every test, the plots' data and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
@@ -123,6 +135,14 @@ pub struct DriftReport {
     pub current_accuracy: Option<f64>,
     /// Seconds per phase (`observe`, `tests`, `text_domain`, `embedding`).
     pub timings: BTreeMap<String, f64>,
+    /// Whether the prediction tests used the server's logged answers or predictions computed here. The text
+    /// tests (lengths, out-of-vocabulary shares, the TF-IDF domain classifier) always read the texts, and an
+    /// embedding model always embeds them (the log keeps no vectors).
+    #[serde(default)]
+    pub predictions: PredictionSource,
+    /// Why the predictions were recomputed (`None` when logged).
+    #[serde(default)]
+    pub predictions_reason: Option<String>,
 }
 
 /// Compares `current` with the model's reference `profile`.
@@ -145,7 +165,20 @@ pub fn drift(
     }
     let mut timings = BTreeMap::new();
     let t = Instant::now();
-    let obs = observe(model, &current.texts, profile.vocabulary.as_ref())?;
+    let logged = usable_logged_predictions(model, profile, current);
+    let obs = match &logged {
+        Ok(logged) => {
+            let mut obs = observe_with(model, &current.texts, profile.vocabulary.as_ref(), Predict::Skip)?;
+            (obs.predicted, obs.confidence) =
+                logged.iter().map(|p| (p.category.clone(), p.confidence)).unzip();
+            obs
+        }
+        Err(_) => {
+            // The confidences must be the same quantity as the profile's.
+            let predict = if profile.calibrated_confidence { Predict::Calibrated } else { Predict::Raw };
+            observe_with(model, &current.texts, profile.vocabulary.as_ref(), predict)?
+        }
+    };
     timings.insert("observe".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
@@ -233,7 +266,46 @@ pub fn drift(
         reference_accuracy: profile.accuracy,
         current_accuracy,
         timings,
+        predictions: if logged.is_ok() { PredictionSource::Logged } else { PredictionSource::Recomputed },
+        predictions_reason: logged.err(),
     })
+}
+
+/// The window's logged predictions when they measure what a recomputation would: one per text, every one
+/// made by the loaded model's version, with confidences of the profile's kind (calibrated). Otherwise why not.
+fn usable_logged_predictions<'w>(
+    model: &LoadedModel,
+    profile: &ReferenceProfile,
+    current: &'w Window,
+) -> Result<&'w [crate::LoggedPrediction], String> {
+    let Some(logged) = &current.predictions else {
+        return Err("the window has no logged predictions".into());
+    };
+    if logged.len() != current.texts.len() {
+        return Err(format!("{} logged predictions for {} texts", logged.len(), current.texts.len()));
+    }
+    let missing = logged.iter().filter(|p| p.category.is_empty() || !p.confidence.is_finite()).count();
+    if missing > 0 {
+        return Err(format!("{missing} logged requests have no prediction"));
+    }
+    let version = model.version();
+    if let Some(p) = logged.iter().find(|p| p.model_version != version) {
+        let other = logged.iter().filter(|p| p.model_version != version).count();
+        return Err(format!(
+            "{other} of {} logged predictions were made by another model ({:?}, loaded: {version:?})",
+            logged.len(),
+            p.model_version
+        ));
+    }
+    // Temperature scaling keeps the top category but changes its probability: a format-1 profile's
+    // confidences are comparable with the logged (calibrated) ones only when the temperature is 1.
+    if !profile.calibrated_confidence && model.temperature() != 1.0 {
+        return Err(
+            "the drift profile holds uncalibrated confidences (format 1); rebuild it with `drift profile`"
+                .into(),
+        );
+    }
+    Ok(logged)
 }
 
 /// KS (gated on D and p) and normed Wasserstein of one numeric feature.

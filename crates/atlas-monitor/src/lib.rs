@@ -32,10 +32,10 @@ pub mod synthetic;
 /// The thresholds live with the rest of the configuration schema (`atlas-config`), below this crate.
 pub use atlas_config::MonitorParams;
 pub use domain::WordShift;
-pub use drift::{drift, CategoryShift, DriftReport, DriftTest, Histogram, TestGroup};
+pub use drift::{drift, CategoryShift, DriftReport, DriftTest, Histogram, PredictionSource, TestGroup};
 pub use error::MonitorError;
 pub use html::render_html;
-pub use observe::{observe, Observed, Vocabulary, Window};
+pub use observe::{observe, observe_with, LoggedPrediction, Observed, Predict, Vocabulary, Window};
 pub use pca::Pca;
 pub use profile::{
     EmbeddingProfile, ReferenceProfile, CATEGORY, CONFIDENCE, OOV_SHARE, PREDICTED, PROFILE_FILE,

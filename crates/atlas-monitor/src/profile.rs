@@ -17,8 +17,9 @@ use crate::{MonitorError, MonitorParams};
 /// Name of the profile inside a model folder (listed, with its checksum, in the folder's manifest).
 pub const PROFILE_FILE: &str = "drift-profile.json";
 
-/// Newest profile format this build writes and reads.
-pub const PROFILE_VERSION: u32 = 1;
+/// Newest profile format this build writes and reads. Format 2 holds calibrated confidences (the
+/// probabilities the API answers with and the request log stores); format 1 held the predictor's own.
+pub const PROFILE_VERSION: u32 = 2;
 
 /// Numeric feature: tokens per text.
 pub const TEXT_WORDS: &str = "text_words";
@@ -65,6 +66,10 @@ pub struct ReferenceProfile {
     pub texts: Vec<String>,
     /// Embedding statistics, when the model has an encoder.
     pub embeddings: Option<EmbeddingProfile>,
+    /// Whether the `confidence` values are calibrated (the model's temperature applied, as the API answers):
+    /// true from format 2 on; profiles of format 1 lack the field and held the predictor's own probabilities.
+    #[serde(default)]
+    pub calibrated_confidence: bool,
 }
 
 impl ReferenceProfile {
@@ -132,6 +137,7 @@ impl ReferenceProfile {
             vocabulary,
             texts,
             embeddings,
+            calibrated_confidence: true,
         })
     }
 

@@ -1,15 +1,16 @@
 //! Windows of the request log that `serve` writes (see atlas-serve's `reqlog`): the texts of classify
-//! requests between two times, from SQLite or PostgreSQL.
+//! requests between two times, with what the server answered, from SQLite or PostgreSQL.
 //!
 //! The table names and columns are atlas-serve's (`request_log` in SQLite, `atlas_request_log` in
-//! PostgreSQL; `ts`, `endpoint`, `text`). This crate reads them without depending on the server, so the
+//! PostgreSQL; `ts`, `endpoint`, `text`, and for classify rows `prediction` = the top category code, `score` =
+//! its calibrated probability, `model_version` = `LoadedModel::version` of the model that answered). This crate reads them without depending on the server, so the
 //! server can later run drift reports itself.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
-use crate::observe::Window;
+use crate::observe::{LoggedPrediction, Window};
 use crate::MonitorError;
 
 /// A time bound as the log stores it: RFC 3339, UTC, milliseconds (SQLite compares these as strings).
@@ -26,7 +27,8 @@ pub fn parse_time(value: &str) -> Result<String, MonitorError> {
 }
 
 /// The texts of the classify requests logged in `[since, until)` (either bound optional) in `target`: a
-/// `postgres://` / `postgresql://` URL or a SQLite file.
+/// `postgres://` / `postgresql://` URL or a SQLite file, with the server's answer to each
+/// ([`Window::predictions`]).
 pub fn read_request_log(
     target: &str,
     since: Option<&str>,
@@ -54,23 +56,32 @@ pub fn read_request_log_tail(
     let hi = until.clone().unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string());
     // Both databases take a 64-bit LIMIT; "no limit" is the largest one.
     let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let mut texts = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+    let mut rows = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
         read_postgres(target, &lo, &hi, limit)?
     } else {
         read_sqlite(&PathBuf::from(target), &lo, &hi, limit)?
     };
     // Read newest first (so LIMIT keeps the latest), reported in logged order.
-    texts.reverse();
+    rows.reverse();
+    let (texts, predictions): (Vec<String>, Vec<LoggedPrediction>) = rows.into_iter().unzip();
     // Never the URL itself in a report: it may hold a password.
     let name = if target.contains("://") { "postgres".to_string() } else { format!("sqlite:{target}") };
     let range = match (&since, &until) {
         (None, None) => String::new(),
         _ => format!(" [{} .. {})", since.as_deref().unwrap_or("start"), until.as_deref().unwrap_or("now")),
     };
-    Ok(Window { texts, labels: None, source: format!("request log {name}{range}") })
+    Ok(Window {
+        texts,
+        labels: None,
+        source: format!("request log {name}{range}"),
+        predictions: Some(predictions),
+    })
 }
 
-fn read_sqlite(path: &PathBuf, lo: &str, hi: &str, limit: i64) -> Result<Vec<String>, MonitorError> {
+/// A logged text and the server's answer to it.
+type Row = (String, LoggedPrediction);
+
+fn read_sqlite(path: &PathBuf, lo: &str, hi: &str, limit: i64) -> Result<Vec<Row>, MonitorError> {
     let err = |source| MonitorError::Sqlite { path: path.clone(), source };
     if !path.is_file() {
         return Err(MonitorError::Invalid(format!("{}: no such request-log file", path.display())));
@@ -81,24 +92,40 @@ fn read_sqlite(path: &PathBuf, lo: &str, hi: &str, limit: i64) -> Result<Vec<Str
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     let mut stmt = conn
         .prepare(
-            "SELECT text FROM request_log WHERE endpoint = 'classify' AND ts >= ?1 AND ts < ?2 \
+            "SELECT text, prediction, score, model_version FROM request_log WHERE endpoint = 'classify' AND ts >= ?1 AND ts < ?2 \
              ORDER BY id DESC LIMIT ?3",
         )
         .map_err(err)?;
-    let rows = stmt.query_map(rusqlite::params![lo, hi, limit], |r| r.get::<_, String>(0)).map_err(err)?;
-    rows.collect::<Result<Vec<String>, _>>().map_err(err)
+    let rows = stmt
+        .query_map(rusqlite::params![lo, hi, limit], |r| {
+            let prediction =
+                LoggedPrediction { category: r.get(1)?, confidence: r.get(2)?, model_version: r.get(3)? };
+            Ok((r.get(0)?, prediction))
+        })
+        .map_err(err)?;
+    rows.collect::<Result<Vec<Row>, _>>().map_err(err)
 }
 
-fn read_postgres(url: &str, lo: &str, hi: &str, limit: i64) -> Result<Vec<String>, MonitorError> {
+fn read_postgres(url: &str, lo: &str, hi: &str, limit: i64) -> Result<Vec<Row>, MonitorError> {
     // The synchronous client runs its own runtime; callers inside an async runtime should call this from a
     // blocking thread.
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
     let rows = client.query(
-        "SELECT text FROM atlas_request_log WHERE endpoint = 'classify' \
+        "SELECT text, prediction, score, model_version FROM atlas_request_log WHERE endpoint = 'classify' \
          AND ts >= $1::text::timestamptz AND ts < $2::text::timestamptz ORDER BY id DESC LIMIT $3",
         &[&lo, &hi, &limit],
     )?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    // `score` is a REAL (f32) column.
+    let row = |r: &postgres::Row| -> Result<Row, postgres::Error> {
+        let confidence: f32 = r.try_get(2)?;
+        let prediction = LoggedPrediction {
+            category: r.try_get(1)?,
+            confidence: f64::from(confidence),
+            model_version: r.try_get(3)?,
+        };
+        Ok((r.try_get(0)?, prediction))
+    };
+    Ok(rows.iter().map(row).collect::<Result<Vec<Row>, _>>()?)
 }
 
 #[cfg(test)]
@@ -121,14 +148,21 @@ mod tests {
             "CREATE TABLE request_log (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, endpoint TEXT NOT NULL,
              text TEXT NOT NULL, text_hash TEXT NOT NULL, prediction TEXT NOT NULL, score REAL NOT NULL,
              result TEXT NOT NULL, latency_ms REAL NOT NULL, model_version TEXT NOT NULL);
-             INSERT INTO request_log VALUES (1, '2026-01-01T10:00:00.000Z', 'classify', 'a', '', '', 0, '[]', 1, 'v');
+             INSERT INTO request_log VALUES (1, '2026-01-01T10:00:00.000Z', 'classify', 'a', '', 'cs.LG', 0.75, '[]', 1, 'v');
              INSERT INTO request_log VALUES (2, '2026-01-02T10:00:00.000Z', 'classify', 'b', '', '', 0, '[]', 1, 'v');
              INSERT INTO request_log VALUES (3, '2026-01-02T11:00:00.000Z', 'search', 'c', '', '', 0, '[]', 1, 'v');
              INSERT INTO request_log VALUES (4, '2026-01-03T10:00:00.000Z', 'classify', 'd', '', '', 0, '[]', 1, 'v');",
         )
         .unwrap();
         let target = path.to_str().unwrap();
-        assert_eq!(read_request_log(target, None, None).unwrap().texts, ["a", "b", "d"]);
+        let all = read_request_log(target, None, None).unwrap();
+        assert_eq!(all.texts, ["a", "b", "d"]);
+        // The server's answers come along, row by row.
+        let logged = all.predictions.unwrap();
+        assert_eq!(logged.len(), 3);
+        let first =
+            LoggedPrediction { category: "cs.LG".into(), confidence: 0.75, model_version: "v".into() };
+        assert_eq!(logged[0], first);
         let w = read_request_log(target, Some("2026-01-02"), Some("2026-01-03")).unwrap();
         assert_eq!(w.texts, ["b"]);
         assert!(w.source.contains("2026-01-02T00:00:00.000Z"), "{}", w.source);
@@ -163,7 +197,7 @@ mod tests {
                  model_version TEXT NOT NULL);
                  INSERT INTO atlas_request_log (ts, endpoint, text, text_hash, prediction, score, result, latency_ms,
                    model_version) VALUES
-                   ('2026-01-01T10:00:00Z', 'classify', 'a', '', '', 0, '[]', 1, 'v'),
+                   ('2026-01-01T10:00:00Z', 'classify', 'a', '', 'cs.LG', 0.75, '[]', 1, 'v'),
                    ('2026-01-02T10:00:00Z', 'classify', 'b', '', '', 0, '[]', 1, 'v'),
                    ('2026-01-02T11:00:00Z', 'search', 'c', '', '', 0, '[]', 1, 'v'),
                    ('2026-01-03T10:00:00Z', 'classify', 'd', '', '', 0, '[]', 1, 'v');",
@@ -173,7 +207,11 @@ mod tests {
         let day = read_request_log(&scoped, Some("2026-01-02"), Some("2026-01-03"));
         let tail = read_request_log_tail(&scoped, None, None, Some(2));
         admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
-        assert_eq!(all.unwrap().texts, ["a", "b", "d"]);
+        let all = all.unwrap();
+        assert_eq!(all.texts, ["a", "b", "d"]);
+        let first =
+            LoggedPrediction { category: "cs.LG".into(), confidence: 0.75, model_version: "v".into() };
+        assert_eq!(all.predictions.unwrap()[0], first);
         assert_eq!(tail.unwrap().texts, ["b", "d"]);
         let day = day.unwrap();
         assert_eq!(day.texts, ["b"]);

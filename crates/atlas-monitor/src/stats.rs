@@ -158,29 +158,15 @@ pub struct JsResult {
 /// mean divergence is subtracted from the observed one, and the share of them at least as large as the
 /// observed one is the p-value. The verdict then no longer depends on the window's size.
 pub fn jensen_shannon(reference: &[f64], current: &[f64], rounds: usize, seed: u64) -> JsResult {
-    use rand::Rng;
     let js = js_divergence(reference, current);
     let pooled: Vec<f64> = reference.iter().zip(current).map(|(a, b)| a + b).collect();
     let total: f64 = pooled.iter().sum();
     if total <= 0.0 || rounds == 0 {
         return JsResult { distance: js.sqrt(), raw: js.sqrt(), p_value: 1.0 };
     }
-    let mut cumulative = Vec::with_capacity(pooled.len());
-    let mut acc = 0.0;
-    for v in &pooled {
-        acc += v / total;
-        cumulative.push(acc);
-    }
+    let probs: Vec<f64> = pooled.iter().map(|v| v / total).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut draw = |n: f64| {
-        let mut counts = vec![0f64; pooled.len()];
-        for _ in 0..n as usize {
-            let u: f64 = rng.random();
-            let i = cumulative.partition_point(|&c| c < u).min(counts.len() - 1);
-            counts[i] += 1.0;
-        }
-        counts
-    };
+    let mut draw = |n: f64| multinomial(&mut rng, n as u64, &probs);
     let (nr, nc) = (reference.iter().sum::<f64>(), current.iter().sum::<f64>());
     let null: Vec<f64> = (0..rounds).map(|_| js_divergence(&draw(nr), &draw(nc))).collect();
     let noise = null.iter().sum::<f64>() / rounds as f64;
@@ -190,6 +176,29 @@ pub fn jensen_shannon(reference: &[f64], current: &[f64], rounds: usize, seed: u
         raw: js.sqrt(),
         p_value: (1 + at_least) as f64 / (1 + rounds) as f64,
     }
+}
+
+/// Counts of `n` draws over categories of probabilities `probs` (summing to 1), drawn as a chain of binomials —
+/// each category takes a binomial share of the draws the categories before it left, at its probability
+/// among the rest — which is exactly multinomial and costs one binomial draw per category instead of one
+/// search per draw: 50 noise rounds of two 10,000-paper samples were 1,000,000 searches.
+fn multinomial(rng: &mut rand::rngs::StdRng, n: u64, probs: &[f64]) -> Vec<f64> {
+    use rand_distr::{Binomial, Distribution};
+    let mut counts = vec![0f64; probs.len()];
+    let (mut left, mut rest) = (n, 1.0f64);
+    for (c, &p) in counts.iter_mut().zip(probs) {
+        if left == 0 {
+            break;
+        }
+        // The last categories take what is left when rounding has eaten the remaining probability.
+        let q = if rest <= p || rest <= 0.0 { 1.0 } else { (p / rest).clamp(0.0, 1.0) };
+        // `q` is within [0, 1], the only case in which `Binomial::new` fails.
+        let k = Binomial::new(left, q).map_or(0, |b| b.sample(rng));
+        *c = k as f64;
+        left -= k;
+        rest -= p;
+    }
+    counts
 }
 
 /// The χ² value whose survival probability with `df` degrees of freedom is `alpha` (bisection).
@@ -412,6 +421,23 @@ mod tests {
         assert!((chi2_critical(1, 0.05) - 3.841_458_8).abs() < 1e-4);
         let (_, _, p) = chi2_homogeneity(&[90.0, 10.0], &[10.0, 90.0]);
         assert!(p < 1e-10);
+    }
+
+    #[test]
+    fn multinomial_draws_keep_the_total_and_the_proportions() {
+        let probs = [0.5, 0.0, 0.3, 0.2];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut sum = [0f64; 4];
+        for _ in 0..200 {
+            let c = multinomial(&mut rng, 1000, &probs);
+            assert_eq!(c.iter().sum::<f64>(), 1000.0);
+            assert_eq!(c[1], 0.0);
+            sum.iter_mut().zip(&c).for_each(|(s, v)| *s += v);
+        }
+        for (s, p) in sum.iter().zip(probs) {
+            // 200 draws of 1,000: the mean share is within 0.005 of p (standard error below 0.0012).
+            assert!((s / 200_000.0 - p).abs() < 0.005, "{s} vs {p}");
+        }
     }
 
     #[test]

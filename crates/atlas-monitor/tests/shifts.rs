@@ -13,7 +13,7 @@ use atlas_classify::{Labels, LinearParams, TfidfLinearModel, TfidfParams};
 use atlas_corpus::{Paper, Split};
 use atlas_model::{LoadOptions, LoadedModel, PipelineMeta};
 use atlas_monitor::synthetic::{cut_abstracts, one_archive, random_window};
-use atlas_monitor::{drift, DriftReport, MonitorParams, ReferenceProfile, Window};
+use atlas_monitor::{drift, DriftReport, MonitorParams, PredictionSource, ReferenceProfile, Window};
 
 struct Kit {
     _dir: tempfile::TempDir,
@@ -157,4 +157,77 @@ fn abstracts_cut_to_twenty_words_are_caught_by_the_length_test() {
     assert!(!flagged(&r, "category", "jensen_shannon"), "{:?}", r.drifted);
     let html = atlas_monitor::render_html(&r);
     assert!(html.contains("<svg") && html.contains("text_words") && html.contains("DRIFT"));
+}
+
+/// A SQLite request log as atlas-serve writes it, one classify row per text with the given answers.
+fn write_log(path: &std::path::Path, texts: &[String], answers: &[(String, f64, String)]) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    // atlas-serve's schema (crates/atlas-serve/src/reqlog.rs).
+    conn.execute_batch(
+        "CREATE TABLE request_log (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, endpoint TEXT NOT NULL,
+         text TEXT NOT NULL, text_hash TEXT NOT NULL, prediction TEXT NOT NULL, score REAL NOT NULL,
+         result TEXT NOT NULL, latency_ms REAL NOT NULL, model_version TEXT NOT NULL)",
+    )
+    .unwrap();
+    for (text, (category, score, version)) in texts.iter().zip(answers) {
+        conn.execute(
+            "INSERT INTO request_log (ts, endpoint, text, text_hash, prediction, score, result, latency_ms,
+             model_version) VALUES ('2026-01-01T10:00:00.000Z', 'classify', ?1, '', ?2, ?3, '[]', 1, ?4)",
+            rusqlite::params![text, category, score, version],
+        )
+        .unwrap();
+    }
+}
+
+fn score_of(r: &DriftReport, feature: &str, method: &str) -> f64 {
+    r.tests.iter().find(|t| t.feature == feature && t.method == method).expect("the test").score
+}
+
+#[test]
+fn a_logs_predictions_by_the_loaded_model_are_used_and_others_recomputed() {
+    let Some(kit) = kit() else { return };
+    let params = MonitorParams::default();
+    let papers = random_window(&kit.big_test, 1000, 3);
+    let texts = Window::from_papers(&kit.model, &papers, "papers").texts;
+    let version = kit.model.version();
+    // What the server answered (the same calibrated probabilities `observe` computes) …
+    let obs = atlas_monitor::observe(&kit.model, &texts, kit.profile.vocabulary.as_ref()).unwrap();
+    let answers: Vec<(String, f64, String)> =
+        obs.predicted.iter().zip(&obs.confidence).map(|(c, &p)| (c.clone(), p, version.clone())).collect();
+    // … and answers no model of this profile would give: one category, always unsure.
+    let odd = |v: &str| -> Vec<(String, f64, String)> {
+        texts.iter().map(|_| (obs.predicted[0].clone(), 0.01, v.to_string())).collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report_of = |name: &str, answers: &[(String, f64, String)]| {
+        let path = dir.path().join(name);
+        write_log(&path, &texts, answers);
+        let window = atlas_monitor::read_request_log(path.to_str().unwrap(), None, None).unwrap();
+        drift(&kit.model, &kit.profile, &window, &params).unwrap()
+    };
+    let recomputed = report(kit, &papers, "papers");
+    assert_eq!(recomputed.predictions, PredictionSource::Recomputed);
+    assert!(recomputed.predictions_reason.as_deref().is_some_and(|r| r.contains("no logged")));
+
+    // The server's own answers: used, and the same report as predicting again (REAL keeps ~7 digits).
+    let logged = report_of("same.sqlite", &answers);
+    assert_eq!((logged.predictions, logged.predictions_reason.clone()), (PredictionSource::Logged, None));
+    assert_eq!(logged.drifted, recomputed.drifted);
+    for (f, m) in [("predicted_category", "jensen_shannon"), ("predicted_category", "chi2")] {
+        assert_eq!(score_of(&logged, f, m), score_of(&recomputed, f, m), "{f}/{m}");
+    }
+    assert!((score_of(&logged, "confidence", "ks") - score_of(&recomputed, "confidence", "ks")).abs() < 0.01);
+
+    // Odd answers stamped with the loaded model's version are what the prediction tests see.
+    let forced = report_of("odd.sqlite", &odd(&version));
+    assert_eq!(forced.predictions, PredictionSource::Logged);
+    for test in ["predicted_category/jensen_shannon", "confidence/ks"] {
+        assert!(forced.drifted.iter().any(|d| d == test), "{test} not among {:?}", forced.drifted);
+    }
+    // The same answers from another model version are not trusted: predicted again, quiet, and said why.
+    let other = report_of("other.sqlite", &odd("tfidf_linear@older"));
+    assert_eq!(other.predictions, PredictionSource::Recomputed);
+    let why = other.predictions_reason.clone().unwrap_or_default();
+    assert!(why.contains("another model") && why.contains("tfidf_linear@older"), "{why}");
+    assert_eq!(other.drifted, recomputed.drifted);
 }

@@ -139,6 +139,8 @@ async fn live_drift_over_real_requests_with_a_sqlite_log() {
     let n = kit.held_out.len();
     let v = report_of(&app, "1h", n).await;
     assert_eq!(v["report"]["n_current"], n, "{v}");
+    // The server's own log: its answers are the predictions the report tests, not predicted again.
+    assert_eq!(v["report"]["predictions"], "logged", "{}", v["report"]["predictions_reason"]);
     assert_eq!(v["drift"], false, "held-out papers reported as drift: {:?}", drifted(&v));
     assert!(v["report"]["tests"].as_array().unwrap().len() >= 7, "{v}");
     let (_, day) = get_json(&app, "/v1/drift?window=24h").await;
@@ -331,6 +333,7 @@ async fn live_drift_over_a_postgres_log() {
     send(&app, &kit.recent[..300]).await;
     let v = report_of(&app, "2h", 300).await;
     assert!(v["report"]["current_source"].as_str().unwrap().contains("300 classify requests"), "{v}");
+    assert_eq!(v["report"]["predictions"], "logged", "{}", v["report"]["predictions_reason"]);
     assert!(!v.to_string().contains("postgres://"), "the URL (maybe with a password) leaked: {v}");
     tokio::task::block_in_place(|| state.shutdown());
     let drop = format!("DROP SCHEMA {schema} CASCADE");
