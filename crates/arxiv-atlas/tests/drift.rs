@@ -102,6 +102,20 @@ fn drift_is_quiet_on_held_out_papers_and_loud_on_logged_papers_of_2025() {
     assert!(drifted.contains(&"text/domain_classifier_auc"), "{drifted:?}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("Words that moved most") && !page.contains("<script"));
+    // The log's rows name another model version ("v"), so its answers are predicted again, and the table says
+    // so and why.
+    assert_eq!(r["predictions"], "recomputed", "{r}");
+    let out = atlas(&[
+        "drift",
+        "--model",
+        run.to_str().unwrap(),
+        "--request-log",
+        log_path.to_str().unwrap(),
+        "--since",
+        "2000-01-01",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("predictions: recomputed (") && text.contains("DRIFT"), "{text}");
 
     // A broken check is not an alarm: exit 2.
     let out = atlas(&["drift", "--model", run.to_str().unwrap(), "--request-log", "/nonexistent/log.sqlite"]);

@@ -9,6 +9,12 @@ pub fn print_drift(r: &atlas_monitor::DriftReport) {
     println!("model {}", r.model);
     println!("reference: {} ({} texts)", r.reference_source, r.n_reference);
     println!("current:   {} ({} texts)", r.current_source, r.n_current);
+    // Whether the model's answers were the server's own (logged) or predicted again here, and why.
+    match (&r.predictions, &r.predictions_reason) {
+        (atlas_monitor::PredictionSource::Logged, _) => println!("predictions: logged by the server"),
+        (_, Some(why)) => println!("predictions: recomputed ({why})"),
+        (_, None) => println!("predictions: recomputed"),
+    }
     let mut t = table(&["feature", "method", "score", "threshold", "p-value", "n ref", "n cur", "verdict"]);
     for x in &r.tests {
         t.add_row(vec![
