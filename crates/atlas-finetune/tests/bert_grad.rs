@@ -6,7 +6,8 @@
 //!   `freeze_below` leaves exactly the lower layers and embeddings out;
 //! * a negative control: the same check over `candle_nn::LayerNorm` finds weights without a gradient (the
 //!   "LayerNorm trap" of candle 0.11), so the check above would catch a model built from it;
-//! * the loss falls over 20 AdamW steps on a fixed batch.
+//! * the loss falls over 20 AdamW steps on a fixed batch;
+//! * with `../shared` (skipped without it), the same agreement and gradient checks on all-MiniLM-L6-v2.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -216,4 +217,48 @@ fn loss_falls_over_adamw_steps_on_a_fixed_batch() {
     let last = *losses.last().unwrap();
     eprintln!("MNRL loss over 20 AdamW steps (lr 1e-3): {losses:?}");
     assert!(last.is_finite() && last < 0.5 * first, "loss did not fall: {losses:?}");
+}
+
+/// The real model (skipped without `../shared`): TrainableBert over all-MiniLM-L6-v2 computes the served
+/// candle embeddings of real tokenised texts, and one MNRL backward reaches all of its weights.
+#[test]
+fn minilm_eval_matches_served_and_every_weight_gets_a_gradient() {
+    let test = "minilm_eval_matches_served_and_every_weight_gets_a_gradient";
+    let Some(dir) = atlas_testkit::shared_dir(test, "models/all-MiniLM-L6-v2") else { return };
+    let folder = ModelFolder::open(&dir).unwrap();
+    let tokenizer = atlas_encoder::TextTokenizer::from_folder(&folder).unwrap();
+    let texts = [
+        "Attention is all you need.",
+        "A short one.",
+        "We study the spectral gap of random regular graphs and its consequences for mixing times.",
+        "Dark matter halos in cosmological simulations.",
+    ];
+    let ids = tokenizer.encode(&texts).unwrap();
+    let rows: Vec<&[u32]> = ids.iter().map(|r| r.as_slice()).collect();
+    let batch = TokenBatch::new(&rows, tokenizer.pad_id()).unwrap();
+    let served = CandleBackend::load(&folder, Precision::Fp32, DeviceSpec::Cpu, 0).unwrap();
+    let head = PoolingHead { pooling: folder.pooling(), normalize: folder.normalize(), dim: folder.dim() };
+    let want = served.embed_batch(&batch, &head).unwrap();
+    let model = TrainableBert::load(&dir, &Device::Cpu, 0, folder.normalize()).unwrap();
+    let got: Vec<f32> = model.forward(&batch, Mode::Eval).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    for (row, (x, y)) in got.chunks_exact(folder.dim()).zip(want.chunks_exact(folder.dim())).enumerate() {
+        let c = cosine(x, y);
+        assert!(c >= 0.99999, "row {row}: cosine {c} to the served embedding");
+    }
+
+    let vars = model.trainable_vars();
+    assert_eq!(vars.len(), model.varmap().all_vars().len());
+    let a = model.forward(&batch, Mode::Train).unwrap();
+    let p = model.forward(&batch, Mode::Train).unwrap();
+    let scores = (a.matmul(&p.t().unwrap()).unwrap() * 20.0).unwrap();
+    let labels = Tensor::arange(0u32, texts.len() as u32, &Device::Cpu).unwrap();
+    let grads = candle_nn::loss::cross_entropy(&scores, &labels).unwrap().backward().unwrap();
+    let missing = without_gradient(&vars, &grads);
+    assert!(
+        missing.is_empty(),
+        "{} of {} weights without a gradient: {missing:?}",
+        missing.len(),
+        vars.len()
+    );
+    eprintln!("MiniLM: all {} weights got a gradient", vars.len());
 }
