@@ -17,82 +17,11 @@ use atlas_encoder::{cosine, Backend, DeviceSpec, ModelFolder, Pooling, PoolingHe
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
-const HIDDEN: usize = 16;
-const HEADS: usize = 4;
-const INTER: usize = 32;
-const LAYERS: usize = 2;
-const VOCAB: usize = 50;
-const MAX_POS: usize = 40;
-
-/// Deterministic pseudo-random weights in [-0.5, 0.5) (a 64-bit LCG; quality is irrelevant here).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.next()).collect()
-    }
-}
-
-fn tensors(seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut rng = Lcg(seed);
-    let mut t = Vec::new();
-    let mut add = |name: String, shape: Vec<usize>, rng: &mut Lcg, kind: &str| {
-        let n = shape.iter().product();
-        let data = match kind {
-            // LayerNorm gains near 1 so that activations stay in a realistic range.
-            "gain" => rng.vec(n).into_iter().map(|x| 1.0 + 0.2 * x).collect(),
-            _ => rng.vec(n),
-        };
-        t.push((name, shape, data));
-    };
-    add("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], &mut rng, "w");
-    add("embeddings.position_embeddings.weight".into(), vec![MAX_POS, HIDDEN], &mut rng, "w");
-    add("embeddings.token_type_embeddings.weight".into(), vec![2, HIDDEN], &mut rng, "w");
-    add("embeddings.LayerNorm.weight".into(), vec![HIDDEN], &mut rng, "gain");
-    add("embeddings.LayerNorm.bias".into(), vec![HIDDEN], &mut rng, "w");
-    for l in 0..LAYERS {
-        let p = format!("encoder.layer.{l}.");
-        for (name, out, inp) in [
-            ("attention.self.query", HIDDEN, HIDDEN),
-            ("attention.self.key", HIDDEN, HIDDEN),
-            ("attention.self.value", HIDDEN, HIDDEN),
-            ("attention.output.dense", HIDDEN, HIDDEN),
-            ("intermediate.dense", INTER, HIDDEN),
-            ("output.dense", HIDDEN, INTER),
-        ] {
-            add(format!("{p}{name}.weight"), vec![out, inp], &mut rng, "w");
-            add(format!("{p}{name}.bias"), vec![out], &mut rng, "w");
-        }
-        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            add(format!("{p}{ln}.weight"), vec![HIDDEN], &mut rng, "gain");
-            add(format!("{p}{ln}.bias"), vec![HIDDEN], &mut rng, "w");
-        }
-    }
-    t
-}
+use atlas_testkit::tiny_bert::{tensors, write_config_files, HIDDEN};
 
 /// Writes a sentence-transformers folder around random weights.
 fn write_folder(dir: &Path, act: &str, prefix: &str, f16: bool, pooling: &str) {
-    let config = format!(
-        r#"{{"model_type":"bert","vocab_size":{VOCAB},"hidden_size":{HIDDEN},"num_hidden_layers":{LAYERS},
-        "num_attention_heads":{HEADS},"intermediate_size":{INTER},"max_position_embeddings":{MAX_POS},
-        "hidden_act":"{act}","hidden_dropout_prob":0.1,"type_vocab_size":2,"initializer_range":0.02,
-        "layer_norm_eps":1e-12,"pad_token_id":0}}"#
-    );
-    std::fs::write(dir.join("config.json"), config).unwrap();
-    std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
-    std::fs::write(
-        dir.join("modules.json"),
-        r#"[{"idx":0,"path":"","type":"sentence_transformers.models.Transformer"},
-            {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
-    std::fs::write(dir.join("1_Pooling/config.json"), format!(r#"{{"pooling_mode":"{pooling}"}}"#)).unwrap();
-
+    write_config_files(dir, act, pooling);
     let t = tensors(42);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
         .into_iter()

@@ -17,12 +17,14 @@
 //!
 //! * [`data`]: an embedding set joined with the papers' primary categories, per split;
 //! * [`adapter`]: the model, its loss and one training step (candle autograd, AdamW);
+//! * [`bert`]: a trainable BERT forward (every weight a candle `Var`, differentiable LayerNorm, dropout);
 //! * [`train`]: epochs, positive sampling, early stopping, evaluation;
 //! * [`run`]: the whole `finetune` command: data → train → model folder, embeddings, run folder.
 
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod bert;
 pub mod data;
 pub mod run;
 pub mod train;
@@ -30,6 +32,7 @@ pub mod train;
 use std::path::PathBuf;
 
 pub use adapter::{mnrl_loss, Adapter};
+pub use bert::{Mode, TrainableBert};
 pub use data::{LabelledSplit, SplitData};
 pub use run::{finetune, FinetuneRequest, FinetuneResult};
 pub use train::{train_adapter, EpochRecord, TrainOptions, TrainReport};

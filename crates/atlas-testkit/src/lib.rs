@@ -19,6 +19,8 @@
 
 #![warn(missing_docs)]
 
+pub mod tiny_bert;
+
 use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
