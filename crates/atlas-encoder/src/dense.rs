@@ -326,6 +326,38 @@ pub fn save_with_dense(
     ModelFolder::open(out)
 }
 
+/// Writes a new model folder at `out`: the files of `base` (hard-linked where possible) with its transformer
+/// weights replaced by the safetensors file `weights` (moved into place as `model.safetensors`), e.g. a model
+/// whose top layers were fine-tuned. The base's `onnx/` graphs are left out: they hold the old weights, and
+/// the fp32 graph is written from the new `model.safetensors` when ONNX Runtime runs the folder. `out` must
+/// not exist yet; it is built beside itself under a temporary name and renamed into place when whole.
+///
+/// Returns the folder, opened.
+pub fn save_with_weights(
+    base: &ModelFolder,
+    weights: &Path,
+    out: &Path,
+) -> Result<ModelFolder, EncoderError> {
+    if out.exists() {
+        return Err(EncoderError::InvalidOption(format!(
+            "{} exists already; a model folder is written once",
+            out.display()
+        )));
+    }
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let tmp = out.with_file_name(format!(".{name}.partial"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|source| EncoderError::Io { path: tmp.clone(), source })?;
+    }
+    link_tree(base.dir(), &tmp, &["model.safetensors", "onnx", "reference-embeddings.json"])?;
+    let dst = tmp.join("model.safetensors");
+    if fs::rename(weights, &dst).is_err() {
+        fs::copy(weights, &dst).map_err(|source| EncoderError::Io { path: weights.to_path_buf(), source })?;
+    }
+    fs::rename(&tmp, out).map_err(|source| EncoderError::Io { path: out.to_path_buf(), source })?;
+    ModelFolder::open(out)
+}
+
 fn module_entry(idx: usize, path: &str, kind: &str) -> serde_json::Value {
     serde_json::json!({"idx": idx, "name": idx.to_string(), "path": path, "type": kind})
 }

@@ -19,6 +19,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 
+use super::onnx_graph::GraphPart;
 use super::{Backend, Precision};
 use crate::batch::TokenBatch;
 use crate::error::EncoderError;
@@ -327,6 +328,145 @@ impl OnnxBackend {
     }
 }
 
+/// A token batch widened to the int64 inputs the graphs take (a few KB per batch, nothing next to the forward
+/// pass), owned so that the session inputs can borrow it.
+struct TokenInputs {
+    shape: [i64; 2],
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    types: Vec<i64>,
+}
+
+impl TokenInputs {
+    fn new(batch: &TokenBatch, with_types: bool) -> Self {
+        let widen = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<i64>>();
+        TokenInputs {
+            shape: [batch.rows() as i64, batch.seq_len() as i64],
+            ids: widen(batch.input_ids()),
+            mask: widen(batch.attention_mask()),
+            types: if with_types { widen(batch.token_type_ids()) } else { Vec::new() },
+        }
+    }
+
+    /// `input_ids`, `attention_mask` and, when widened, `token_type_ids`.
+    fn values(&self) -> Result<Vec<(Cow<'_, str>, SessionInputValue<'_>)>, EncoderError> {
+        fn tensor(shape: [i64; 2], data: &[i64]) -> Result<SessionInputValue<'_>, EncoderError> {
+            TensorRef::from_array_view((shape, data))
+                .map(Into::into)
+                .map_err(|e| onnx_err("building inputs", e))
+        }
+        let mut inputs = vec![
+            ("input_ids".into(), tensor(self.shape, &self.ids)?),
+            ("attention_mask".into(), tensor(self.shape, &self.mask)?),
+        ];
+        if !self.types.is_empty() {
+            inputs.push(("token_type_ids".into(), tensor(self.shape, &self.types)?));
+        }
+        Ok(inputs)
+    }
+}
+
+/// One ONNX Runtime session over a part of a model's fp32 graph ([`GraphPart`]): fine-tuning the top layers
+/// runs the frozen bottom once per paper ([`PartSession::hidden_states`]) and the (tuned) top over the kept
+/// states ([`PartSession::top`]); together they compute what the full graph computes.
+pub struct PartSession {
+    session: Mutex<Session>,
+    part: GraphPart,
+    hidden: usize,
+    has_token_type_ids: bool,
+}
+
+impl std::fmt::Debug for PartSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartSession").field("part", &self.part).finish_non_exhaustive()
+    }
+}
+
+impl PartSession {
+    /// Writes `part` of `folder`'s graph from its `model.safetensors` and opens it with `threads` intra-op
+    /// threads (0 = ONNX Runtime's default).
+    pub fn open(folder: &ModelFolder, part: GraphPart, threads: usize) -> Result<Self, EncoderError> {
+        let graph = crate::backend::onnx_graph::transformer_graph_part(folder, part)?;
+        let session = OnnxBackend::session(&GraphSource::FromSafetensors, Some(&graph), threads)?;
+        let has_token_type_ids = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+        Ok(Self {
+            session: Mutex::new(session),
+            part,
+            hidden: folder.config().hidden_size,
+            has_token_type_ids,
+        })
+    }
+
+    /// Which layers the session runs.
+    pub fn part(&self) -> GraphPart {
+        self.part
+    }
+
+    /// Runs a [`GraphPart::Bottom`] or [`GraphPart::Full`] graph on `batch`: `[rows, seq, hidden]` row-major.
+    pub fn hidden_states(&self, batch: &TokenBatch) -> Result<Vec<f32>, EncoderError> {
+        if matches!(self.part, GraphPart::Top { .. }) {
+            return Err(EncoderError::InvalidOption("a top graph takes hidden states, not tokens".into()));
+        }
+        let tokens = TokenInputs::new(batch, self.has_token_type_ids);
+        let inputs = tokens.values()?;
+        let shape = tokens.shape;
+        let output = if matches!(self.part, GraphPart::Full) { "last_hidden_state" } else { "hidden_states" };
+        self.run(inputs, output, shape)
+    }
+
+    /// Runs a [`GraphPart::Top`] graph on `hidden` (`[rows, seq, hidden]`, the states of the bottom layers) with
+    /// `mask` (`[rows, seq]`, 1 = real token): `last_hidden_state`, `[rows, seq, hidden]` row-major.
+    pub fn top(
+        &self,
+        hidden: &[f32],
+        mask: &[u32],
+        rows: usize,
+        seq: usize,
+    ) -> Result<Vec<f32>, EncoderError> {
+        if !matches!(self.part, GraphPart::Top { .. }) {
+            return Err(EncoderError::InvalidOption("only a top graph takes hidden states".into()));
+        }
+        if hidden.len() != rows * seq * self.hidden || mask.len() != rows * seq {
+            return Err(EncoderError::InvalidOption(format!(
+                "{} states and {} mask values for {rows} × {seq} × {}",
+                hidden.len(),
+                mask.len(),
+                self.hidden
+            )));
+        }
+        let mask: Vec<i64> = mask.iter().map(|&m| i64::from(m)).collect();
+        let states = TensorRef::from_array_view(([rows as i64, seq as i64, self.hidden as i64], hidden))
+            .map_err(|e| onnx_err("building inputs", e))?;
+        let mask_t = TensorRef::from_array_view(([rows as i64, seq as i64], &mask[..]))
+            .map_err(|e| onnx_err("building inputs", e))?;
+        let inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            vec![("hidden_states".into(), states.into()), ("attention_mask".into(), mask_t.into())];
+        self.run(inputs, "last_hidden_state", [rows as i64, seq as i64])
+    }
+
+    fn run(
+        &self,
+        inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
+        output: &str,
+        [rows, seq]: [i64; 2],
+    ) -> Result<Vec<f32>, EncoderError> {
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = session.run(inputs).map_err(|e| onnx_err("running the graph", e))?;
+        let value = outputs
+            .get(output)
+            .ok_or_else(|| onnx_err("reading outputs", format!("no output `{output}`")))?;
+        let (shape, data) =
+            value.try_extract_tensor::<f32>().map_err(|e| onnx_err(format!("reading `{output}`"), e))?;
+        if **shape != [rows, seq, self.hidden as i64] {
+            return Err(onnx_err(
+                format!("reading `{output}`"),
+                format!("shape {shape:?}, expected [{rows}, {seq}, {}]", self.hidden),
+            ));
+        }
+        Ok(data.to_vec())
+    }
+}
+
 fn source_origin(source: &GraphSource) -> String {
     match source {
         GraphSource::File(path) => path.display().to_string(),
@@ -341,23 +481,8 @@ impl Backend for OnnxBackend {
 
     fn embed_batch(&self, batch: &TokenBatch, head: &PoolingHead) -> Result<Vec<f32>, EncoderError> {
         let (rows, seq) = (batch.rows(), batch.seq_len());
-        let shape = [rows as i64, seq as i64];
-        // The graphs take int64; the conversion is a few KB per batch, nothing next to the forward pass.
-        let widen = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<i64>>();
-        let (ids, mask) = (widen(batch.input_ids()), widen(batch.attention_mask()));
-        let types = if self.has_token_type_ids { widen(batch.token_type_ids()) } else { Vec::new() };
-        fn tensor(shape: [i64; 2], data: &[i64]) -> Result<SessionInputValue<'_>, EncoderError> {
-            TensorRef::from_array_view((shape, data))
-                .map(Into::into)
-                .map_err(|e| onnx_err("building inputs", e))
-        }
-        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![
-            ("input_ids".into(), tensor(shape, &ids)?),
-            ("attention_mask".into(), tensor(shape, &mask)?),
-        ];
-        if self.has_token_type_ids {
-            inputs.push(("token_type_ids".into(), tensor(shape, &types)?));
-        }
+        let tokens = TokenInputs::new(batch, self.has_token_type_ids);
+        let inputs = tokens.values()?;
         self.with_session(|session| {
             let outputs = session.run(inputs).map_err(|e| onnx_err("running the graph", e))?;
             let value = outputs

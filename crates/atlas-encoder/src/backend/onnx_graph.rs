@@ -223,9 +223,46 @@ impl Weights<'_> {
     }
 }
 
+/// Which layers a graph written by [`transformer_graph_part`] runs.
+///
+/// Fine-tuning only the top layers of an encoder (atlas-finetune) runs the frozen bottom once per paper and keeps
+/// its output; the bottom graph computes that output and the top graph the rest, on ONNX Runtime's fast CPU
+/// kernels, so that a tuned model's embeddings come from the cached states at a fraction of a full pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphPart {
+    /// The whole encoder: token ids in, `last_hidden_state` out.
+    Full,
+    /// Embeddings and layers `0..layers`: token ids in, `hidden_states` `[batch, seq, hidden]` out (the input
+    /// of layer `layers`).
+    Bottom {
+        /// Layers run after the embeddings.
+        layers: usize,
+    },
+    /// Layers `from..`: `hidden_states` (float `[batch, seq, hidden]`, the output of layer `from - 1`) and
+    /// `attention_mask` in, `last_hidden_state` out.
+    Top {
+        /// First layer run.
+        from: usize,
+    },
+}
+
 /// Builds the fp32 graph of `folder`'s transformer (BERT, MPNet or DistilBERT, see [`Architecture`]) from its
 /// `model.safetensors` and returns the serialized ModelProto.
 pub fn transformer_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> {
+    transformer_graph_part(folder, GraphPart::Full)
+}
+
+/// Like [`transformer_graph`], for the layers `part` names.
+pub fn transformer_graph_part(folder: &ModelFolder, part: GraphPart) -> Result<Vec<u8>, EncoderError> {
+    let layers = folder.config().num_hidden_layers;
+    let cut = match part {
+        GraphPart::Full => 0,
+        GraphPart::Bottom { layers: n } => n,
+        GraphPart::Top { from } => from,
+    };
+    if cut > layers || (matches!(part, GraphPart::Top { .. }) && cut == layers) {
+        return Err(EncoderError::InvalidOption(format!("{part:?} does not fit a model of {layers} layers")));
+    }
     let path = folder.safetensors_path()?;
     let bytes = std::fs::read(&path).map_err(|source| EncoderError::Io { path: path.clone(), source })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| EncoderError::InvalidConfig {
@@ -242,10 +279,10 @@ pub fn transformer_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> 
         ""
     };
     let w = Weights { st, prefix, folder };
-    build(folder.config(), &w)
+    build(folder.config(), &w, part)
 }
 
-fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
+fn build(cfg: &BertConfig, w: &Weights<'_>, part: GraphPart) -> Result<Vec<u8>, EncoderError> {
     let arch = cfg.architecture;
     let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
     let head_dim = h / heads;
@@ -261,47 +298,21 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
         Ok(g.node("LayerNormalization", &[x, &gamma, &beta], &attrs))
     };
 
-    // Embeddings: word + position (+ token type for BERT), then LayerNorm.
-    let word_table = param(&mut g, "embeddings.word_embeddings.weight")?;
-    let pos_name = "embeddings.position_embeddings.weight";
-    let pos_table = match w.get(pos_name) {
-        Ok((shape, data)) => g.init_f32(pos_name, &shape, &data),
-        // DistilBERT's sinusoidal table is fixed, so a checkpoint may leave it out.
-        Err(_) if arch == Architecture::DistilBert && cfg.sinusoidal_pos_embds => {
-            let (n, d) = (cfg.max_position_embeddings, h);
-            g.init_f32(pos_name, &[n, d], &layout::sinusoidal_positions(n, d))
-        }
-        Err(e) => return Err(e),
-    };
-    let word = g.node("Gather", &[&word_table, "input_ids"], &[]);
-    let shape = g.node("Shape", &["input_ids"], &[]);
     let one = g.init_i64("c_one_1d", &[1]);
     let zero = g.init_i64("c_zero_1d", &[0]);
-    let seq = g.node("Gather", &[&shape, &one], &[Attr::Int("axis", 0)]);
-    let pos = if arch == Architecture::MPNet {
-        // transformers' create_position_ids_from_input_ids: cumsum(ids != pad) * (ids != pad) + pad.
-        let pad = g.init_scalar_i64("c_mpnet_pad", i64::from(layout::MPNET_PADDING_IDX));
-        let is_pad = g.node("Equal", &["input_ids", &pad], &[]);
-        let real = g.node("Not", &[&is_pad], &[]);
-        let real = g.node("Cast", &[&real], &[Attr::Int("to", INT64)]);
-        let axis = g.init_scalar_i64("c_seq_axis", 1);
-        let count = g.node("CumSum", &[&real, &axis], &[]);
-        let count = g.node("Mul", &[&count, &real], &[]);
-        let ids = g.node("Add", &[&count, &pad], &[]);
-        g.node("Gather", &[&pos_table, &ids], &[])
-    } else {
-        g.node("Slice", &[&pos_table, &zero, &seq, &zero], &[])
+    // The sequence axis is read from the first input: token ids, or the cached states of a top graph.
+    let first_input = if matches!(part, GraphPart::Top { .. }) { "hidden_states" } else { "input_ids" };
+    let shape = g.node("Shape", &[first_input], &[]);
+    let (mut x, layer_range) = match part {
+        GraphPart::Top { from } => ("hidden_states".to_owned(), from..cfg.num_hidden_layers),
+        GraphPart::Full | GraphPart::Bottom { .. } => {
+            let end = match part {
+                GraphPart::Bottom { layers } => layers,
+                _ => cfg.num_hidden_layers,
+            };
+            (embeddings(&mut g, cfg, w, &shape, &one, &zero)?, 0..end)
+        }
     };
-    let sum = if arch.has_token_types() {
-        let type_table = param(&mut g, "embeddings.token_type_embeddings.weight")?;
-        let typ = g.node("Gather", &[&type_table, "token_type_ids"], &[]);
-        // BERT's order: (word + type) + position; float addition is not associative.
-        let wt = g.node("Add", &[&word, &typ], &[]);
-        g.node("Add", &[&wt, &pos], &[])
-    } else {
-        g.node("Add", &[&word, &pos], &[])
-    };
-    let mut x = layer_norm(&mut g, &sum, "embeddings.LayerNorm")?;
 
     // Additive mask as transformers builds it: (1 - mask) * finfo(float32).min, shaped [batch, 1, 1, seq].
     let mask_f = g.node("Cast", &["attention_mask"], &[Attr::Int("to", FLOAT)]);
@@ -349,7 +360,7 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
         Ok(g.node("Add", &[&y, &bn], &[]))
     };
 
-    for i in 0..cfg.num_hidden_layers {
+    for i in layer_range {
         let n = layout::layer_names(arch, i);
         let heads_of = |g: &mut Graph, y: &str, perm: &[i64]| {
             let r = g.node("Reshape", &[y, &split], &[]);
@@ -381,16 +392,22 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
         let res = g.node("Add", &[&out, &x1], &[]);
         x = layer_norm(&mut g, &res, &n.output_norm)?;
     }
-    g.node_to("Identity", &[&x], "last_hidden_state", &[]);
+    let output = if matches!(part, GraphPart::Bottom { .. }) { "hidden_states" } else { "last_hidden_state" };
+    g.node_to("Identity", &[&x], output, &[]);
 
-    let mut inputs = vec!["input_ids", "attention_mask"];
-    if arch.has_token_types() {
-        inputs.push("token_type_ids");
+    if matches!(part, GraphPart::Top { .. }) {
+        g.value_info(11, "hidden_states", FLOAT, &[Err("batch"), Err("seq"), Ok(h as i64)]);
+        g.value_info(11, "attention_mask", INT64, &[Err("batch"), Err("seq")]);
+    } else {
+        let mut inputs = vec!["input_ids", "attention_mask"];
+        if arch.has_token_types() {
+            inputs.push("token_type_ids");
+        }
+        for name in inputs {
+            g.value_info(11, name, INT64, &[Err("batch"), Err("seq")]);
+        }
     }
-    for name in inputs {
-        g.value_info(11, name, INT64, &[Err("batch"), Err("seq")]);
-    }
-    g.value_info(12, "last_hidden_state", FLOAT, &[Err("batch"), Err("seq"), Ok(h as i64)]);
+    g.value_info(12, output, FLOAT, &[Err("batch"), Err("seq"), Ok(h as i64)]);
     g.body.str(2, arch.model_type());
 
     let mut model = Pb::default();
@@ -402,6 +419,62 @@ fn build(cfg: &BertConfig, w: &Weights<'_>) -> Result<Vec<u8>, EncoderError> {
     model.msg(8, &opset);
     model.msg(7, &g.body);
     Ok(model.0)
+}
+
+/// The embeddings sum and its LayerNorm: word + position (+ token type for BERT).
+fn embeddings(
+    g: &mut Graph,
+    cfg: &BertConfig,
+    w: &Weights<'_>,
+    shape: &str,
+    one: &str,
+    zero: &str,
+) -> Result<String, EncoderError> {
+    let arch = cfg.architecture;
+    let h = cfg.hidden_size;
+    let param = |g: &mut Graph, name: &str| -> Result<String, EncoderError> {
+        let (shape, data) = w.get(name)?;
+        Ok(g.init_f32(name, &shape, &data))
+    };
+    let word_table = param(g, "embeddings.word_embeddings.weight")?;
+    let pos_name = "embeddings.position_embeddings.weight";
+    let pos_table = match w.get(pos_name) {
+        Ok((shape, data)) => g.init_f32(pos_name, &shape, &data),
+        // DistilBERT's sinusoidal table is fixed, so a checkpoint may leave it out.
+        Err(_) if arch == Architecture::DistilBert && cfg.sinusoidal_pos_embds => {
+            let (n, d) = (cfg.max_position_embeddings, h);
+            g.init_f32(pos_name, &[n, d], &layout::sinusoidal_positions(n, d))
+        }
+        Err(e) => return Err(e),
+    };
+    let word = g.node("Gather", &[&word_table, "input_ids"], &[]);
+    let seq = g.node("Gather", &[shape, one], &[Attr::Int("axis", 0)]);
+    let pos = if arch == Architecture::MPNet {
+        // transformers' create_position_ids_from_input_ids: cumsum(ids != pad) * (ids != pad) + pad.
+        let pad = g.init_scalar_i64("c_mpnet_pad", i64::from(layout::MPNET_PADDING_IDX));
+        let is_pad = g.node("Equal", &["input_ids", &pad], &[]);
+        let real = g.node("Not", &[&is_pad], &[]);
+        let real = g.node("Cast", &[&real], &[Attr::Int("to", INT64)]);
+        let axis = g.init_scalar_i64("c_seq_axis", 1);
+        let count = g.node("CumSum", &[&real, &axis], &[]);
+        let count = g.node("Mul", &[&count, &real], &[]);
+        let ids = g.node("Add", &[&count, &pad], &[]);
+        g.node("Gather", &[&pos_table, &ids], &[])
+    } else {
+        g.node("Slice", &[&pos_table, zero, &seq, zero], &[])
+    };
+    let sum = if arch.has_token_types() {
+        let type_table = param(g, "embeddings.token_type_embeddings.weight")?;
+        let typ = g.node("Gather", &[&type_table, "token_type_ids"], &[]);
+        // BERT's order: (word + type) + position; float addition is not associative.
+        let wt = g.node("Add", &[&word, &typ], &[]);
+        g.node("Add", &[&wt, &pos], &[])
+    } else {
+        g.node("Add", &[&word, &pos], &[])
+    };
+    let (gamma, beta) = (param(g, "embeddings.LayerNorm.weight")?, param(g, "embeddings.LayerNorm.bias")?);
+    let attrs = [Attr::Int("axis", -1), Attr::Float("epsilon", cfg.layer_norm_eps as f32)];
+    Ok(g.node("LayerNormalization", &[&sum, &gamma, &beta], &attrs))
 }
 
 /// The feed-forward activation of `config.json`'s `hidden_act`.
