@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod confusion;
+mod curves;
 mod error;
 #[cfg(test)]
 mod fixtures;
@@ -30,6 +31,7 @@ mod report;
 mod single;
 
 pub use confusion::ConfusionMatrix;
+pub use curves::{curves_png, write_curves_png};
 pub use error::EvalError;
 /// The PNG plots' font lookup and in-memory PNG encoder, shared with other crates that draw (`atlas-map`).
 pub use heatmap::{encode_png, fonts_available, FAMILY as FONT_FAMILY};
