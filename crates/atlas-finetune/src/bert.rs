@@ -290,15 +290,62 @@ impl TrainableBert {
             Tensor::arange(0u32, seq as u32, dev)?.unsqueeze(0)?.broadcast_as((rows, seq))?.contiguous()?;
         let x = ((flat(&self.word, &ids)? + flat(&self.token_type, &types)?)?
             + flat(&self.position, &positions)?)?;
-        let mut x = dropout(self.embeddings_norm.forward(&x)?, self.hidden_dropout)?;
+        let x = dropout(self.embeddings_norm.forward(&x)?, self.hidden_dropout)?;
 
+        self.layers_and_pool(x, &mask, 0, &mut |x, p| dropout(x, p))
+    }
+
+    /// Pooled sentence embeddings computed from the input of layer `from` (`hidden`: rows × seq × hidden, the
+    /// output of layer `from - 1`, e.g. cached by atlas-finetune's hidden-state store) with `mask` (rows × seq,
+    /// 1.0 for real tokens): layers `from..` then pooling, as [`TrainableBert::forward`] computes them.
+    ///
+    /// In [`Mode::Train`], dropout masks are drawn from `rng` (not candle's unseeded generator), so a run is
+    /// repeated exactly by repeating the seed: what resuming a killed run bit for bit needs.
+    pub fn forward_hidden(
+        &self,
+        from: usize,
+        hidden: &Tensor,
+        mask: &Tensor,
+        mode: Mode,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<Tensor, FinetuneError> {
+        if from > self.layers.len() {
+            return Err(FinetuneError::Invalid(format!(
+                "layer {from} of a {}-layer model",
+                self.layers.len()
+            )));
+        }
+        let mut drop = |x: Tensor, p: f32| -> candle_core::Result<Tensor> {
+            if mode == Mode::Train && p > 0.0 {
+                seeded_dropout(&x, p, rng)
+            } else {
+                Ok(x)
+            }
+        };
+        self.layers_and_pool(hidden.clone(), mask, from, &mut drop)
+            .map_err(FinetuneError::candle("BERT forward"))
+    }
+
+    /// Number of transformer layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layers_and_pool(
+        &self,
+        mut x: Tensor,
+        mask: &Tensor,
+        from: usize,
+        dropout: &mut dyn FnMut(Tensor, f32) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (rows, seq, hidden) = x.dims3()?;
         // Additive key mask: 0 for real tokens, a large negative for padding (not f32::MIN, whose products
         // overflow to -inf and then NaN), as (rows, 1, 1, seq) to broadcast over heads and queries.
         let key_mask = ((mask.clone() - 1.0)? * 1e9)?.reshape((rows, 1, 1, seq))?;
         let head_dim = hidden / self.heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let split = |t: Tensor| t.reshape((rows, seq, self.heads, head_dim))?.transpose(1, 2)?.contiguous();
-        for layer in &self.layers {
+        for layer in &self.layers[from..] {
             let q = split(layer.query.forward(&x)?)?;
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
@@ -327,4 +374,14 @@ impl TrainableBert {
             Ok(pooled)
         }
     }
+}
+
+/// Inverted dropout with a mask drawn from `rng`: each element is zeroed with probability `p`, the rest scaled
+/// by `1 / (1 - p)` (what `candle_nn::ops::dropout` computes, from a generator the caller controls).
+fn seeded_dropout(x: &Tensor, p: f32, rng: &mut rand::rngs::StdRng) -> candle_core::Result<Tensor> {
+    use rand::Rng;
+    let keep = 1.0 / (1.0 - p);
+    let mask: Vec<f32> =
+        (0..x.elem_count()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep }).collect();
+    x * Tensor::from_vec(mask, x.shape(), x.device())?
 }

@@ -63,6 +63,24 @@ impl SplitData {
         Self::from_corpora(set.meta.dim, corpora)
     }
 
+    /// Joins rows (`ids[i]` ↔ row `i` of `vectors`, `dim` wide) with the papers in `papers_file`.
+    pub fn load_rows(
+        ids: &[String],
+        vectors: &[f32],
+        dim: usize,
+        papers_file: &Path,
+    ) -> Result<Self, FinetuneError> {
+        let bucket = |s: Split| {
+            Some(match s {
+                Split::Train => 0,
+                Split::Validation => 1,
+                Split::Test => 2,
+            })
+        };
+        let corpora = atlas_index::join_papers(ids, vectors, dim, papers_file, 3, bucket)?;
+        Self::from_corpora(dim, corpora)
+    }
+
     /// Labels three corpora (train, validation, test).
     pub fn from_corpora(dim: usize, corpora: Vec<Corpus>) -> Result<Self, FinetuneError> {
         let [train, validation, test]: [Corpus; 3] = corpora

@@ -26,7 +26,11 @@
 pub mod adapter;
 pub mod bert;
 pub mod data;
+pub mod hidden;
+pub mod layers;
+pub mod optim;
 pub mod run;
+pub mod run_layers;
 pub mod train;
 
 use std::path::PathBuf;
@@ -34,6 +38,8 @@ use std::path::PathBuf;
 pub use adapter::{mnrl_loss, Adapter};
 pub use bert::{Mode, TrainableBert};
 pub use data::{LabelledSplit, SplitData};
+pub use hidden::HiddenStore;
+pub use layers::{train_layers, LayerOptions, LayerReport, TrainLayers};
 pub use run::{finetune, FinetuneRequest, FinetuneResult};
 pub use train::{train_adapter, EpochRecord, TrainOptions, TrainReport};
 

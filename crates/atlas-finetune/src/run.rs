@@ -22,14 +22,17 @@ use atlas_track::{LocalTracker, RunSpec, RunStatus, Tracker};
 
 use crate::adapter::Adapter;
 use crate::data::SplitData;
+use crate::layers::{LayerOptions, LayerReport, TrainLayers};
 use crate::train::{adapted_metrics, train_adapter, TrainOptions, TrainReport};
 use crate::FinetuneError;
 
 /// What to fine-tune.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinetuneRequest {
-    /// Embedding set written by `arxiv-atlas embed` (its vectors are the adapter's inputs).
-    pub embeddings: PathBuf,
+    /// Embedding set written by `arxiv-atlas embed` with the base model: the adapter's inputs, and for layer
+    /// runs the frozen baseline. Layer runs may leave it out: the frozen vectors then come from the base
+    /// model's top layers over the same stored states, and the papers from [`FinetuneRequest::papers`].
+    pub embeddings: Option<PathBuf>,
     /// Papers for the labels; default: the set's own input.
     pub papers: Option<PathBuf>,
     /// The model folder the set was embedded with; default: the one its manifest names.
@@ -46,6 +49,14 @@ pub struct FinetuneRequest {
     pub fill_cache: bool,
     /// The cache folder for [`FinetuneRequest::fill_cache`].
     pub cache_dir: Option<PathBuf>,
+    /// What trains: the adapter (on the set's vectors) or the encoder's top layers.
+    pub train_layers: TrainLayers,
+    /// Settings of top-layer training (unused for the adapter).
+    pub layers: LayerOptions,
+    /// Folder of hidden-state stores (`None` = `<cache_dir or the default cache>/../hidden`).
+    pub hidden_dir: Option<PathBuf>,
+    /// ONNX Runtime threads for the bottom and top passes (0 = its default).
+    pub threads: usize,
 }
 
 /// What [`finetune`] produced and measured.
@@ -59,12 +70,24 @@ pub struct FinetuneResult {
     pub embeddings_dir: PathBuf,
     /// Test papers against train + validation (the retrieval protocol), frozen model, exact search.
     pub frozen_test: RetrievalMetrics,
-    /// The same with the adapter.
-    pub adapter_test: RetrievalMetrics,
-    /// Training history and the kept epoch.
-    pub train: TrainReport,
-    /// Settings used.
-    pub options: TrainOptions,
+    /// The same with the fine-tuned model.
+    pub tuned_test: RetrievalMetrics,
+    /// What trained.
+    pub train_layers: TrainLayers,
+    /// The adapter's training history and kept epoch (adapter runs).
+    pub train: Option<TrainReport>,
+    /// Adapter settings used (adapter runs).
+    pub options: Option<TrainOptions>,
+    /// Top-layer training: steps, validations, resume point (layer runs).
+    pub layers: Option<LayerReport>,
+    /// Top-layer settings used (layer runs).
+    pub layer_options: Option<LayerOptions>,
+    /// The hidden-state store used (layer runs), and whether this run built it (else it was reused).
+    pub hidden_store: Option<(PathBuf, bool)>,
+    /// The frozen baseline's embeddings, when the run computed them (layer runs without an input set).
+    pub frozen_embeddings_dir: Option<PathBuf>,
+    /// Seconds per phase of the command (load, store, train, embed, evaluate, …).
+    pub timings: BTreeMap<String, f64>,
     /// Train / validation / test papers.
     pub papers: [usize; 3],
     /// Categories seen.
@@ -76,7 +99,7 @@ pub struct FinetuneResult {
 /// The ONNX graph (if any) and precision with which `folder` produced the vector space `embedding_id`: tried
 /// over the folder's safetensors weights and every graph in `onnx/`, so that the adapted set can be labelled
 /// with the id the same engine gives the fine-tuned folder. `None`: the set was not embedded with this folder.
-fn engine_of(
+pub(crate) fn engine_of(
     folder: &ModelFolder,
     embedding_id: &str,
     template: &str,
@@ -101,16 +124,33 @@ fn engine_of(
     Ok(None)
 }
 
+/// Starts the run record of `req` (a `finetune` run, in `req.run_dir` or a new folder under `req.runs_root`).
+pub(crate) fn start_run(req: &FinetuneRequest) -> Result<Box<dyn atlas_track::Run>, FinetuneError> {
+    let spec = RunSpec {
+        kind: "finetune".into(),
+        name: None,
+        root: req.runs_root.clone(),
+        dir: req.run_dir.clone(),
+    };
+    Ok(LocalTracker.start_run(spec)?)
+}
+
 /// Runs the whole fine-tuning: see the module docs.
 pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> {
+    if req.train_layers != TrainLayers::Adapter {
+        return crate::run_layers::finetune_layers(req);
+    }
     let started = Instant::now();
-    let set = EmbeddingSet::open(&req.embeddings)?;
+    let set_path = req.embeddings.as_deref().ok_or_else(|| {
+        FinetuneError::Invalid("the adapter trains on an embedding set of the base model: name it".into())
+    })?;
+    let set = EmbeddingSet::open(set_path)?;
     let base_dir = req.model_dir.clone().unwrap_or_else(|| set.meta.model_dir.clone());
     let base = ModelFolder::open(&base_dir)?;
     if base.dim() != set.meta.dim || !set.meta.normalized {
         return Err(FinetuneError::Invalid(format!(
             "{} holds {}-wide {} vectors, the adapter needs the {}-wide unit vectors of {}",
-            req.embeddings.display(),
+            set_path.display(),
             set.meta.dim,
             if set.meta.normalized { "unit" } else { "unnormalised" },
             base.dim(),
@@ -122,18 +162,12 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
             FinetuneError::Invalid(format!(
             "{} was not embedded with the model folder {} (no engine of it gives the set's vector space); \
              name the right one with --model-dir",
-            req.embeddings.display(),
+            set_path.display(),
             base_dir.display()
         ))
         })?;
 
-    let spec = RunSpec {
-        kind: "finetune".into(),
-        name: None,
-        root: req.runs_root.clone(),
-        dir: req.run_dir.clone(),
-    };
-    let mut run = LocalTracker.start_run(spec)?;
+    let mut run = start_run(req)?;
     run.log_params(&serde_json::json!({
         "embeddings": req.embeddings, "base_model": base_dir, "adapter": "residual_linear",
         "loss": "mnrl_masked_same_category", "train": req.train,
@@ -184,7 +218,7 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
     let adapted = write_adapted_set(&set, &adapter, &tuned, graph.as_deref(), precision, &embeddings_dir)?;
     if req.fill_cache {
         let t = Instant::now();
-        let n = fill_cache(&set, &adapted, &papers, req.cache_dir.as_deref())?;
+        let n = fill_cache(&set.ids, &adapted, &papers, req.cache_dir.as_deref())?;
         run.log_timing("fill_cache", t.elapsed().as_secs_f64())?;
         tracing::info!("{n} adapted vectors stored in the embedding cache of the new model");
     }
@@ -202,24 +236,30 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
         model_dir,
         embeddings_dir,
         frozen_test: frozen_test.unwrap_or_else(empty),
-        adapter_test: adapter_test.unwrap_or_else(empty),
-        train: report,
-        options: req.train.clone(),
+        tuned_test: adapter_test.unwrap_or_else(empty),
+        train_layers: TrainLayers::Adapter,
+        train: Some(report.clone()),
+        options: Some(req.train.clone()),
+        layers: None,
+        layer_options: None,
+        hidden_store: None,
+        frozen_embeddings_dir: None,
+        timings: BTreeMap::new(),
         papers: [data.train.len(), data.validation.len(), data.test.len()],
         categories: data.categories.len(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    let best = &result.train.history[result.train.best_epoch];
+    let best = &report.history[report.best_epoch];
     let finals = BTreeMap::from([
         ("frozen_test_p_at_1".to_string(), result.frozen_test.p_at_1),
         ("frozen_test_p_at_10".to_string(), result.frozen_test.p_at_10),
         ("frozen_test_mrr_at_10".to_string(), result.frozen_test.mrr_at_10),
-        ("test_p_at_1".to_string(), result.adapter_test.p_at_1),
-        ("test_p_at_10".to_string(), result.adapter_test.p_at_10),
-        ("test_mrr_at_10".to_string(), result.adapter_test.mrr_at_10),
-        ("test_ndcg_at_10".to_string(), result.adapter_test.ndcg_at_10),
+        ("test_p_at_1".to_string(), result.tuned_test.p_at_1),
+        ("test_p_at_10".to_string(), result.tuned_test.p_at_10),
+        ("test_mrr_at_10".to_string(), result.tuned_test.mrr_at_10),
+        ("test_ndcg_at_10".to_string(), result.tuned_test.ndcg_at_10),
         ("best_val_p_at_1".to_string(), best.val_p_at_1),
-        ("best_epoch".to_string(), result.train.best_epoch as f64),
+        ("best_epoch".to_string(), report.best_epoch as f64),
     ]);
     run.log_metrics(None, &finals)?;
     let report_path = artifacts.join("finetune-report.json");
@@ -257,15 +297,15 @@ fn write_adapted_set(
 
 /// Stores the adapted rows in the embedding cache of their vector space, keyed by the text each paper of
 /// `papers` renders to with the set's template (the key `embed` and training use); returns the rows stored.
-fn fill_cache(
-    set: &EmbeddingSet,
+pub(crate) fn fill_cache(
+    ids: &[String],
     (meta, rows): &(SetMeta, Vec<f32>),
     papers: &Path,
     cache_dir: Option<&Path>,
 ) -> Result<usize, FinetuneError> {
     let template = atlas_encoder::TextTemplate::parse(&meta.template)
         .map_err(|e| FinetuneError::Invalid(format!("the set's template: {e}")))?;
-    let row_of: HashMap<&str, usize> = set.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let row_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let (mut keys, mut vectors) = (Vec::new(), Vec::new());
     let dim = meta.dim;
     atlas_corpus::read_papers(papers, &atlas_corpus::ReadOptions::default(), |p| {

@@ -124,19 +124,20 @@ pub fn adapted_metrics(
     Ok(evaluate_retrieval(&index, &q, &ids, &labels)?)
 }
 
-/// The learning rate at `step` of `total`: linear warmup over the first `warmup` share, then linear decay.
-fn lr_at(opts: &TrainOptions, step: usize, total: usize) -> f64 {
-    let warm = ((total as f64) * opts.warmup).ceil().max(1.0) as usize;
+/// The learning rate at `step` of `total` for peak `lr`: linear warmup over the first `warmup` share of the
+/// steps, then linear decay to 0.
+pub(crate) fn lr_at(lr: f64, warmup: f64, step: usize, total: usize) -> f64 {
+    let warm = ((total as f64) * warmup).ceil().max(1.0) as usize;
     if step < warm {
-        opts.lr * (step + 1) as f64 / warm as f64
+        lr * (step + 1) as f64 / warm as f64
     } else {
-        opts.lr * (total.saturating_sub(step)) as f64 / (total - warm).max(1) as f64
+        lr * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warm)).max(1) as f64
     }
 }
 
 /// Anchor/positive index pairs of one epoch: every train paper whose category has another train paper is an
 /// anchor once (shuffled), its positive a random other paper of its category.
-fn epoch_pairs(by_label: &[Vec<usize>], labels: &[u32], rng: &mut StdRng) -> Vec<(usize, usize)> {
+pub(crate) fn epoch_pairs(by_label: &[Vec<usize>], labels: &[u32], rng: &mut StdRng) -> Vec<(usize, usize)> {
     let mut anchors: Vec<usize> =
         (0..labels.len()).filter(|&i| by_label[labels[i] as usize].len() >= 2).collect();
     anchors.shuffle(rng);
@@ -219,7 +220,7 @@ pub fn train_adapter(
                 positives.extend_from_slice(&train.vectors[j * dim..(j + 1) * dim]);
                 labels.push(train.labels[i]);
             }
-            adapter.set_learning_rate(lr_at(opts, step, total_steps));
+            adapter.set_learning_rate(lr_at(opts.lr, opts.warmup, step, total_steps));
             let loss = adapter.step(&anchors, &positives, &labels, opts.scale, opts.symmetric)?;
             loss_sum += f64::from(loss);
             step += 1;
@@ -290,10 +291,10 @@ mod tests {
 
     #[test]
     fn learning_rate_warms_up_then_decays_to_zero() {
-        let opts = TrainOptions { lr: 1.0, warmup: 0.1, ..TrainOptions::default() };
-        assert!((lr_at(&opts, 0, 100) - 0.1).abs() < 1e-12);
-        assert!((lr_at(&opts, 9, 100) - 1.0).abs() < 1e-12);
-        assert!(lr_at(&opts, 50, 100) < 1.0 && lr_at(&opts, 50, 100) > lr_at(&opts, 90, 100));
-        assert!(lr_at(&opts, 99, 100) > 0.0 && lr_at(&opts, 99, 100) < 0.02);
+        let lr = |step| lr_at(1.0, 0.1, step, 100);
+        assert!((lr(0) - 0.1).abs() < 1e-12);
+        assert!((lr(9) - 1.0).abs() < 1e-12);
+        assert!(lr(50) < 1.0 && lr(50) > lr(90));
+        assert!(lr(99) > 0.0 && lr(99) < 0.02);
     }
 }

@@ -9,7 +9,7 @@
 
 use atlas_embed::{EmbedFileOptions, EmbeddingCache, EmbeddingSet};
 use atlas_encoder::{cosine, Encoder, EncoderOptions};
-use atlas_finetune::{finetune, FinetuneRequest, TrainOptions};
+use atlas_finetune::{finetune, FinetuneRequest, LayerOptions, TrainLayers, TrainOptions};
 
 const PAPERS: usize = 3000;
 
@@ -29,7 +29,7 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
     atlas_embed::embed_file(&encoder, Some(&mut cache), &papers, &set_dir, &opts).unwrap();
 
     let req = FinetuneRequest {
-        embeddings: set_dir.clone(),
+        embeddings: Some(set_dir.clone()),
         papers: None,
         model_dir: None,
         run_dir: Some(tmp.path().join("run")),
@@ -37,23 +37,28 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
         train: TrainOptions { epochs: 6, batch_size: 128, progress: false, ..TrainOptions::default() },
         fill_cache: true,
         cache_dir: Some(tmp.path().join("cache")),
+        train_layers: TrainLayers::Adapter,
+        layers: LayerOptions::default(),
+        hidden_dir: None,
+        threads: 0,
     };
     let r = finetune(&req).unwrap();
-    let frozen_val = r.train.history[0].val_p_at_1;
-    let best_val = r.train.history[r.train.best_epoch].val_p_at_1;
+    let train = r.train.clone().expect("an adapter run reports its epochs");
+    let frozen_val = train.history[0].val_p_at_1;
+    let best_val = train.history[train.best_epoch].val_p_at_1;
     assert!(
-        r.train.best_epoch > 0 && best_val >= frozen_val + 0.01,
+        train.best_epoch > 0 && best_val >= frozen_val + 0.01,
         "validation P@1 {frozen_val} -> {best_val}"
     );
     assert!(
-        r.adapter_test.p_at_1 >= r.frozen_test.p_at_1,
+        r.tuned_test.p_at_1 >= r.frozen_test.p_at_1,
         "test P@1 {} -> {}",
         r.frozen_test.p_at_1,
-        r.adapter_test.p_at_1
+        r.tuned_test.p_at_1
     );
     // The loss fell from the first epoch to the kept one.
-    let loss = |e: usize| r.train.history[e].loss.unwrap();
-    assert!(loss(r.train.best_epoch) < loss(1) || r.train.best_epoch == 1);
+    let loss = |e: usize| train.history[e].loss.unwrap();
+    assert!(loss(train.best_epoch) < loss(1) || train.best_epoch == 1);
     assert!(r.run_dir.join("run.json").is_file() && r.run_dir.join("metrics.jsonl").is_file());
 
     // The folder, loaded like any model, embeds papers as the adapted set says.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use atlas_finetune::TrainOptions;
+use atlas_finetune::{LayerOptions, TrainLayers, TrainOptions};
 use clap::Args;
 
 use super::DEFAULT_EMBEDDINGS;
@@ -10,9 +10,11 @@ use super::DEFAULT_EMBEDDINGS;
 /// `arxiv-atlas finetune`.
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// Embedding set of the base model (`arxiv-atlas embed`): the adapter's training inputs.
-    #[arg(long, default_value = DEFAULT_EMBEDDINGS)]
-    pub embeddings: PathBuf,
+    /// Embedding set of the base model (`arxiv-atlas embed`): the adapter's training inputs [default for the
+    /// adapter: data/embeddings/arxiv-100k-minilm]. Layer runs take it as the frozen baseline when given;
+    /// without it they read the papers of `--input` and compute the baseline from the stored states.
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
     /// Papers for the labels (primary categories); default: the embedding set's own input.
     #[arg(long, alias = "papers")]
     pub input: Option<PathBuf>,
@@ -26,15 +28,15 @@ pub struct FinetuneArgs {
     /// Where new run folders go.
     #[arg(long, default_value = "runs")]
     pub runs_root: PathBuf,
-    /// Most epochs (early stopping on validation P@1 may end sooner).
-    #[arg(long, default_value_t = TrainOptions::default().epochs)]
-    pub epochs: usize,
-    /// Pairs per batch (in-batch negatives).
-    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
-    pub batch_size: usize,
-    /// Peak learning rate (AdamW; linear warmup, then linear decay).
-    #[arg(long, default_value_t = TrainOptions::default().lr)]
-    pub lr: f64,
+    /// Most epochs (adapter: early stopping on validation P@1 may end sooner) [default: adapter 10, layers 1].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Pairs per batch (in-batch negatives) [default: adapter 256, layers 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate (AdamW; linear warmup, then linear decay) [default: adapter 0.0005, layers 0.0001].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = TrainOptions::default().weight_decay)]
     pub weight_decay: f64,
@@ -60,18 +62,92 @@ pub struct FinetuneArgs {
     /// Cache folder (default `$ARXIV_ATLAS_CACHE_DIR/embeddings` or `~/.cache/arxiv-atlas/embeddings`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// What trains: `adapter` (a residual linear layer on the set's frozen vectors, seconds per epoch), `N`
+    /// (the encoder's top N transformer layers, from stored states of the frozen layers below) or `all`
+    /// (every transformer layer; the token embeddings stay frozen).
+    #[arg(long, default_value = "adapter", value_parser = TrainLayers::parse)]
+    pub train_layers: TrainLayers,
+    /// Layers: pairs per epoch (0 = every train paper with a same-category partner, once).
+    #[arg(long, default_value_t = LayerOptions::default().max_pairs)]
+    pub max_pairs: usize,
+    /// Layers: micro-batches per step (gradient accumulation; each has its own in-batch negatives).
+    #[arg(long, default_value_t = LayerOptions::default().accumulation)]
+    pub accumulation: usize,
+    /// Layers: clip the gradients' global norm to this (0 = off).
+    #[arg(long, default_value_t = LayerOptions::default().max_grad_norm)]
+    pub max_grad_norm: f64,
+    /// Layers: share of steps spent warming the learning rate up (then linear decay).
+    #[arg(long, default_value_t = LayerOptions::default().warmup)]
+    pub warmup: f64,
+    /// Layers: tokens per paper seen in training (embedding uses all of them).
+    #[arg(long, default_value_t = LayerOptions::default().max_tokens)]
+    pub max_tokens: usize,
+    /// Layers: checkpoint every N steps; running the same command on the same --out resumes from it.
+    #[arg(long, default_value_t = LayerOptions::default().checkpoint_every)]
+    pub checkpoint_every: usize,
+    /// Layers: validate every N steps (0 = at the end of each epoch).
+    #[arg(long, default_value_t = LayerOptions::default().eval_every)]
+    pub eval_every: usize,
+    /// Layers: validation queries (the first N validation papers).
+    #[arg(long, default_value_t = LayerOptions::default().eval_queries)]
+    pub eval_queries: usize,
+    /// Layers: documents the validation queries are ranked against (the first N train papers).
+    #[arg(long, default_value_t = LayerOptions::default().eval_docs)]
+    pub eval_docs: usize,
+    /// Layers: folder of hidden-state stores (default: `hidden/` beside the embedding cache).
+    #[arg(long)]
+    pub hidden_dir: Option<PathBuf>,
+    /// ONNX Runtime threads for the stored states and the tuned embeddings (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 impl FinetuneArgs {
+    /// The embedding set to use: the named one; for the adapter, the default set when none is named.
+    pub fn embeddings(&self) -> Option<PathBuf> {
+        match (&self.embeddings, self.train_layers) {
+            (Some(p), _) => Some(p.clone()),
+            (None, TrainLayers::Adapter) => Some(PathBuf::from(DEFAULT_EMBEDDINGS)),
+            (None, _) => None,
+        }
+    }
+
+    /// The top-layer settings the flags give (`--epochs`, `--batch-size`, `--lr` … are shared with the
+    /// adapter; their defaults are the adapter's, so a layer run states the ones it wants).
+    pub fn layer_options(&self) -> LayerOptions {
+        let d = LayerOptions::default();
+        LayerOptions {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            max_pairs: self.max_pairs,
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            accumulation: self.accumulation,
+            lr: self.lr.unwrap_or(d.lr),
+            weight_decay: self.weight_decay,
+            warmup: self.warmup,
+            max_grad_norm: self.max_grad_norm,
+            scale: self.scale,
+            symmetric: self.symmetric,
+            max_tokens: self.max_tokens,
+            checkpoint_every: self.checkpoint_every,
+            eval_every: self.eval_every,
+            eval_queries: self.eval_queries,
+            eval_docs: self.eval_docs,
+            seed: self.seed,
+            progress: !self.json,
+            stop_after: None,
+        }
+    }
+
     /// The training settings the flags give.
     pub fn train_options(&self) -> TrainOptions {
+        let d = TrainOptions::default();
         TrainOptions {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
+            epochs: self.epochs.unwrap_or(d.epochs),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
             weight_decay: self.weight_decay,
             scale: self.scale,
             symmetric: self.symmetric,

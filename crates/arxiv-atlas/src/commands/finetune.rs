@@ -8,7 +8,7 @@ use crate::output;
 
 pub fn finetune(a: FinetuneArgs) -> Result<()> {
     let req = FinetuneRequest {
-        embeddings: a.embeddings.clone(),
+        embeddings: a.embeddings(),
         papers: a.input.clone(),
         model_dir: a.model_dir.clone(),
         run_dir: a.out.clone(),
@@ -16,6 +16,10 @@ pub fn finetune(a: FinetuneArgs) -> Result<()> {
         train: a.train_options(),
         fill_cache: !a.no_cache,
         cache_dir: a.cache_dir.clone(),
+        train_layers: a.train_layers,
+        layers: a.layer_options(),
+        hidden_dir: a.hidden_dir.clone(),
+        threads: a.threads,
     };
     let result = atlas_finetune::finetune(&req)?;
     if a.json {
