@@ -124,6 +124,26 @@ pub(crate) fn engine_of(
     Ok(None)
 }
 
+impl FinetuneResult {
+    /// The frozen and fine-tuned test metrics as the run record logs them.
+    pub(crate) fn final_metrics(&self) -> BTreeMap<String, f64> {
+        BTreeMap::from([
+            ("frozen_test_p_at_1".to_string(), self.frozen_test.p_at_1),
+            ("frozen_test_p_at_10".to_string(), self.frozen_test.p_at_10),
+            ("frozen_test_mrr_at_10".to_string(), self.frozen_test.mrr_at_10),
+            ("test_p_at_1".to_string(), self.tuned_test.p_at_1),
+            ("test_p_at_10".to_string(), self.tuned_test.p_at_10),
+            ("test_mrr_at_10".to_string(), self.tuned_test.mrr_at_10),
+            ("test_ndcg_at_10".to_string(), self.tuned_test.ndcg_at_10),
+        ])
+    }
+}
+
+/// Metrics of no queries (a dataset without a test split).
+pub(crate) fn empty_metrics() -> RetrievalMetrics {
+    RetrievalMetrics { p_at_1: 0.0, p_at_10: 0.0, mrr_at_10: 0.0, ndcg_at_10: 0.0, n_queries: 0, n_docs: 0 }
+}
+
 /// Starts the run record of `req` (a `finetune` run, in `req.run_dir` or a new folder under `req.runs_root`).
 pub(crate) fn start_run(req: &FinetuneRequest) -> Result<Box<dyn atlas_track::Run>, FinetuneError> {
     let spec = RunSpec {
@@ -223,20 +243,12 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
         tracing::info!("{n} adapted vectors stored in the embedding cache of the new model");
     }
 
-    let empty = || RetrievalMetrics {
-        p_at_1: 0.0,
-        p_at_10: 0.0,
-        mrr_at_10: 0.0,
-        ndcg_at_10: 0.0,
-        n_queries: 0,
-        n_docs: 0,
-    };
     let result = FinetuneResult {
         run_dir: run.dir().to_path_buf(),
         model_dir,
         embeddings_dir,
-        frozen_test: frozen_test.unwrap_or_else(empty),
-        tuned_test: adapter_test.unwrap_or_else(empty),
+        frozen_test: frozen_test.unwrap_or_else(empty_metrics),
+        tuned_test: adapter_test.unwrap_or_else(empty_metrics),
         train_layers: TrainLayers::Adapter,
         train: Some(report.clone()),
         options: Some(req.train.clone()),
@@ -250,17 +262,9 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
         seconds: started.elapsed().as_secs_f64(),
     };
     let best = &report.history[report.best_epoch];
-    let finals = BTreeMap::from([
-        ("frozen_test_p_at_1".to_string(), result.frozen_test.p_at_1),
-        ("frozen_test_p_at_10".to_string(), result.frozen_test.p_at_10),
-        ("frozen_test_mrr_at_10".to_string(), result.frozen_test.mrr_at_10),
-        ("test_p_at_1".to_string(), result.tuned_test.p_at_1),
-        ("test_p_at_10".to_string(), result.tuned_test.p_at_10),
-        ("test_mrr_at_10".to_string(), result.tuned_test.mrr_at_10),
-        ("test_ndcg_at_10".to_string(), result.tuned_test.ndcg_at_10),
-        ("best_val_p_at_1".to_string(), best.val_p_at_1),
-        ("best_epoch".to_string(), report.best_epoch as f64),
-    ]);
+    let mut finals = result.final_metrics();
+    finals.insert("best_val_p_at_1".to_string(), best.val_p_at_1);
+    finals.insert("best_epoch".to_string(), report.best_epoch as f64);
     run.log_metrics(None, &finals)?;
     let report_path = artifacts.join("finetune-report.json");
     let json = serde_json::to_vec_pretty(&result).map_err(|e| FinetuneError::Invalid(e.to_string()))?;

@@ -28,7 +28,7 @@ use crate::bert::TrainableBert;
 use crate::data::{LabelledSplit, SplitData};
 use crate::hidden::HiddenStore;
 use crate::layers::{checkpoint_dir, train_layers, LayerData, LayerReport, TrainLayers};
-use crate::run::{engine_of, fill_cache, start_run, FinetuneRequest, FinetuneResult};
+use crate::run::{empty_metrics, engine_of, fill_cache, start_run, FinetuneRequest, FinetuneResult};
 use crate::train::adapted_metrics;
 use crate::FinetuneError;
 
@@ -349,33 +349,13 @@ pub(crate) fn finetune_layers(req: &FinetuneRequest) -> Result<FinetuneResult, F
         categories: data.categories.len(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    let finals = BTreeMap::from([
-        ("frozen_test_p_at_1".to_string(), result.frozen_test.p_at_1),
-        ("frozen_test_p_at_10".to_string(), result.frozen_test.p_at_10),
-        ("frozen_test_mrr_at_10".to_string(), result.frozen_test.mrr_at_10),
-        ("test_p_at_1".to_string(), result.tuned_test.p_at_1),
-        ("test_p_at_10".to_string(), result.tuned_test.p_at_10),
-        ("test_mrr_at_10".to_string(), result.tuned_test.mrr_at_10),
-        ("test_ndcg_at_10".to_string(), result.tuned_test.ndcg_at_10),
-    ]);
-    run.log_metrics(None, &finals)?;
+    run.log_metrics(None, &result.final_metrics())?;
     let report_path = artifacts.join("finetune-report.json");
     let json = serde_json::to_vec_pretty(&result).map_err(|e| FinetuneError::Invalid(e.to_string()))?;
     atlas_artifact::write_atomic(&report_path, &json)
         .map_err(|e| FinetuneError::Invalid(format!("{}: {e}", report_path.display())))?;
     run.finish(RunStatus::Finished)?;
     Ok(result)
-}
-
-fn empty_metrics() -> atlas_index::RetrievalMetrics {
-    atlas_index::RetrievalMetrics {
-        p_at_1: 0.0,
-        p_at_10: 0.0,
-        mrr_at_10: 0.0,
-        ndcg_at_10: 0.0,
-        n_queries: 0,
-        n_docs: 0,
-    }
 }
 
 /// Every step and validation of the run (those before a resume too) into the run's metrics.
