@@ -220,7 +220,8 @@ pub(crate) fn model(m: &Machine, cache: &HubCache) -> (Check, ModelState) {
 pub(crate) fn int8_graph(model: &ModelState) -> Check {
     let why = format!(
         "--precision int8 runs onnx/{INT8_GRAPH} on ONNX Runtime (dynamic int8, per-channel, reduced range; cosine \
-         to fp32 about 0.993, docs/models.md); fp32 needs no graph file (one is written from model.safetensors)"
+         to fp32 about 0.993, docs/models.md), or, in a folder without it (a fine-tuned model), an int8 graph of \
+         the same scheme quantized from model.safetensors; fp32 needs no graph file either"
     );
     let Some(folder) = &model.folder else {
         return Check::new("int8-graph", Status::Info, "no default model folder (see `model`)", why);
@@ -234,15 +235,16 @@ pub(crate) fn int8_graph(model: &ModelState) -> Check {
             let mb = std::fs::metadata(&path).map(|md| md.len() as f64 / 1e6).unwrap_or(0.0);
             Check::new("int8-graph", Status::Ok, format!("{} ({mb:.0} MB){others}", path.display()), why)
         }
+        // Not a problem any more: int8 quantizes its own graph from the weights.
         Err(_) => Check::new(
             "int8-graph",
-            Status::Warning,
-            format!("{} has no onnx/{INT8_GRAPH}{others}", folder.dir().display()),
+            Status::Info,
+            format!(
+                "{} has no onnx/{INT8_GRAPH}{others}; --precision int8 quantizes a graph from model.safetensors",
+                folder.dir().display()
+            ),
             why,
-        )
-        .fix(format!(
-            "--model-dir {DEFAULT_MODEL_ID} --precision int8 fetches it into the Hugging Face cache"
-        )),
+        ),
     }
 }
 

@@ -128,6 +128,16 @@ fn a_machine_with_the_kit_passes() {
         format!("{}: 1 category codes", root.path().join("repo/../shared/data/taxonomy.tsv").display())
     );
     assert!(r.checks().iter().all(|c| c.status != Status::Missing));
+
+    // A folder without the shipped int8 graph (a fine-tuned model) is fine: int8 quantizes its own.
+    let m = full_machine(root.path());
+    std::fs::remove_file(root.path().join("shared/models/all-MiniLM-L6-v2/onnx/model_qint8_avx2.onnx"))
+        .unwrap();
+    let r = diagnose(&m);
+    let int8 = get(&r, "int8-graph");
+    assert_eq!(int8.status, Status::Info);
+    assert!(int8.found.contains("quantizes a graph from model.safetensors"), "{}", int8.found);
+    assert!(r.ok(), "{r:#?}");
 }
 
 #[test]

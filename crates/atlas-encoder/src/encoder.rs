@@ -406,7 +406,8 @@ fn load_onnx(
         GraphSource::File(path) => {
             Some(path.strip_prefix(folder.dir()).unwrap_or(path).to_string_lossy().replace('\\', "/"))
         }
-        GraphSource::FromSafetensors => None,
+        // Precision is part of the embedding id, so the quantized graph's vectors never mix with fp32 ones.
+        GraphSource::FromSafetensors | GraphSource::QuantizedFromSafetensors => None,
     };
     let backend = OnnxBackend::load_sessions(folder, &source, opts.precision, opts.threads, opts.sessions)?;
     Ok((Box::new(backend), graph_file))

@@ -10,7 +10,8 @@
 //! * **Fast on CPU**: the ONNX Runtime backend (feature `onnx`, library loaded at run time, installed by
 //!   `scripts/setup-onnxruntime.sh`) runs either an fp32 graph this crate writes from `model.safetensors`
 //!   ([`backend::onnx_graph`], exact, ~3× candle's CPU speed) or the folder's `onnx/` graphs, e.g. the int8
-//!   one, which trades about 0.01 of cosine for more speed (floors asserted in the parity tests).
+//!   one, which trades about 0.01 of cosine for more speed (floors asserted in the parity tests). A folder
+//!   without an int8 graph (a fine-tuned model) gets one quantized here ([`backend::onnx_graph::INT8_WRITTEN`]).
 //! * **Designed for GPU**: the candle backend takes a CUDA device with the `cuda` feature.
 //!
 //! [`BackendKind::Auto`] (the default) picks ONNX Runtime on the CPU when its library is installed, else candle.

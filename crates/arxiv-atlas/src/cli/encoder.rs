@@ -17,7 +17,8 @@ pub struct EncoderArgs {
     /// Engine: auto (ONNX Runtime on CPU when installed, else candle), candle, onnx.
     #[arg(long = "engine", alias = "backend", value_enum, default_value_t = BackendKind::Auto)]
     pub engine: BackendKind,
-    /// Weight precision: fp32 (exact) or int8 (ONNX, quantized graph from the model's `onnx/` folder).
+    /// Weight precision: fp32 (exact) or int8 (ONNX Runtime: the model's `onnx/model_qint8_avx2.onnx`, else a
+    /// graph quantized from `model.safetensors`).
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
     /// Device for the candle engine: cpu, cuda or cuda:N (needs a build with the `cuda` feature).

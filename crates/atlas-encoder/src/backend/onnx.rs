@@ -19,7 +19,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 
-use super::onnx_graph::GraphPart;
+use super::onnx_graph::{self, GraphPart};
 use super::{Backend, Precision};
 use crate::batch::TokenBatch;
 use crate::error::EncoderError;
@@ -161,6 +161,10 @@ pub enum GraphSource {
     File(PathBuf),
     /// An fp32 graph written in memory from the folder's `model.safetensors`.
     FromSafetensors,
+    /// An int8 graph written in memory from the folder's `model.safetensors` and quantized by arxiv-atlas
+    /// ([`crate::backend::onnx_graph::INT8_WRITTEN`]): int8 for models that ship no int8 graph, e.g. fine-tuned
+    /// ones.
+    QuantizedFromSafetensors,
 }
 
 /// ONNX Runtime sessions over one graph of the model folder.
@@ -186,7 +190,8 @@ impl std::fmt::Debug for OnnxBackend {
 
 impl OnnxBackend {
     /// Which graph runs for `precision`: `file_override` (a file inside `onnx/`) if given; for int8
-    /// `onnx/model_qint8_avx2.onnx`; for fp32 `onnx/model.onnx` if the folder ships one, else a graph written
+    /// `onnx/model_qint8_avx2.onnx` if the folder ships one, else an int8 graph quantized here from
+    /// `model.safetensors`; for fp32 `onnx/model.onnx` if the folder ships one, else a graph written
     /// from `model.safetensors` (see [`crate::backend::onnx_graph`]).
     pub fn graph_source(
         folder: &ModelFolder,
@@ -195,7 +200,10 @@ impl OnnxBackend {
     ) -> Result<GraphSource, EncoderError> {
         match (precision, file_override) {
             (_, Some(file)) => folder.onnx_path(file).map(GraphSource::File),
-            (Precision::Int8, None) => folder.onnx_path(INT8_GRAPH).map(GraphSource::File),
+            (Precision::Int8, None) => match folder.onnx_path(INT8_GRAPH) {
+                Ok(path) => Ok(GraphSource::File(path)),
+                Err(_) => folder.safetensors_path().map(|_| GraphSource::QuantizedFromSafetensors),
+            },
             (Precision::Fp32, None) => match folder.onnx_path(FP32_GRAPH) {
                 Ok(path) => Ok(GraphSource::File(path)),
                 Err(_) => folder.safetensors_path().map(|_| GraphSource::FromSafetensors),
@@ -233,6 +241,9 @@ impl OnnxBackend {
         let graph = match source {
             GraphSource::File(_) => None,
             GraphSource::FromSafetensors => Some(crate::backend::onnx_graph::transformer_graph(folder)?),
+            GraphSource::QuantizedFromSafetensors => {
+                Some(onnx_graph::transformer_graph_with(folder, GraphPart::Full, onnx_graph::INT8_WRITTEN)?)
+            }
         };
         let mut opened = Vec::with_capacity(sessions);
         for _ in 0..sessions {
@@ -246,6 +257,7 @@ impl OnnxBackend {
                 path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
             }
             GraphSource::FromSafetensors => "from model.safetensors".to_owned(),
+            GraphSource::QuantizedFromSafetensors => "quantized from model.safetensors".to_owned(),
         };
         let name = if sessions > 1 {
             format!("onnx {precision} cpu ({label}, {sessions} sessions × {threads} threads)")
@@ -304,10 +316,10 @@ impl OnnxBackend {
             (GraphSource::File(path), _) => {
                 builder.commit_from_file(path).map_err(|e| onnx_err(ctx("loading the graph"), e))
             }
-            (GraphSource::FromSafetensors, Some(graph)) => {
+            (GraphSource::FromSafetensors | GraphSource::QuantizedFromSafetensors, Some(graph)) => {
                 builder.commit_from_memory(graph).map_err(|e| onnx_err(ctx("loading the graph"), e))
             }
-            (GraphSource::FromSafetensors, None) => {
+            (GraphSource::FromSafetensors | GraphSource::QuantizedFromSafetensors, None) => {
                 Err(onnx_err(ctx("loading the graph"), "no graph was written from model.safetensors"))
             }
         }
@@ -471,6 +483,7 @@ fn source_origin(source: &GraphSource) -> String {
     match source {
         GraphSource::File(path) => path.display().to_string(),
         GraphSource::FromSafetensors => "graph written from model.safetensors".to_owned(),
+        GraphSource::QuantizedFromSafetensors => "int8 graph quantized from model.safetensors".to_owned(),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::folder::{Architecture, BertConfig, ModelFolder};
 
 /// ONNX `TensorProto.DataType` codes.
 const FLOAT: i64 = 1;
+const INT8: i64 = 3;
 const INT64: i64 = 7;
 /// ONNX `AttributeProto.AttributeType` codes.
 const ATTR_FLOAT: i64 = 1;
@@ -88,13 +89,29 @@ impl Graph {
         out
     }
 
+    /// Appends a node with `count` outputs and returns their names.
+    fn node_outputs(&mut self, op: &str, inputs: &[&str], count: usize) -> Vec<String> {
+        self.counter += 1;
+        let base = format!("{}_{}", op.to_ascii_lowercase(), self.counter);
+        let outputs: Vec<String> = (0..count).map(|i| format!("{base}_{i}")).collect();
+        let names: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        self.node_with(op, inputs, &names, &[]);
+        outputs
+    }
+
     fn node_to(&mut self, op: &str, inputs: &[&str], output: &str, attrs: &[Attr<'_>]) {
+        self.node_with(op, inputs, &[output], attrs);
+    }
+
+    fn node_with(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Attr<'_>]) {
         let mut n = Pb::default();
         for i in inputs {
             n.str(1, i);
         }
-        n.str(2, output);
-        n.str(3, output);
+        for o in outputs {
+            n.str(2, o);
+        }
+        n.str(3, outputs.first().copied().unwrap_or(op));
         n.str(4, op);
         for a in attrs {
             let mut m = Pb::default();
@@ -138,6 +155,11 @@ impl Graph {
     fn init_f32(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
         let raw: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.init(name, FLOAT, dims, &raw)
+    }
+
+    fn init_i8(&mut self, name: &str, dims: &[usize], data: &[i8]) -> String {
+        let raw: Vec<u8> = data.iter().map(|&x| x as u8).collect();
+        self.init(name, INT8, dims, &raw)
     }
 
     fn init_i64(&mut self, name: &str, data: &[i64]) -> String {
@@ -246,6 +268,48 @@ pub enum GraphPart {
     },
 }
 
+/// How the linear layers of a written graph compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphPrecision {
+    /// fp32 `MatMul`, the function of the checkpoint as trained.
+    Fp32,
+    /// Dynamic int8 as ONNX Runtime's `quantize_dynamic` writes it: every linear layer's weight quantized
+    /// symmetrically per output channel (int8, zero point 0), its input quantized per call to uint8 by
+    /// `DynamicQuantizeLinear` (one per distinct input: query, key and value share theirs), `MatMulInteger`,
+    /// then the product of the two scales. ONNX Runtime fuses the pattern into `DynamicQuantizeMatMul`.
+    /// Embeddings, attention scores, LayerNorm and activations stay fp32.
+    Int8 {
+        /// Weights in [-64, 64] instead of [-127, 127]. AVX2's u8 × s8 kernel (`vpmaddubsw`) adds two products
+        /// into an int16 and saturates when both are large; 7-bit weights cannot overflow it. VNNI kernels
+        /// have no such limit, so full range is more precise there at the same speed.
+        reduce_range: bool,
+    },
+}
+
+/// The int8 scheme arxiv-atlas writes for models without a shipped int8 graph: per-channel, reduced range,
+/// correct on every x86 CPU (AVX2 and AVX-512/VNNI alike), so one model gives the same vectors on both kinds of
+/// machine. Measured against the shipped `model_qint8_avx2.onnx` in docs/benchmarks.md ("int8 for any model").
+pub const INT8_WRITTEN: GraphPrecision = GraphPrecision::Int8 { reduce_range: true };
+
+/// Symmetric per-column int8 quantization of a row-major `[rows, cols]` matrix: the int8 values and one scale
+/// per column (`value ≈ q · scale`). An all-zero column gets scale 1.
+pub fn quantize_per_column(w: &[f32], rows: usize, cols: usize, reduce_range: bool) -> (Vec<i8>, Vec<f32>) {
+    let qmax: f32 = if reduce_range { 64.0 } else { 127.0 };
+    let mut max_abs = vec![0.0f32; cols];
+    for row in w.chunks_exact(cols).take(rows) {
+        for (m, &v) in max_abs.iter_mut().zip(row) {
+            *m = m.max(v.abs());
+        }
+    }
+    let scales: Vec<f32> = max_abs.iter().map(|&m| if m > 0.0 { m / qmax } else { 1.0 }).collect();
+    let q = w
+        .chunks_exact(cols)
+        .take(rows)
+        .flat_map(|row| row.iter().zip(&scales).map(|(&v, &s)| (v / s).round().clamp(-qmax, qmax) as i8))
+        .collect();
+    (q, scales)
+}
+
 /// Builds the fp32 graph of `folder`'s transformer (BERT, MPNet or DistilBERT, see [`Architecture`]) from its
 /// `model.safetensors` and returns the serialized ModelProto.
 pub fn transformer_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> {
@@ -254,6 +318,15 @@ pub fn transformer_graph(folder: &ModelFolder) -> Result<Vec<u8>, EncoderError> 
 
 /// Like [`transformer_graph`], for the layers `part` names.
 pub fn transformer_graph_part(folder: &ModelFolder, part: GraphPart) -> Result<Vec<u8>, EncoderError> {
+    transformer_graph_with(folder, part, GraphPrecision::Fp32)
+}
+
+/// Like [`transformer_graph_part`], with the linear layers in `precision`.
+pub fn transformer_graph_with(
+    folder: &ModelFolder,
+    part: GraphPart,
+    precision: GraphPrecision,
+) -> Result<Vec<u8>, EncoderError> {
     let layers = folder.config().num_hidden_layers;
     let cut = match part {
         GraphPart::Full => 0,
@@ -279,10 +352,15 @@ pub fn transformer_graph_part(folder: &ModelFolder, part: GraphPart) -> Result<V
         ""
     };
     let w = Weights { st, prefix, folder };
-    build(folder.config(), &w, part)
+    build(folder.config(), &w, part, precision)
 }
 
-fn build(cfg: &BertConfig, w: &Weights<'_>, part: GraphPart) -> Result<Vec<u8>, EncoderError> {
+fn build(
+    cfg: &BertConfig,
+    w: &Weights<'_>,
+    part: GraphPart,
+    precision: GraphPrecision,
+) -> Result<Vec<u8>, EncoderError> {
     let arch = cfg.architecture;
     let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
     let head_dim = h / heads;
@@ -351,12 +429,34 @@ fn build(cfg: &BertConfig, w: &Weights<'_>, part: GraphPart) -> Result<Vec<u8>, 
     let half = g.scalar_f32("c_half", 0.5);
     let act = cfg.hidden_act.as_str();
 
-    let linear = |g: &mut Graph, x: &str, name: &str| -> Result<String, EncoderError> {
+    // Quantized inputs by the fp32 tensor they quantize: query, key and value read the same input, and
+    // quantizing it once is what `quantize_dynamic` writes too.
+    let mut quantized: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut linear = |g: &mut Graph, x: &str, name: &str| -> Result<String, EncoderError> {
         let (shape, wt) = w.linear_t(&format!("{name}.weight"))?;
-        let wn = g.init_f32(&format!("{name}.weight_t"), &shape, &wt);
         let (bshape, b) = w.get(&format!("{name}.bias"))?;
         let bn = g.init_f32(&format!("{name}.bias"), &bshape, &b);
-        let y = g.node("MatMul", &[x, &wn], &[]);
+        let y = match precision {
+            GraphPrecision::Fp32 => {
+                let wn = g.init_f32(&format!("{name}.weight_t"), &shape, &wt);
+                g.node("MatMul", &[x, &wn], &[])
+            }
+            GraphPrecision::Int8 { reduce_range } => {
+                let (rows, cols) = (shape[0], shape[1]);
+                let (q, scales) = quantize_per_column(&wt, rows, cols, reduce_range);
+                let wq = g.init_i8(&format!("{name}.weight_t_quantized"), &shape, &q);
+                let wzp = g.init_i8(&format!("{name}.weight_t_zero_point"), &[cols], &vec![0; cols]);
+                let ws = g.init_f32(&format!("{name}.weight_t_scale"), &[cols], &scales);
+                let xq = quantized
+                    .entry(x.to_owned())
+                    .or_insert_with(|| g.node_outputs("DynamicQuantizeLinear", &[x], 3))
+                    .clone();
+                let acc = g.node("MatMulInteger", &[&xq[0], &wq, &xq[2], &wzp], &[]);
+                let acc = g.node("Cast", &[&acc], &[Attr::Int("to", FLOAT)]);
+                let scale = g.node("Mul", &[&xq[1], &ws], &[]);
+                g.node("Mul", &[&acc, &scale], &[])
+            }
+        };
         Ok(g.node("Add", &[&y, &bn], &[]))
     };
 
