@@ -41,7 +41,8 @@ pub use monitor::MonitorParams;
 pub use resolve::{load, load_for_process, ResolvedConfig};
 pub use schema::{
     key_paths, AtlasConfig, DataConfig, EncoderConfig, EnsembleParams, ExperimentConfig, ExperimentKind,
-    RunConfig, TrackerConfig, TrackerKind, DEFAULT_CACHE_DIR, DEFAULT_MLFLOW_EXPERIMENT, DEFAULT_TEMPLATE,
+    FinetuneConfig, RunConfig, TrackerConfig, TrackerKind, DEFAULT_CACHE_DIR, DEFAULT_MLFLOW_EXPERIMENT,
+    DEFAULT_TEMPLATE,
 };
 pub use source::{default_source, ConfigSource, CONFIG_DIR_ENV, PRIMARY_FILE};
 

@@ -30,6 +30,45 @@ pub struct AtlasConfig {
     /// Drift monitoring: the reference profile saved with every model and the thresholds of `drift`.
     #[serde(default)]
     pub monitor: MonitorParams,
+    /// The `finetune` group: how much of the encoder a `contrastive` experiment trains, and how.
+    #[serde(default)]
+    pub finetune: FinetuneConfig,
+}
+
+/// The `finetune` group (`finetune=cpu_60min`): contrastive fine-tuning of the encoder named by
+/// `experiment.encoder` (experiment kind `contrastive`), with masked MNRL on pairs of papers that share a
+/// primary category. The same settings as the `finetune` command's flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    /// What trains: `adapter` (a residual linear layer on cached embeddings; needs `embeddings`), a number of
+    /// top transformer layers (`1`, `2`, …; the layers below run once per paper and are cached), or `all`.
+    pub train_layers: atlas_finetune::TrainLayers,
+    /// An embedding set of `data.input` made by `arxiv-atlas embed` with the base model: the adapter's
+    /// inputs, and for layer runs the frozen baseline (without it, the baseline comes from the cached states).
+    pub embeddings: Option<PathBuf>,
+    /// Settings of the adapter (`train_layers: adapter`).
+    pub adapter: atlas_finetune::TrainOptions,
+    /// Settings of top-layer training (`train_layers: N` or `all`).
+    pub layers: atlas_finetune::LayerOptions,
+    /// Folder of the cached bottom-layer states; `None` = `~/.cache/arxiv-atlas/hidden`.
+    pub hidden_dir: Option<PathBuf>,
+    /// Also store the tuned model's vectors in the embedding cache, so `train experiment=embedding_*` with the
+    /// tuned model finds every paper embedded already.
+    pub fill_cache: bool,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            train_layers: atlas_finetune::TrainLayers::Adapter,
+            embeddings: None,
+            adapter: atlas_finetune::TrainOptions::default(),
+            layers: atlas_finetune::LayerOptions::default(),
+            hidden_dir: None,
+            fill_cache: true,
+        }
+    }
 }
 
 /// The `data` group: input papers and how they are sampled and rendered.
@@ -167,6 +206,9 @@ pub enum ExperimentKind {
     /// TF-IDF and an embedding head, their calibrated probabilities stacked by a combiner fitted on
     /// validation.
     Ensemble,
+    /// Contrastive fine-tuning of the encoder (the `finetune` section): a new sentence-transformers model in
+    /// the run folder, measured on same-category retrieval, not a classifier.
+    Contrastive,
 }
 
 impl ExperimentKind {
@@ -177,6 +219,7 @@ impl ExperimentKind {
         ExperimentKind::EmbeddingMlp,
         ExperimentKind::TfidfMultilabel,
         ExperimentKind::Ensemble,
+        ExperimentKind::Contrastive,
     ];
 
     /// The name used in YAML and in run records.
@@ -187,6 +230,7 @@ impl ExperimentKind {
             ExperimentKind::EmbeddingMlp => "embedding_mlp",
             ExperimentKind::TfidfMultilabel => "tfidf_multilabel",
             ExperimentKind::Ensemble => "ensemble",
+            ExperimentKind::Contrastive => "contrastive",
         }
     }
 }
@@ -299,6 +343,11 @@ pub fn key_paths() -> Vec<String> {
             ..TrackerConfig::default()
         },
         monitor: MonitorParams::default(),
+        finetune: FinetuneConfig {
+            embeddings: Some(PathBuf::new()),
+            hidden_dir: Some(PathBuf::new()),
+            ..FinetuneConfig::default()
+        },
     };
     let mut out = Vec::new();
     // Serialising plain structs, strings and numbers to a JSON value cannot fail.

@@ -19,11 +19,14 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("config.yaml", include_str!("../../../conf/config.yaml")),
     ("data/arxiv100k.yaml", include_str!("../../../conf/data/arxiv100k.yaml")),
     ("data/mini.yaml", include_str!("../../../conf/data/mini.yaml")),
+    ("experiment/contrastive.yaml", include_str!("../../../conf/experiment/contrastive.yaml")),
     ("experiment/embedding_lr.yaml", include_str!("../../../conf/experiment/embedding_lr.yaml")),
     ("experiment/embedding_mlp.yaml", include_str!("../../../conf/experiment/embedding_mlp.yaml")),
     ("experiment/ensemble.yaml", include_str!("../../../conf/experiment/ensemble.yaml")),
     ("experiment/tfidf_linear.yaml", include_str!("../../../conf/experiment/tfidf_linear.yaml")),
     ("experiment/tfidf_multilabel.yaml", include_str!("../../../conf/experiment/tfidf_multilabel.yaml")),
+    ("finetune/adapter.yaml", include_str!("../../../conf/finetune/adapter.yaml")),
+    ("finetune/cpu_60min.yaml", include_str!("../../../conf/finetune/cpu_60min.yaml")),
     ("tracker/local.yaml", include_str!("../../../conf/tracker/local.yaml")),
     ("tracker/mlflow.yaml", include_str!("../../../conf/tracker/mlflow.yaml")),
 ];
@@ -189,7 +192,7 @@ mod tests {
         let dir = ConfigSource::Dir(repo_conf());
         let emb = ConfigSource::Embedded;
         assert_eq!(dir.groups().unwrap(), emb.groups().unwrap());
-        assert_eq!(emb.groups().unwrap(), ["data", "experiment", "tracker"]);
+        assert_eq!(emb.groups().unwrap(), ["data", "experiment", "finetune", "tracker"]);
         for g in emb.groups().unwrap() {
             assert_eq!(dir.options(&g).unwrap(), emb.options(&g).unwrap(), "group {g}");
         }

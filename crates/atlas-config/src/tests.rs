@@ -176,7 +176,7 @@ fn unknown_group_option_lists_available() {
     let err = load(&src, &args(&["experiment=foo"]), &[]).unwrap_err().to_string();
     assert_eq!(
         err,
-        "experiment=foo: no ../../conf/experiment/foo.yaml; available: embedding_lr, embedding_mlp, ensemble, tfidf_linear, tfidf_multilabel"
+        "experiment=foo: no ../../conf/experiment/foo.yaml; available: contrastive, embedding_lr, embedding_mlp, ensemble, tfidf_linear, tfidf_multilabel"
     );
 
     let err = load(&ConfigSource::Embedded, &args(&["data=huge"]), &[]).unwrap_err().to_string();
@@ -296,4 +296,30 @@ fn shipped_config_files() {
             let Some(_) = atlas_testkit::shared_file("shipped_config_files", rel) else { return };
         }
     }
+}
+
+#[test]
+fn the_finetune_group_is_typed() {
+    let load_with = |a: &[&str]| load(&ConfigSource::Embedded, &args(a), &[]);
+    let r = load_with(&["experiment=contrastive"]).unwrap();
+    assert_eq!(r.groups["finetune"], "cpu_60min");
+    assert_eq!(r.config.experiment.kind, ExperimentKind::Contrastive);
+    let ft = &r.config.finetune;
+    assert_eq!(ft.train_layers, atlas_finetune::TrainLayers::Top(1));
+    assert_eq!(ft.layers.max_pairs, 8000);
+    assert_eq!(ft.layers.loss, atlas_finetune::LossKind::Mnrl);
+
+    let r = load_with(&["finetune.train_layers=all", "finetune.layers.loss=contrastive"]).unwrap();
+    assert_eq!(r.config.finetune.train_layers, atlas_finetune::TrainLayers::All);
+    assert_eq!(r.config.finetune.layers.loss, atlas_finetune::LossKind::Contrastive);
+    let r = load_with(&["finetune=adapter"]).unwrap();
+    assert_eq!(r.config.finetune.train_layers, atlas_finetune::TrainLayers::Adapter);
+    // The resolved YAML reads back to the same value (what a run folder saves).
+    let back = AtlasConfig::from_yaml(&r.to_yaml(), "test").unwrap();
+    assert_eq!(back, r.config);
+
+    let err = load_with(&["finetune.train_layers=0"]).unwrap_err().to_string();
+    assert!(err.contains("expected `adapter`, `all` or a number of top layers"), "{err}");
+    let err = load_with(&["finetune.layers.loss=triplet"]).unwrap_err().to_string();
+    assert!(err.contains("finetune.layers.loss") && err.contains("contrastive"), "{err}");
 }

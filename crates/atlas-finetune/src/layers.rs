@@ -27,11 +27,12 @@ use crate::optim::{clip_grad_norm, AdamW};
 use crate::train::{epoch_pairs, lr_at};
 use crate::FinetuneError;
 
-/// How much of the encoder trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// How much of the encoder trains. Written as `adapter`, `all` or a number of top layers (`1`), in YAML, JSON
+/// and on the command line alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TrainLayers {
     /// A residual linear adapter on the frozen embeddings ([`crate::Adapter`]).
+    #[default]
     Adapter,
     /// The top `n` transformer layers (the rest frozen).
     Top(usize),
@@ -52,6 +53,31 @@ impl TrainLayers {
     }
 }
 
+impl Serialize for TrainLayers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Top(n) => s.serialize_u64(*n as u64),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainLayers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u64),
+            Name(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Count(n) => n.to_string(),
+            Raw::Name(s) => s,
+        };
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::fmt::Display for TrainLayers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -59,6 +85,28 @@ impl std::fmt::Display for TrainLayers {
             Self::All => f.write_str("all"),
             Self::Top(n) => write!(f, "{n}"),
         }
+    }
+}
+
+/// The loss of top-layer training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// MultipleNegativesRankingLoss: in-batch negatives, same-category papers masked out of them
+    /// ([`crate::mnrl_loss`]).
+    #[default]
+    Mnrl,
+    /// ContrastiveLoss on each anchor's positive pair and its hard negative, the frozen model's nearest train
+    /// paper of another category ([`crate::contrastive`]).
+    Contrastive,
+}
+
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LossKind::Mnrl => "mnrl",
+            LossKind::Contrastive => "contrastive",
+        })
     }
 }
 
@@ -83,6 +131,10 @@ pub struct LayerOptions {
     pub warmup: f64,
     /// Clip the gradients' global L2 norm to this (0 = no clipping).
     pub max_grad_norm: f64,
+    /// The loss.
+    pub loss: LossKind,
+    /// Margin of the contrastive loss on cosine distance (`loss: contrastive`).
+    pub margin: f64,
     /// MNRL similarity scale.
     pub scale: f64,
     /// Symmetric MNRL.
@@ -117,6 +169,8 @@ impl Default for LayerOptions {
             weight_decay: 0.01,
             warmup: 0.1,
             max_grad_norm: 1.0,
+            loss: LossKind::Mnrl,
+            margin: 0.5,
             scale: 20.0,
             symmetric: false,
             max_tokens: 128,
@@ -206,6 +260,9 @@ pub struct LayerData<'a> {
     pub val_rows: Vec<usize>,
     /// Number of categories.
     pub categories: usize,
+    /// For `loss: contrastive`: the train index of each train paper's hard negative
+    /// ([`crate::contrastive::mine_hard_negatives`]).
+    pub hard_negatives: Option<Vec<Option<usize>>>,
 }
 
 /// Seed of step `step`'s dropout masks.
@@ -389,6 +446,15 @@ pub fn train_layers(
     if opts.batch_size / opts.accumulation < 2 {
         return Err(FinetuneError::Invalid("each micro-batch needs at least 2 pairs".into()));
     }
+    let negatives = match (opts.loss, &data.hard_negatives) {
+        (LossKind::Mnrl, _) => None,
+        (LossKind::Contrastive, Some(n)) if n.len() == data.train_labels.len() => Some(n),
+        (LossKind::Contrastive, _) => {
+            return Err(FinetuneError::Invalid(
+                "loss contrastive needs a hard negative for every train paper".into(),
+            ))
+        }
+    };
     let h = store.meta().hidden;
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); data.categories];
     for (i, &l) in data.train_labels.iter().enumerate() {
@@ -476,7 +542,17 @@ pub fn train_layers(
                 };
                 let a = encode(rows(|p| p.0))?;
                 let p = encode(rows(|p| p.1))?;
-                let loss = crate::mnrl_loss(&a, &p, &labels, opts.scale, opts.symmetric)?;
+                let loss = match negatives {
+                    None => crate::mnrl_loss(&a, &p, &labels, opts.scale, opts.symmetric)?,
+                    Some(neg) => {
+                        // An anchor without another category in training (never with real data) is its own
+                        // negative: a constant term without gradient.
+                        let n_rows =
+                            part.iter().map(|&(a, _)| data.train_rows[neg[a].unwrap_or(a)]).collect();
+                        let n = encode(n_rows)?;
+                        crate::contrastive::contrastive_loss(&a, &p, &n, opts.margin)?
+                    }
+                };
                 loss_sum +=
                     f64::from(loss.to_scalar::<f32>().map_err(FinetuneError::candle("reading the loss"))?);
                 let g = loss.backward().map_err(FinetuneError::candle("backward"))?;

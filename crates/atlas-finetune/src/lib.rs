@@ -18,6 +18,7 @@
 //! * [`data`]: an embedding set joined with the papers' primary categories, per split;
 //! * [`adapter`]: the model, its loss and one training step (candle autograd, AdamW);
 //! * [`bert`]: a trainable BERT forward (every weight a candle `Var`, differentiable LayerNorm, dropout);
+//! * [`contrastive`]: `loss=contrastive`, ContrastiveLoss with hard negatives mined from the frozen model;
 //! * [`train`]: epochs, positive sampling, early stopping, evaluation;
 //! * [`run`]: the whole `finetune` command: data → train → model folder, embeddings, run folder.
 
@@ -25,6 +26,7 @@
 
 pub mod adapter;
 pub mod bert;
+pub mod contrastive;
 pub mod data;
 pub mod hidden;
 pub mod layers;
@@ -39,8 +41,8 @@ pub use adapter::{mnrl_loss, Adapter};
 pub use bert::{Mode, TrainableBert};
 pub use data::{LabelledSplit, SplitData};
 pub use hidden::HiddenStore;
-pub use layers::{train_layers, LayerOptions, LayerReport, TrainLayers};
-pub use run::{finetune, FinetuneRequest, FinetuneResult};
+pub use layers::{train_layers, LayerOptions, LayerReport, LossKind, TrainLayers};
+pub use run::{finetune, finetune_with, FinetuneRequest, FinetuneResult};
 pub use train::{train_adapter, EpochRecord, TrainOptions, TrainReport};
 
 /// Errors of fine-tuning.

@@ -57,6 +57,10 @@ pub struct FinetuneRequest {
     pub hidden_dir: Option<PathBuf>,
     /// ONNX Runtime threads for the bottom and top passes (0 = its default).
     pub threads: usize,
+    /// A name recorded with the run (shown by `runs list`).
+    pub run_name: Option<String>,
+    /// The resolved configuration, saved as the run's `config.resolved.yaml` (`train experiment=contrastive`).
+    pub config_yaml: Option<String>,
 }
 
 /// What [`finetune`] produced and measured.
@@ -126,7 +130,7 @@ pub(crate) fn engine_of(
 
 impl FinetuneResult {
     /// The frozen and fine-tuned test metrics as the run record logs them.
-    pub(crate) fn final_metrics(&self) -> BTreeMap<String, f64> {
+    pub fn final_metrics(&self) -> BTreeMap<String, f64> {
         BTreeMap::from([
             ("frozen_test_p_at_1".to_string(), self.frozen_test.p_at_1),
             ("frozen_test_p_at_10".to_string(), self.frozen_test.p_at_10),
@@ -144,21 +148,34 @@ pub(crate) fn empty_metrics() -> RetrievalMetrics {
     RetrievalMetrics { p_at_1: 0.0, p_at_10: 0.0, mrr_at_10: 0.0, ndcg_at_10: 0.0, n_queries: 0, n_docs: 0 }
 }
 
-/// Starts the run record of `req` (a `finetune` run, in `req.run_dir` or a new folder under `req.runs_root`).
-pub(crate) fn start_run(req: &FinetuneRequest) -> Result<Box<dyn atlas_track::Run>, FinetuneError> {
+/// Starts the run record of `req` with `tracker` (a `finetune` run, in `req.run_dir` or a new folder under
+/// `req.runs_root`), with its configuration when it came from one.
+pub(crate) fn start_run(
+    req: &FinetuneRequest,
+    tracker: &dyn Tracker,
+) -> Result<Box<dyn atlas_track::Run>, FinetuneError> {
     let spec = RunSpec {
         kind: "finetune".into(),
-        name: None,
+        name: req.run_name.clone(),
         root: req.runs_root.clone(),
         dir: req.run_dir.clone(),
     };
-    Ok(LocalTracker.start_run(spec)?)
+    let mut run = tracker.start_run(spec)?;
+    if let Some(yaml) = &req.config_yaml {
+        run.log_config_yaml(yaml)?;
+    }
+    Ok(run)
 }
 
-/// Runs the whole fine-tuning: see the module docs.
+/// Runs the whole fine-tuning, recorded in a local run folder: see the module docs.
 pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> {
+    finetune_with(req, &LocalTracker)
+}
+
+/// Like [`finetune`], recorded by `tracker` (e.g. MLflow as well as the local folder).
+pub fn finetune_with(req: &FinetuneRequest, tracker: &dyn Tracker) -> Result<FinetuneResult, FinetuneError> {
     if req.train_layers != TrainLayers::Adapter {
-        return crate::run_layers::finetune_layers(req);
+        return crate::run_layers::finetune_layers(req, tracker);
     }
     let started = Instant::now();
     let set_path = req.embeddings.as_deref().ok_or_else(|| {
@@ -187,7 +204,7 @@ pub fn finetune(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> 
         ))
         })?;
 
-    let mut run = start_run(req)?;
+    let mut run = start_run(req, tracker)?;
     run.log_params(&serde_json::json!({
         "embeddings": req.embeddings, "base_model": base_dir, "adapter": "residual_linear",
         "loss": "mnrl_masked_same_category", "train": req.train,

@@ -45,7 +45,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Runs top-layer fine-tuning: see the module docs.
-pub(crate) fn finetune_layers(req: &FinetuneRequest) -> Result<FinetuneResult, FinetuneError> {
+pub(crate) fn finetune_layers(
+    req: &FinetuneRequest,
+    tracker: &dyn atlas_track::Tracker,
+) -> Result<FinetuneResult, FinetuneError> {
     let started = Instant::now();
     let mut timings = BTreeMap::new();
     let opts = &req.layers;
@@ -105,10 +108,10 @@ pub(crate) fn finetune_layers(req: &FinetuneRequest) -> Result<FinetuneResult, F
         }
     };
 
-    let mut run = start_run(req)?;
+    let mut run = start_run(req, tracker)?;
     run.log_params(&serde_json::json!({
         "embeddings": req.embeddings, "input": papers, "base_model": base_dir,
-        "train_layers": req.train_layers.to_string(), "from_layer": from, "loss": "mnrl_masked_same_category",
+        "train_layers": req.train_layers.to_string(), "from_layer": from, "loss": opts.loss.to_string(),
         "layers": opts,
     }))?;
     run.set_data_fingerprint(&fingerprint);
@@ -221,12 +224,22 @@ pub(crate) fn finetune_layers(req: &FinetuneRequest) -> Result<FinetuneResult, F
             })
             .collect()
     };
+    // Hard negatives of `loss: contrastive`, from the frozen vectors of the train papers.
+    let hard_negatives = if opts.loss == crate::LossKind::Contrastive {
+        let t = Instant::now();
+        let n = crate::contrastive::mine_hard_negatives(&data.train.vectors, dim, &data.train.labels)?;
+        timings.insert("mine_negatives".to_string(), t.elapsed().as_secs_f64());
+        Some(n)
+    } else {
+        None
+    };
     let layer_data = LayerData {
         train_labels: &data.train.labels,
         train_rows: rows_of(&data.train)?,
         val_labels: &data.validation.labels,
         val_rows: rows_of(&data.validation)?,
         categories: data.categories.len(),
+        hard_negatives,
     };
 
     // Training.

@@ -41,6 +41,8 @@ fn adapter_improves_same_category_retrieval_and_its_folder_round_trips() {
         layers: LayerOptions::default(),
         hidden_dir: None,
         threads: 0,
+        run_name: None,
+        config_yaml: None,
     };
     let r = finetune(&req).unwrap();
     let train = r.train.clone().expect("an adapter run reports its epochs");

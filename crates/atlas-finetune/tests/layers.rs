@@ -5,7 +5,8 @@
 //! - the tuned model's embedding cache holds every paper;
 //! - a run stopped mid-way (as a kill leaves it: a checkpoint, nothing else) and resumed by running the same
 //!   request again ends with the same weights, byte for byte, as an unbroken run, and the same loss history;
-//! - the loss curve and validation curve are drawn.
+//! - the loss curve and validation curve are drawn;
+//! - `loss: contrastive` trains on the same stored states with mined hard negatives.
 //!
 //! Needs the data kit and ONNX Runtime (the bottom and top passes run on it).
 
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use atlas_embed::{EmbedFileOptions, EmbeddingCache, EmbeddingSet};
 use atlas_encoder::{cosine, Encoder, EncoderOptions};
-use atlas_finetune::{finetune, FinetuneRequest, LayerOptions, TrainLayers, TrainOptions};
+use atlas_finetune::{finetune, FinetuneRequest, LayerOptions, LossKind, TrainLayers, TrainOptions};
 
 const PAPERS: usize = 600;
 
@@ -31,6 +32,8 @@ fn request(set: &Path, run: &Path, root: &Path, opts: LayerOptions) -> FinetuneR
         layers: opts,
         hidden_dir: Some(root.join("hidden")),
         threads: 2,
+        run_name: None,
+        config_yaml: None,
     }
 }
 
@@ -143,7 +146,26 @@ fn top_layer_fine_tuning_saves_a_working_model_and_resumes_bit_for_bit() {
     }
 
     // A resume with other settings is refused rather than mixing two runs.
-    let other = LayerOptions { lr: 1e-3, ..opts };
+    let other = LayerOptions { lr: 1e-3, ..opts.clone() };
     let err = finetune(&request(&set_dir, &root.join("run-b"), root, other)).unwrap_err().to_string();
     assert!(err.contains("checkpoint of other settings"), "{err}");
+
+    // loss=contrastive on the same stored states: hard negatives mined from the frozen vectors, a model that
+    // differs from the MNRL one, the loss recorded with the run.
+    let contrastive = LayerOptions { loss: LossKind::Contrastive, margin: 0.5, ..opts };
+    let c = finetune(&request(&set_dir, &root.join("run-c"), root, contrastive)).unwrap();
+    let lc = c.layers.clone().unwrap();
+    assert_eq!(lc.steps.len(), 6);
+    assert!(
+        lc.steps.iter().all(|s| s.loss.is_finite() && s.loss >= 0.0 && s.grad_norm > 0.0),
+        "{:?}",
+        lc.steps
+    );
+    assert!(c.timings.contains_key("mine_negatives"), "{:?}", c.timings);
+    assert!(weights(&c.model_dir) != weights(&a.model_dir), "the contrastive run trained the MNRL model");
+    let params = std::fs::read_to_string(c.run_dir.join("params.json")).unwrap();
+    assert!(
+        params.contains("\"loss\":\"contrastive\"") || params.contains("\"loss\": \"contrastive\""),
+        "{params}"
+    );
 }

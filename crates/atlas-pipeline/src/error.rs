@@ -67,6 +67,9 @@ pub enum PipelineError {
     /// A file could not be written.
     #[error(transparent)]
     Io(#[from] atlas_artifact::IoError),
+    /// Fine-tuning the encoder failed.
+    #[error(transparent)]
+    Finetune(#[from] atlas_finetune::FinetuneError),
     /// Building or saving the drift profile failed.
     #[error(transparent)]
     Monitor(#[from] atlas_monitor::MonitorError),

@@ -20,6 +20,7 @@
 
 mod calibrate;
 mod classify;
+mod contrastive;
 mod dataset;
 mod demo;
 mod ensemble;

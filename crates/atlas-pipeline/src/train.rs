@@ -43,6 +43,9 @@ pub struct TrainOutcome {
 /// fails, so a half-written run is never mistaken for a result).
 pub fn train(resolved: &ResolvedConfig) -> Result<TrainOutcome, PipelineError> {
     let cfg = &resolved.config;
+    if cfg.experiment.kind == ExperimentKind::Contrastive {
+        return crate::contrastive::train_contrastive(resolved);
+    }
     let spec = RunSpec {
         kind: "train".into(),
         name: cfg.run.name.clone().or_else(|| Some(cfg.experiment.name.clone())),
@@ -194,6 +197,12 @@ fn train_in_run(
         }
         ExperimentKind::Ensemble => {
             crate::ensemble::train_ensemble(&trainer, &pipeline_meta, &mut metrics, &mut observer)?
+        }
+        ExperimentKind::Contrastive => {
+            return Err(PipelineError::Setting {
+                key: "experiment.kind",
+                message: "contrastive fine-tunes the encoder and trains no classifier".into(),
+            })
         }
     };
     if let Some(err) = log_err {

@@ -2,10 +2,19 @@
 
 use std::path::PathBuf;
 
-use atlas_finetune::{LayerOptions, TrainLayers, TrainOptions};
+use atlas_finetune::{LayerOptions, LossKind, TrainLayers, TrainOptions};
 use clap::Args;
 
 use super::DEFAULT_EMBEDDINGS;
+
+/// `--loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LossArg {
+    /// MultipleNegativesRankingLoss, in-batch negatives.
+    Mnrl,
+    /// ContrastiveLoss with mined hard negatives.
+    Contrastive,
+}
 
 /// `arxiv-atlas finetune`.
 #[derive(Debug, Args)]
@@ -73,6 +82,13 @@ pub struct FinetuneArgs {
     /// Layers: micro-batches per step (gradient accumulation; each has its own in-batch negatives).
     #[arg(long, default_value_t = LayerOptions::default().accumulation)]
     pub accumulation: usize,
+    /// Layers: the loss: mnrl (in-batch negatives, same-category papers masked) or contrastive (margin loss on
+    /// each positive pair and on the frozen model's nearest train paper of another category).
+    #[arg(long, value_enum, default_value_t = LossArg::Mnrl)]
+    pub loss: LossArg,
+    /// Layers: margin of the contrastive loss, on cosine distance.
+    #[arg(long, default_value_t = LayerOptions::default().margin)]
+    pub margin: f64,
     /// Layers: clip the gradients' global norm to this (0 = off).
     #[arg(long, default_value_t = LayerOptions::default().max_grad_norm)]
     pub max_grad_norm: f64,
@@ -128,6 +144,11 @@ impl FinetuneArgs {
             weight_decay: self.weight_decay,
             warmup: self.warmup,
             max_grad_norm: self.max_grad_norm,
+            loss: match self.loss {
+                LossArg::Mnrl => LossKind::Mnrl,
+                LossArg::Contrastive => LossKind::Contrastive,
+            },
+            margin: self.margin,
             scale: self.scale,
             symmetric: self.symmetric,
             max_tokens: self.max_tokens,

@@ -20,6 +20,8 @@ pub fn finetune(a: FinetuneArgs) -> Result<()> {
         layers: a.layer_options(),
         hidden_dir: a.hidden_dir.clone(),
         threads: a.threads,
+        run_name: None,
+        config_yaml: None,
     };
     let result = atlas_finetune::finetune(&req)?;
     if a.json {

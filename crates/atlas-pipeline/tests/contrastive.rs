@@ -1,0 +1,91 @@
+//! `train experiment=contrastive` on the real `arxiv-mini` papers and MiniLM of the data kit (skipped without
+//! them, a failure where `ATLAS_REQUIRE_DATA=1`): the `finetune` group's settings fine-tune the top layer,
+//! the run folder holds the resolved configuration, the tuned model and its metrics, and the tuned model
+//! serves at fp32 and at int8 (a graph arxiv-atlas quantizes itself: a tuned folder ships none).
+
+mod common;
+
+use atlas_encoder::{cosine, BackendKind, Encoder, EncoderOptions, Precision};
+use atlas_pipeline::{train, PipelineError};
+
+#[test]
+fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8() {
+    let test = "contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let extra: Vec<String> = [
+        "data.max_samples=600",
+        "finetune.train_layers=1",
+        "finetune.layers.max_pairs=64",
+        "finetune.layers.batch_size=16",
+        "finetune.layers.eval_every=2",
+        "finetune.layers.eval_queries=50",
+        "finetune.layers.eval_docs=200",
+        "finetune.layers.progress=false",
+        "experiment.encoder.threads=2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        format!("finetune.hidden_dir={}", t.join("hidden").display()),
+        format!("experiment.encoder.cache_dir={}", t.join("emb-cache").display()),
+    ])
+    .collect();
+    let Some(resolved) = common::mini_config_with(test, "contrastive", t, &extra) else { return };
+    assert_eq!(resolved.groups["finetune"], "cpu_60min");
+    let out = train(&resolved).unwrap();
+    assert_eq!(out.run_dir, t.join("runs/train"));
+
+    // The run record: the resolved configuration and both sides of the comparison.
+    let yaml = std::fs::read_to_string(out.run_dir.join("config.resolved.yaml")).unwrap();
+    assert!(yaml.contains("kind: contrastive") && yaml.contains("train_layers: 1"), "{yaml}");
+    for key in ["frozen_test_p_at_1", "test_p_at_1", "test_p_at_10", "test_mrr_at_10"] {
+        let v = out.metrics[key];
+        assert!(v > 0.0 && v <= 1.0, "{key} = {v}");
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "finished", "{run}");
+    assert_eq!(run["name"], "contrastive", "{run}");
+
+    // The tuned folder embeds at fp32 and, with no shipped int8 graph, at int8 through the graph quantized
+    // here; int8 stays close to fp32 and is another vector space.
+    let model = out.run_dir.join("artifacts/model");
+    assert!(!model.join("onnx").exists(), "a tuned folder ships no (stale) ONNX graphs");
+    let base = resolved.config.experiment.encoder.spec.resolve_model_dir().unwrap();
+    let opts = |precision| EncoderOptions {
+        backend: BackendKind::Onnx,
+        precision,
+        threads: 2,
+        ..Default::default()
+    };
+    let fp32 = Encoder::load(&model, &opts(Precision::Fp32)).unwrap();
+    let int8 = Encoder::load(&model, &opts(Precision::Int8)).unwrap();
+    let frozen = Encoder::load(&base, &opts(Precision::Fp32)).unwrap();
+    assert!(int8.backend_name().contains("quantized from model.safetensors"), "{}", int8.backend_name());
+    let texts = [
+        "Graph neural networks for molecule property prediction [SEP] We learn message passing on molecules.",
+        "Dark matter halo profiles from weak lensing [SEP] We measure halo masses of galaxy clusters.",
+        "Sharp bounds for the Riemann zeta function on the critical line [SEP] We prove new moment estimates.",
+    ];
+    let (a, b, c) = (fp32.embed(&texts).unwrap(), int8.embed(&texts).unwrap(), frozen.embed(&texts).unwrap());
+    for ((x, y), z) in a.rows().zip(b.rows()).zip(c.rows()) {
+        let (int8_cos, moved) = (cosine(x, y), cosine(x, z));
+        assert!(int8_cos > 0.98, "int8 vs fp32 of the tuned model: {int8_cos}");
+        assert!(moved < 0.99999, "the tuned model embeds like the base ({moved})");
+    }
+    assert_ne!(fp32.embedding_id().unwrap(), int8.embedding_id().unwrap());
+}
+
+#[test]
+fn an_adapter_without_an_embedding_set_is_refused_naming_the_key() {
+    let test = "an_adapter_without_an_embedding_set_is_refused_naming_the_key";
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = vec!["finetune=adapter".to_string()];
+    let Some(resolved) = common::mini_config_with(test, "contrastive", tmp.path(), &extra) else { return };
+    let err = train(&resolved).unwrap_err();
+    assert!(matches!(err, PipelineError::Setting { key: "finetune.embeddings", .. }), "{err}");
+    assert!(err.to_string().contains("arxiv-atlas embed"), "{err}");
+    // Refused before any work: no run folder was started.
+    assert!(!tmp.path().join("runs/train").exists());
+}
