@@ -209,6 +209,10 @@ pub enum ExperimentKind {
     /// Contrastive fine-tuning of the encoder (the `finetune` section): a new sentence-transformers model in
     /// the run folder, measured on same-category retrieval, not a classifier.
     Contrastive,
+    /// A classifier on a fine-tuned encoder: the `finetune` section's top layers trained with a linear head and
+    /// cross-entropy over the primary categories, then the `lr` section's logistic regression fitted on the
+    /// tuned encoder's embeddings (served like `embedding_lr`, with the tuned encoder).
+    FinetuneClassifier,
 }
 
 impl ExperimentKind {
@@ -220,6 +224,7 @@ impl ExperimentKind {
         ExperimentKind::TfidfMultilabel,
         ExperimentKind::Ensemble,
         ExperimentKind::Contrastive,
+        ExperimentKind::FinetuneClassifier,
     ];
 
     /// The name used in YAML and in run records.
@@ -231,6 +236,7 @@ impl ExperimentKind {
             ExperimentKind::TfidfMultilabel => "tfidf_multilabel",
             ExperimentKind::Ensemble => "ensemble",
             ExperimentKind::Contrastive => "contrastive",
+            ExperimentKind::FinetuneClassifier => "finetune_classifier",
         }
     }
 }

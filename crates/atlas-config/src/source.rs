@@ -23,6 +23,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("experiment/embedding_lr.yaml", include_str!("../../../conf/experiment/embedding_lr.yaml")),
     ("experiment/embedding_mlp.yaml", include_str!("../../../conf/experiment/embedding_mlp.yaml")),
     ("experiment/ensemble.yaml", include_str!("../../../conf/experiment/ensemble.yaml")),
+    (
+        "experiment/finetune_classifier.yaml",
+        include_str!("../../../conf/experiment/finetune_classifier.yaml"),
+    ),
     ("experiment/tfidf_linear.yaml", include_str!("../../../conf/experiment/tfidf_linear.yaml")),
     ("experiment/tfidf_multilabel.yaml", include_str!("../../../conf/experiment/tfidf_multilabel.yaml")),
     ("finetune/adapter.yaml", include_str!("../../../conf/finetune/adapter.yaml")),

@@ -176,7 +176,7 @@ fn unknown_group_option_lists_available() {
     let err = load(&src, &args(&["experiment=foo"]), &[]).unwrap_err().to_string();
     assert_eq!(
         err,
-        "experiment=foo: no ../../conf/experiment/foo.yaml; available: contrastive, embedding_lr, embedding_mlp, ensemble, tfidf_linear, tfidf_multilabel"
+        "experiment=foo: no ../../conf/experiment/foo.yaml; available: contrastive, embedding_lr, embedding_mlp, ensemble, finetune_classifier, tfidf_linear, tfidf_multilabel"
     );
 
     let err = load(&ConfigSource::Embedded, &args(&["data=huge"]), &[]).unwrap_err().to_string();

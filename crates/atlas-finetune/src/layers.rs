@@ -99,6 +99,10 @@ pub enum LossKind {
     /// ContrastiveLoss on each anchor's positive pair and its hard negative, the frozen model's nearest train
     /// paper of another category ([`crate::contrastive`]).
     Contrastive,
+    /// Cross-entropy of a linear classification head over the primary categories, trained with the layers
+    /// (`experiment=finetune_classifier`): the head starts as the frozen model's category centroids × `scale`,
+    /// and both papers of each pair are classified. The head is not saved: the encoder is what this tunes.
+    CrossEntropy,
 }
 
 impl std::fmt::Display for LossKind {
@@ -106,6 +110,7 @@ impl std::fmt::Display for LossKind {
         f.write_str(match self {
             LossKind::Mnrl => "mnrl",
             LossKind::Contrastive => "contrastive",
+            LossKind::CrossEntropy => "cross_entropy",
         })
     }
 }
@@ -263,6 +268,32 @@ pub struct LayerData<'a> {
     /// For `loss: contrastive`: the train index of each train paper's hard negative
     /// ([`crate::contrastive::mine_hard_negatives`]).
     pub hard_negatives: Option<Vec<Option<usize>>>,
+    /// For `loss: cross_entropy`: the head's initial weights, `categories × hidden` row-major.
+    pub class_init: Option<Vec<f32>>,
+}
+
+/// Optimizer names of the `loss: cross_entropy` head (after the layers' names, which all start with the
+/// checkpoint's layer prefixes).
+const HEAD_WEIGHT: &str = "~classifier.weight";
+const HEAD_BIAS: &str = "~classifier.bias";
+
+/// Initial weights of the `loss: cross_entropy` head: each category's centroid of the frozen `vectors`
+/// (`rows × dim`), normalised and multiplied by `scale`, so the head starts as a nearest-centroid classifier of
+/// the frozen model (a category without train papers gets a zero row).
+pub fn centroid_head(vectors: &[f32], dim: usize, labels: &[u32], categories: usize, scale: f64) -> Vec<f32> {
+    let mut sums = vec![0.0f32; categories * dim];
+    for (row, &l) in vectors.chunks_exact(dim).zip(labels) {
+        for (s, v) in sums[l as usize * dim..(l as usize + 1) * dim].iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    for row in sums.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x *= scale as f32 / norm);
+        }
+    }
+    sums
 }
 
 /// Seed of step `step`'s dropout masks.
@@ -447,15 +478,35 @@ pub fn train_layers(
         return Err(FinetuneError::Invalid("each micro-batch needs at least 2 pairs".into()));
     }
     let negatives = match (opts.loss, &data.hard_negatives) {
-        (LossKind::Mnrl, _) => None,
         (LossKind::Contrastive, Some(n)) if n.len() == data.train_labels.len() => Some(n),
         (LossKind::Contrastive, _) => {
             return Err(FinetuneError::Invalid(
                 "loss contrastive needs a hard negative for every train paper".into(),
             ))
         }
+        _ => None,
     };
     let h = store.meta().hidden;
+    // The classification head of `loss: cross_entropy`: trained with the layers, checkpointed with them
+    // (it is part of the optimizer's variables), not saved with the model.
+    let head = match (opts.loss, &data.class_init) {
+        (LossKind::CrossEntropy, Some(init)) if init.len() == data.categories * h => {
+            let c = FinetuneError::candle("the classification head");
+            let w = Tensor::from_vec(init.clone(), (data.categories, h), device).map_err(c)?;
+            let b = Tensor::zeros(data.categories, candle_core::DType::F32, device)
+                .map_err(FinetuneError::candle("the classification head"))?;
+            let w = candle_core::Var::from_tensor(&w).map_err(FinetuneError::candle("the head weight"))?;
+            let b = candle_core::Var::from_tensor(&b).map_err(FinetuneError::candle("the head bias"))?;
+            Some((w, b))
+        }
+        (LossKind::CrossEntropy, _) => {
+            return Err(FinetuneError::Invalid(format!(
+                "loss cross_entropy needs the head's initial weights ({} categories × {h})",
+                data.categories
+            )))
+        }
+        _ => None,
+    };
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); data.categories];
     for (i, &l) in data.train_labels.iter().enumerate() {
         by_label[l as usize].push(i);
@@ -469,7 +520,12 @@ pub fn train_layers(
     }
     let pairs_per_epoch = steps_per_epoch * opts.batch_size;
     let total = steps_per_epoch * opts.epochs;
-    let mut opt = AdamW::new(model.trainable_vars(), opts.weight_decay)?;
+    let mut vars = model.trainable_vars();
+    if let Some((w, b)) = &head {
+        vars.push((HEAD_WEIGHT.to_string(), w.clone()));
+        vars.push((HEAD_BIAS.to_string(), b.clone()));
+    }
+    let mut opt = AdamW::new(vars, opts.weight_decay)?;
 
     let (mut steps, mut evals, mut train_s, start) = match load_checkpoint(checkpoint_dir, device)? {
         Some((state, tensors)) => {
@@ -542,9 +598,21 @@ pub fn train_layers(
                 };
                 let a = encode(rows(|p| p.0))?;
                 let p = encode(rows(|p| p.1))?;
-                let loss = match negatives {
-                    None => crate::mnrl_loss(&a, &p, &labels, opts.scale, opts.symmetric)?,
-                    Some(neg) => {
+                let loss = match (negatives, &head) {
+                    (_, Some((w, b))) => {
+                        let c = FinetuneError::candle;
+                        let targets = Tensor::new(labels.as_slice(), device).map_err(c("targets"))?;
+                        let side = |x: &Tensor| -> Result<Tensor, FinetuneError> {
+                            let logits = x
+                                .matmul(&w.as_tensor().t().map_err(c("head"))?)
+                                .and_then(|l| l.broadcast_add(b.as_tensor()))
+                                .map_err(c("logits"))?;
+                            candle_nn::loss::cross_entropy(&logits, &targets).map_err(c("cross-entropy"))
+                        };
+                        ((side(&a)? + side(&p)?).and_then(|l| l * 0.5)).map_err(c("mean of both sides"))?
+                    }
+                    (None, None) => crate::mnrl_loss(&a, &p, &labels, opts.scale, opts.symmetric)?,
+                    (Some(neg), None) => {
                         // An anchor without another category in training (never with real data) is its own
                         // negative: a constant term without gradient.
                         let n_rows =

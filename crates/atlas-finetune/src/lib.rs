@@ -41,7 +41,7 @@ pub use adapter::{mnrl_loss, Adapter};
 pub use bert::{Mode, TrainableBert};
 pub use data::{LabelledSplit, SplitData};
 pub use hidden::HiddenStore;
-pub use layers::{train_layers, LayerOptions, LayerReport, LossKind, TrainLayers};
+pub use layers::{centroid_head, train_layers, LayerOptions, LayerReport, LossKind, TrainLayers};
 pub use run::{finetune, finetune_with, FinetuneRequest, FinetuneResult};
 pub use train::{train_adapter, EpochRecord, TrainOptions, TrainReport};
 

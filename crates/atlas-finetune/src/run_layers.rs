@@ -233,6 +233,15 @@ pub(crate) fn finetune_layers(
     } else {
         None
     };
+    let class_init = (opts.loss == crate::LossKind::CrossEntropy).then(|| {
+        crate::layers::centroid_head(
+            &data.train.vectors,
+            dim,
+            &data.train.labels,
+            data.categories.len(),
+            opts.scale,
+        )
+    });
     let layer_data = LayerData {
         train_labels: &data.train.labels,
         train_rows: rows_of(&data.train)?,
@@ -240,6 +249,7 @@ pub(crate) fn finetune_layers(
         val_rows: rows_of(&data.validation)?,
         categories: data.categories.len(),
         hard_negatives,
+        class_init,
     };
 
     // Training.

@@ -166,6 +166,8 @@ fn train_in_run(
     };
 
     let model_dir = run.artifact_dir().join("model");
+    // `finetune_classifier` tunes its encoder in a run folder of its own inside this one.
+    let encoder_run_dir = run.dir().join(crate::contrastive::ENCODER_RUN);
     let pipeline_meta = PipelineMeta {
         template: template.clone(),
         experiment: cfg.experiment.name.clone(),
@@ -198,6 +200,13 @@ fn train_in_run(
         ExperimentKind::Ensemble => {
             crate::ensemble::train_ensemble(&trainer, &pipeline_meta, &mut metrics, &mut observer)?
         }
+        ExperimentKind::FinetuneClassifier => crate::contrastive::finetune_classifier(
+            &trainer,
+            ds.dir(),
+            &encoder_run_dir,
+            &mut metrics,
+            &mut observer,
+        )?,
         ExperimentKind::Contrastive => {
             return Err(PipelineError::Setting {
                 key: "experiment.kind",

@@ -1,12 +1,15 @@
 //! `train experiment=contrastive` on the real `arxiv-mini` papers and MiniLM of the data kit (skipped without
 //! them, a failure where `ATLAS_REQUIRE_DATA=1`): the `finetune` group's settings fine-tune the top layer,
 //! the run folder holds the resolved configuration, the tuned model and its metrics, and the tuned model
-//! serves at fp32 and at int8 (a graph arxiv-atlas quantizes itself: a tuned folder ships none).
+//! serves at fp32 and at int8 (a graph arxiv-atlas quantizes itself: a tuned folder ships none);
+//! `train experiment=finetune_classifier` tunes the top layer with a cross-entropy head and serves the `lr` head
+//! on the tuned encoder like an `embedding_lr` model.
 
 mod common;
 
 use atlas_encoder::{cosine, BackendKind, Encoder, EncoderOptions, Precision};
-use atlas_pipeline::{train, PipelineError};
+use atlas_model::{LoadOptions, LoadedModel};
+use atlas_pipeline::{evaluate, train, EvaluateRequest, PipelineError};
 
 #[test]
 fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8() {
@@ -88,4 +91,69 @@ fn an_adapter_without_an_embedding_set_is_refused_naming_the_key() {
     assert!(err.to_string().contains("arxiv-atlas embed"), "{err}");
     // Refused before any work: no run folder was started.
     assert!(!tmp.path().join("runs/train").exists());
+}
+
+#[test]
+fn finetune_classifier_tunes_the_encoder_with_a_head_then_serves_like_embedding_lr() {
+    let test = "finetune_classifier_tunes_the_encoder_with_a_head_then_serves_like_embedding_lr";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let extra: Vec<String> = [
+        "data.max_samples=600",
+        "finetune.train_layers=1",
+        "finetune.layers.max_pairs=64",
+        "finetune.layers.batch_size=16",
+        "finetune.layers.eval_every=4",
+        "finetune.layers.eval_queries=50",
+        "finetune.layers.eval_docs=200",
+        "finetune.layers.progress=false",
+        "experiment.encoder.threads=2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        format!("finetune.hidden_dir={}", t.join("hidden").display()),
+        format!("experiment.encoder.cache_dir={}", t.join("emb-cache").display()),
+    ])
+    .collect();
+    let Some(resolved) = common::mini_config_with(test, "finetune_classifier", t, &extra) else { return };
+    let out = train(&resolved).unwrap();
+
+    // The encoder's own run inside the classifier's, trained with cross-entropy whatever the group says.
+    let encoder_run = out.run_dir.join("encoder");
+    let params = std::fs::read_to_string(encoder_run.join("params.json")).unwrap();
+    assert!(params.contains("cross_entropy"), "{params}");
+    for key in ["encoder_frozen_test_p_at_1", "encoder_test_p_at_1", "validation_accuracy"] {
+        let v = out.metrics[key];
+        assert!(v > 0.0 && v <= 1.0, "{key} = {v}");
+    }
+    // The head found every paper embedded by the tuned encoder already (the fine-tuning filled the cache).
+    assert_eq!(out.metrics["embedded_texts"], 0.0, "{:?}", out.metrics);
+
+    // It loads and classifies like an embedding_lr model, with the tuned encoder.
+    let model = LoadedModel::open(&out.run_dir, &LoadOptions::default()).unwrap();
+    let encoder = model.predictor.encoder().expect("an embedding model");
+    let tuned = atlas_encoder::ModelFolder::open(&encoder_run.join("artifacts/model")).unwrap();
+    assert_eq!(encoder.model_hash().unwrap(), tuned.model_hash().unwrap(), "not the tuned encoder");
+    let ds = atlas_pipeline::prepare_dataset(&resolved.config.data).unwrap();
+    let report = evaluate(&EvaluateRequest {
+        model: out.run_dir.clone(),
+        input: ds.dir().to_path_buf(),
+        splits: vec![atlas_corpus::Split::Test],
+        run_dir: Some(t.join("runs/eval")),
+        runs_root: t.join("runs"),
+        multilabel_threshold: 0.2,
+        coverage: None,
+    })
+    .unwrap()
+    .report;
+    // 600 papers over ~100 categories: far above the 1/categories of guessing, far from perfect.
+    assert!(report.accuracy > 0.1 && report.accuracy < 1.0, "test accuracy {}", report.accuracy);
+
+    // The adapter is no way to tune a classifier's encoder.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let extra = vec!["finetune=adapter".to_string()];
+    let resolved = common::mini_config_with(test, "finetune_classifier", tmp2.path(), &extra).unwrap();
+    let err = train(&resolved).unwrap_err();
+    assert!(matches!(err, PipelineError::Setting { key: "finetune.train_layers", .. }), "{err}");
 }

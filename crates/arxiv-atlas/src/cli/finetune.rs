@@ -14,6 +14,8 @@ pub enum LossArg {
     Mnrl,
     /// ContrastiveLoss with mined hard negatives.
     Contrastive,
+    /// Cross-entropy of a classification head over the primary categories (the head is not saved).
+    CrossEntropy,
 }
 
 /// `arxiv-atlas finetune`.
@@ -82,8 +84,9 @@ pub struct FinetuneArgs {
     /// Layers: micro-batches per step (gradient accumulation; each has its own in-batch negatives).
     #[arg(long, default_value_t = LayerOptions::default().accumulation)]
     pub accumulation: usize,
-    /// Layers: the loss: mnrl (in-batch negatives, same-category papers masked) or contrastive (margin loss on
-    /// each positive pair and on the frozen model's nearest train paper of another category).
+    /// Layers: the loss: mnrl (in-batch negatives, same-category papers masked), contrastive (margin loss on
+    /// each positive pair and on the frozen model's nearest train paper of another category) or cross-entropy
+    /// (a linear head over the primary categories, trained with the layers and then dropped).
     #[arg(long, value_enum, default_value_t = LossArg::Mnrl)]
     pub loss: LossArg,
     /// Layers: margin of the contrastive loss, on cosine distance.
@@ -147,6 +150,7 @@ impl FinetuneArgs {
             loss: match self.loss {
                 LossArg::Mnrl => LossKind::Mnrl,
                 LossArg::Contrastive => LossKind::Contrastive,
+                LossArg::CrossEntropy => LossKind::CrossEntropy,
             },
             margin: self.margin,
             scale: self.scale,

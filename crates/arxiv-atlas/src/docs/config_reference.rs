@@ -45,8 +45,10 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("experiment.name", "string", "recorded with the run and the model (usually the experiment file's name)"),
     (
         "experiment.kind",
-        "`tfidf_linear`, `embedding_lr`, `embedding_mlp`, `tfidf_multilabel`, `ensemble` or `contrastive`",
-        "which trainer runs (`contrastive` fine-tunes the encoder as the `finetune` section says)",
+        "`tfidf_linear`, `embedding_lr`, `embedding_mlp`, `tfidf_multilabel`, `ensemble`, `contrastive` or \
+         `finetune_classifier`",
+        "which trainer runs (`contrastive` fine-tunes the encoder as the `finetune` section says; \
+         `finetune_classifier` tunes it with a classification head, then fits the `lr` head on it)",
     ),
     ("experiment.tfidf.ngram_max", "integer", "largest n-gram length: 1 = unigrams, 2 = uni- and bigrams"),
     ("experiment.tfidf.min_df", "integer", "drop terms found in fewer training documents"),
@@ -294,9 +296,10 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("finetune.layers.max_grad_norm", "number", "layers: clip the gradients' global norm (0 = off)"),
     (
         "finetune.layers.loss",
-        "`mnrl` or `contrastive`",
-        "layers: masked in-batch MNRL, or ContrastiveLoss on each positive and the frozen model's nearest \
-         train paper of another category (mined before training)",
+        "`mnrl`, `contrastive` or `cross_entropy`",
+        "layers: masked in-batch MNRL, ContrastiveLoss on each positive and the frozen model's nearest \
+         train paper of another category (mined before training), or `cross_entropy` (a classification head; \
+         what `finetune_classifier` uses)",
     ),
     ("finetune.layers.margin", "number", "layers: margin of the contrastive loss, on cosine distance"),
     ("finetune.layers.scale", "number", "layers: MNRL similarity scale"),
