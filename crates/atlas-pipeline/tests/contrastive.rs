@@ -11,12 +11,9 @@ use atlas_encoder::{cosine, BackendKind, Encoder, EncoderOptions, Precision};
 use atlas_model::{LoadOptions, LoadedModel};
 use atlas_pipeline::{evaluate, train, EvaluateRequest, PipelineError};
 
-#[test]
-fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8() {
-    let test = "contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8";
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let extra: Vec<String> = [
+/// Overrides for a small run: 600 arxiv-mini papers, the top layer, 4 steps of 16 pairs, caches under `t`.
+fn small_run(t: &std::path::Path) -> Vec<String> {
+    [
         "data.max_samples=600",
         "finetune.train_layers=1",
         "finetune.layers.max_pairs=64",
@@ -33,7 +30,15 @@ fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_an
         format!("finetune.hidden_dir={}", t.join("hidden").display()),
         format!("experiment.encoder.cache_dir={}", t.join("emb-cache").display()),
     ])
-    .collect();
+    .collect()
+}
+
+#[test]
+fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8() {
+    let test = "contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_and_int8";
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let extra = small_run(t);
     let Some(resolved) = common::mini_config_with(test, "contrastive", t, &extra) else { return };
     assert_eq!(resolved.groups["finetune"], "cpu_60min");
     let out = train(&resolved).unwrap();
@@ -98,24 +103,7 @@ fn finetune_classifier_tunes_the_encoder_with_a_head_then_serves_like_embedding_
     let test = "finetune_classifier_tunes_the_encoder_with_a_head_then_serves_like_embedding_lr";
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let extra: Vec<String> = [
-        "data.max_samples=600",
-        "finetune.train_layers=1",
-        "finetune.layers.max_pairs=64",
-        "finetune.layers.batch_size=16",
-        "finetune.layers.eval_every=4",
-        "finetune.layers.eval_queries=50",
-        "finetune.layers.eval_docs=200",
-        "finetune.layers.progress=false",
-        "experiment.encoder.threads=2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        format!("finetune.hidden_dir={}", t.join("hidden").display()),
-        format!("experiment.encoder.cache_dir={}", t.join("emb-cache").display()),
-    ])
-    .collect();
+    let extra = small_run(t);
     let Some(resolved) = common::mini_config_with(test, "finetune_classifier", t, &extra) else { return };
     let out = train(&resolved).unwrap();
 
