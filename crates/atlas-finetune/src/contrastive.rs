@@ -9,7 +9,7 @@
 //! Loss of a pair with cosine distance `d = 1 − cos`: `½ d²` for a positive pair, `½ max(0, margin − d)²`
 //! for a negative pair, averaged over both kinds (sentence-transformers' formula, margin 0.5 by default).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::FinetuneError;
 
@@ -71,7 +71,6 @@ pub fn mine_hard_negatives(
         let sims = all
             .narrow(0, start, len)
             .and_then(|q| q.matmul(&all_t))
-            .and_then(|s| s.to_dtype(DType::F32))
             .and_then(|s| s.to_vec2::<f32>())
             .map_err(c("mining similarities"))?;
         for (k, sim) in sims.iter().enumerate() {
