@@ -24,7 +24,7 @@ fn demo_prepares_a_servable_folder_and_reuses_it() {
     let run = || {
         let out = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
             .args(["demo", "--no-serve", "--input", input.to_str().unwrap(), "--dir", dir.to_str().unwrap()])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .current_dir(atlas_testkit::repo_root())
             .env("ARXIV_ATLAS_LOG", "warn")
             .env("ARXIV_ATLAS_CACHE_DIR", tmp.path().join("cache"))
             .output()
@@ -54,7 +54,7 @@ fn demo_prepares_a_servable_folder_and_reuses_it() {
     let child = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
         .args(["serve", "--index", dir.join("index").to_str().unwrap(), "--no-request-log"])
         .args(["--addr", &format!("127.0.0.1:{port}")])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .current_dir(atlas_testkit::repo_root())
         .env("ARXIV_ATLAS_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

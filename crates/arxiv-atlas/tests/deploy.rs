@@ -3,11 +3,11 @@
 //! against the Kubernetes schemas, the Compose Specification's schema, hadolint, actionlint), and each linter shown to reject a broken file, so a pass
 //! means the files were read. Needs `scripts/setup-deploy-lint.sh` (`ATLAS_REQUIRE_DEPLOYLINT`, atlas-testkit).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 fn run(cmd: &mut Command) -> Output {

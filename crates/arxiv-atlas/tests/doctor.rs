@@ -19,7 +19,7 @@ const CLEARED: &[&str] = &[
 ];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 /// The binary in `cwd`, with the variables in [`CLEARED`] removed and `env` set.

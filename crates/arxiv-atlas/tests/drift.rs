@@ -2,13 +2,13 @@
 //! papers of 2025 logged by the server's own request-log writer are (exit 1, JSON and HTML report), a failed
 //! check exits 2, and `drift profile` rebuilds the profile from the run's training data.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn atlas(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"))
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .current_dir(atlas_testkit::repo_root())
         .env("ARXIV_ATLAS_LOG", "warn")
         .output()
         .expect("the arxiv-atlas binary runs")

@@ -8,7 +8,7 @@ use std::process::Command;
 const TEST: &str = "dvc_pipeline_reproduces_then_does_nothing";
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 /// Runs `dvc ARGS` in `dir` with the binary under test first on `PATH`; returns stdout + stderr.

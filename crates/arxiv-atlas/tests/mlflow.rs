@@ -18,7 +18,7 @@ const ABSTRACT: &str =
     "We study quantum error correction with surface codes and their decoders on noisy qubits.";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 /// The binary from the repository root, with the registry's server and a private model cache.

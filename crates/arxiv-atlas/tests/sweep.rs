@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 fn atlas() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_arxiv-atlas"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).env("ARXIV_ATLAS_LOG", "warn");
+    c.current_dir(atlas_testkit::repo_root()).env("ARXIV_ATLAS_LOG", "warn");
     c
 }
 

@@ -225,7 +225,11 @@ mod tests {
 
     /// The section `key` of `conf/experiment/<file>`.
     fn section(file: &str, key: &str) -> serde_yaml::Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/experiment").join(file);
+        // The run-time CARGO_MANIFEST_DIR (set by `cargo test`) is this clone; the compile-time one is the clone
+        // that built the binary, stale when clones share a target dir.
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from);
+        let path = dir.join("../../conf/experiment").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
         doc[key].clone()

@@ -161,7 +161,7 @@ mod tests {
     use super::*;
 
     fn repo_conf() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf")
+        atlas_testkit::repo_root().join("conf")
     }
 
     fn files_under(dir: &Path, prefix: &str, out: &mut Vec<String>) {

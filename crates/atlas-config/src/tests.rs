@@ -1,12 +1,12 @@
 //! End-to-end tests of [`load`](crate::load) against the shipped `conf/` and small hand-made folders.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::*;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 fn repo_conf() -> ConfigSource {

@@ -32,7 +32,7 @@ struct Reference {
 fn make_models(out: &Path) -> Option<Reference> {
     let python = atlas_testkit::torch_python(TEST)?;
     let tokenizer = atlas_testkit::shared_dir(TEST, "models/all-MiniLM-L6-v2")?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_tiny_models.py");
+    let script = atlas_testkit::crate_dir().join("tests/helpers/make_tiny_models.py");
     let run = std::process::Command::new(&python)
         .arg(&script)
         .arg("--out")

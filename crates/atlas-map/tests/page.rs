@@ -45,7 +45,7 @@ fn absolute(root: &Path, p: String) -> PathBuf {
 #[test]
 fn map_page_in_headless_chromium() {
     const TEST: &str = "map_page_in_headless_chromium";
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = atlas_testkit::repo_root();
     let Some(web) = atlas_testkit::web_test_dir(TEST, &root) else { return };
     let dir = tempfile::tempdir().unwrap();
     let html = match std::env::var("ARXIV_ATLAS_MAP_PAGE") {

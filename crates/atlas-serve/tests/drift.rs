@@ -197,7 +197,7 @@ async fn live_drift_over_real_requests_with_a_sqlite_log() {
 /// screenshot.
 fn report_in_chromium(report: &Value, tmp: &Path) {
     const TEST: &str = "live_drift_over_real_requests_with_a_sqlite_log (drift report in Chromium)";
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = atlas_testkit::repo_root();
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     let playwright = root.join("tests/web/node_modules/playwright-core");
@@ -240,7 +240,7 @@ fn report_in_chromium(report: &Value, tmp: &Path) {
 
 /// Every metric name the alert rules and the dashboard reference is on a running server's `/metrics`.
 fn check_deploy_metrics(scrape: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = atlas_testkit::repo_root();
     let rules: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap())
             .expect("alerts.yml is YAML");

@@ -13,7 +13,7 @@ use std::process::Command;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_page_in_headless_chromium() {
     const TEST: &str = "web_page_in_headless_chromium";
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = atlas_testkit::repo_root();
     let script = root.join("tests/web/page.test.mjs");
     if atlas_testkit::web_test_dir(TEST, &root).is_none() {
         return;
@@ -38,7 +38,7 @@ async fn web_page_in_headless_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_page_of_an_embedding_model_in_headless_chromium() {
     const TEST: &str = "web_page_of_an_embedding_model_in_headless_chromium";
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = atlas_testkit::repo_root();
     let script = root.join("tests/web/page.test.mjs");
     if atlas_testkit::web_test_dir(TEST, &root).is_none() {
         return;

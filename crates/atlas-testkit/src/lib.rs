@@ -90,16 +90,25 @@ pub fn missing(need: Need, test: &str, reason: impl Display) {
     }
 }
 
+/// The folder of the crate under test. `cargo test` sets `CARGO_MANIFEST_DIR` at run time to that crate's
+/// folder; the compile-time `env!("CARGO_MANIFEST_DIR")` is the folder of whichever clone built the test
+/// binary, which goes stale when clones share a target dir (cargo reuses a binary built under another path as
+/// fresh), so tests ask here instead.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+/// The repository root: every crate sits at `crates/<name>`, two levels below it.
+pub fn repo_root() -> PathBuf {
+    crate_dir().join("../..")
+}
+
 /// The `shared` folder beside the repository (`ATLAS_SHARED_DIR` overrides), whether or not it exists.
 pub fn shared_root() -> PathBuf {
     match std::env::var_os("ATLAS_SHARED_DIR") {
         Some(d) => PathBuf::from(d),
-        // Every crate sits at crates/<name>, so the repository root is two levels above the crate under test.
-        // `cargo test` sets CARGO_MANIFEST_DIR at run time to that crate's folder; the compile-time value is
-        // this crate's folder in whichever clone built it, which goes stale when clones share a target dir.
-        None => std::env::var_os("CARGO_MANIFEST_DIR")
-            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-            .join("../../../shared"),
+        None => repo_root().join("../shared"),
     }
 }
 

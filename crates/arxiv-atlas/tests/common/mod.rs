@@ -2,12 +2,12 @@
 //! `serve`.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The repository root (where `conf/` and `../shared` resolve as for a user).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    atlas_testkit::repo_root()
 }
 
 /// Runs the binary from the repository root.
