@@ -119,6 +119,42 @@ pub struct SavedEncoder {
     pub template: TextTemplate,
     /// Vector width.
     pub dim: usize,
+    /// The model folder relative to the folder holding this record, when it lies in the same run (a
+    /// fine-tuned encoder beside the head trained on it, see [`SavedEncoder::relative_to`]): a run folder that
+    /// was moved or downloaded elsewhere still finds its encoder. Tried before [`SavedEncoder::model_dir`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_model_dir: Option<PathBuf>,
+}
+
+/// Most `..` steps a [`SavedEncoder::relative_model_dir`] may take: enough to leave `<run>/artifacts/model`
+/// for another folder of the same run, not enough to point out of the run (a shared base model stays absolute).
+const MAX_UP_STEPS: usize = 2;
+
+/// `path` made absolute with links resolved, when it or a folder above it exists (a head's folder may not be
+/// written yet when its record is made).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let mut rest = Vec::new();
+    let mut p = path;
+    loop {
+        if let Ok(real) = p.canonicalize() {
+            return Some(rest.iter().rev().fold(real, |acc, c| acc.join(c)));
+        }
+        rest.push(p.file_name()?);
+        p = p.parent()?;
+    }
+}
+
+/// `path` relative to `base` when the path climbs at most [`MAX_UP_STEPS`] folders.
+fn relative_path(path: &Path, base: &Path) -> Option<PathBuf> {
+    let (path, base) = (resolved(path)?, resolved(base)?);
+    let common = path.components().zip(base.components()).take_while(|(a, b)| a == b).count();
+    let up = base.components().count() - common;
+    if up > MAX_UP_STEPS || common == 0 {
+        return None;
+    }
+    let mut rel: PathBuf = std::iter::repeat_n(std::path::Component::ParentDir, up).collect();
+    rel.extend(path.components().skip(common));
+    Some(rel)
 }
 
 fn default_batch_size() -> usize {
@@ -139,7 +175,25 @@ impl SavedEncoder {
             batch_size: spec.batch_size,
             template: encoder.template().clone(),
             dim: encoder.dim(),
+            relative_model_dir: None,
         })
+    }
+
+    /// This record as saved in the folder `dir`: with the model folder also recorded relative to `dir` when it
+    /// lies in the same run (at most two folders up, e.g. `../../encoder/artifacts/model` from
+    /// `<run>/artifacts/model`).
+    pub fn relative_to(mut self, dir: &Path) -> Self {
+        self.relative_model_dir = relative_path(&self.model_dir, dir);
+        self
+    }
+
+    /// [`SavedEncoder::spec`] for the record read from the folder `dir`: the relative model folder is tried
+    /// first (it moves with the run), then the absolute one.
+    pub fn spec_in(&self, dir: &Path) -> EncoderSpec {
+        match self.relative_model_dir.as_ref().map(|r| dir.join(r)).filter(|p| p.exists()) {
+            Some(model_dir) => EncoderSpec { model_dir: Some(model_dir), ..self.spec() },
+            None => self.spec(),
+        }
     }
 
     /// The spec that rebuilds the encoder. The recorded folder is used when it still exists; otherwise the
@@ -186,5 +240,39 @@ mod tests {
         let back = serde_json::to_value(&rec).unwrap();
         assert_eq!(back["precision"], "int8");
         assert_eq!(back["dim"], 384);
+        assert!(back.get("relative_model_dir").is_none(), "{back}");
+    }
+
+    /// A run moved elsewhere finds the encoder that was tuned inside it; a model outside the run stays
+    /// absolute.
+    #[test]
+    fn an_encoder_inside_the_run_is_found_after_the_run_moves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("runs/a");
+        let (head, model) = (run.join("artifacts/model"), run.join("encoder/artifacts/model"));
+        let shared = tmp.path().join("shared/models/base");
+        // The head's folder is not written yet when its record is made.
+        for d in [&model, &shared] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let old =
+            r#"{"model_dir": "/m", "model_hash": "h", "embedding_id": "e", "template": "{title}", "dim": 4}"#;
+        let rec: SavedEncoder = serde_json::from_str(old).unwrap();
+        let inside = SavedEncoder { model_dir: model.clone(), ..rec.clone() }.relative_to(&head);
+        assert_eq!(inside.relative_model_dir, Some(PathBuf::from("../../encoder/artifacts/model")));
+        let outside = SavedEncoder { model_dir: shared.clone(), ..rec }.relative_to(&head);
+        assert_eq!(outside.relative_model_dir, None);
+
+        let json = serde_json::to_string(&inside).unwrap();
+        let moved = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&head).unwrap();
+        std::fs::rename(&run, &moved).unwrap();
+        let back: SavedEncoder = serde_json::from_str(&json).unwrap();
+        let found = back.spec_in(&moved.join("artifacts/model")).model_dir.unwrap();
+        assert_eq!(
+            found.canonicalize().unwrap(),
+            moved.join("encoder/artifacts/model").canonicalize().unwrap()
+        );
+        assert_eq!(back.spec().model_dir, None, "the absolute path is gone with the old place");
     }
 }

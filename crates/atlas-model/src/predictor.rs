@@ -299,7 +299,7 @@ fn load_embedding_predictor(dir: &Path, opts: &LoadOptions) -> Result<Predictor,
     let (head, meta) = DenseHead::load(dir).map_err(classifier_err)?;
     let saved: SavedEncoder = serde_json::from_value(meta)
         .map_err(|source| PredictorError::Json { path: dir.join(atlas_artifact::MANIFEST_FILE), source })?;
-    let encoder = saved.spec().load(&saved.template, opts.sessions)?;
+    let encoder = saved.spec_in(dir).load(&saved.template, opts.sessions)?;
     let got = encoder.embedding_id()?;
     if got != saved.embedding_id {
         return Err(PredictorError::EncoderMismatch {

@@ -379,7 +379,7 @@ impl Trainer<'_> {
             EmbeddingHead::Knn => DenseHead::build_knn(&xtr, dim, &data.train_y, labels, &exp.knn)?,
         };
         record_fit(metrics, &report);
-        let saved = SavedEncoder::new(&enc_cfg.spec, &encoder)?;
+        let saved = SavedEncoder::new(&enc_cfg.spec, &encoder)?.relative_to(self.model_dir);
         let saved_json = serde_json::to_value(&saved)
             .map_err(|source| PipelineError::Json { what: "the encoder record", source })?;
         head.save(self.model_dir, &saved_json)?;
