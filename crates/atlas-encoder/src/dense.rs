@@ -41,6 +41,8 @@ pub enum Activation {
     Identity,
     /// `torch.nn.modules.activation.Tanh`: sentence-transformers' default for `Dense`.
     Tanh,
+    /// `torch.nn.modules.activation.ReLU`: what the first layer of a two-layer (MLP) adapter uses.
+    Relu,
 }
 
 impl Activation {
@@ -49,6 +51,7 @@ impl Activation {
         match self {
             Activation::Identity => "torch.nn.modules.linear.Identity",
             Activation::Tanh => "torch.nn.modules.activation.Tanh",
+            Activation::Relu => "torch.nn.modules.activation.ReLU",
         }
     }
 
@@ -57,6 +60,7 @@ impl Activation {
         match path.rsplit('.').next().unwrap_or(path) {
             "Identity" => Some(Activation::Identity),
             "Tanh" => Some(Activation::Tanh),
+            "ReLU" => Some(Activation::Relu),
             _ => None,
         }
     }
@@ -195,6 +199,7 @@ impl DenseLayer {
                 *yk = match self.activation {
                     Activation::Identity => z,
                     Activation::Tanh => z.tanh(),
+                    Activation::Relu => z.max(0.0),
                 };
             }
         }
@@ -296,13 +301,29 @@ pub fn save_with_dense(
     layer: &DenseLayer,
     out: &Path,
 ) -> Result<ModelFolder, EncoderError> {
-    if layer.in_features != base.dim() {
-        return Err(EncoderError::InvalidOption(format!(
-            "the dense layer takes {} inputs but {} yields {}-wide embeddings",
-            layer.in_features,
-            base.dir().display(),
-            base.dim()
-        )));
+    save_with_dense_stack(base, std::slice::from_ref(layer), out)
+}
+
+/// Like [`save_with_dense`] with several Dense modules in order (`k_Dense`, `k+1_Dense`, …, then
+/// `Normalize`): how a two-layer adapter is saved. Each layer's input width must be the previous one's output.
+pub fn save_with_dense_stack(
+    base: &ModelFolder,
+    layers: &[DenseLayer],
+    out: &Path,
+) -> Result<ModelFolder, EncoderError> {
+    let mut width = base.dim();
+    for layer in layers {
+        if layer.in_features != width {
+            return Err(EncoderError::InvalidOption(format!(
+                "a dense layer takes {} inputs but receives {width}-wide vectors from {}",
+                layer.in_features,
+                base.dir().display(),
+            )));
+        }
+        width = layer.out_features;
+    }
+    if layers.is_empty() {
+        return Err(EncoderError::InvalidOption("no dense layer to add".into()));
     }
     if out.exists() {
         return Err(EncoderError::InvalidOption(format!(
@@ -312,16 +333,19 @@ pub fn save_with_dense(
     }
     link_tree(base.dir(), out, NOT_INHERITED)?;
     let mut modules = base_modules(base)?;
+    for layer in layers {
+        let idx = modules.len();
+        let dense_path = format!("{idx}_Dense");
+        layer.save(&out.join(&dense_path))?;
+        modules.push(module_entry(idx, &dense_path, DENSE_MODULE_TYPE));
+    }
     let idx = modules.len();
-    let dense_path = format!("{idx}_Dense");
-    layer.save(&out.join(&dense_path))?;
-    modules.push(module_entry(idx, &dense_path, DENSE_MODULE_TYPE));
-    let norm_path = format!("{}_Normalize", idx + 1);
+    let norm_path = format!("{idx}_Normalize");
     // sentence-transformers saves nothing for Normalize but an empty folder; write one so the layout is
     // the same as a folder saved from Python.
     let norm_dir = out.join(&norm_path);
     fs::create_dir_all(&norm_dir).map_err(|source| EncoderError::Io { path: norm_dir, source })?;
-    modules.push(module_entry(idx + 1, &norm_path, NORMALIZE_MODULE_TYPE));
+    modules.push(module_entry(idx, &norm_path, NORMALIZE_MODULE_TYPE));
     write_json(&out.join("modules.json"), &serde_json::Value::Array(modules))?;
     ModelFolder::open(out)
 }
@@ -411,7 +435,7 @@ fn activation_of(path: &Path, config: &DenseConfig) -> Result<Activation, Encode
         path: path.to_path_buf(),
         message: format!(
             "activation_function `{}` is not supported (torch.nn.modules.linear.Identity, \
-             torch.nn.modules.activation.Tanh)",
+             torch.nn.modules.activation.Tanh, torch.nn.modules.activation.ReLU)",
             config.activation_function
         ),
     })

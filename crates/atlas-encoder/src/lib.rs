@@ -50,7 +50,7 @@ pub mod tokenize;
 pub use backend::{Backend, BackendKind, DeviceSpec, Precision};
 pub use batch::{plan_batches, BatchLimits, TokenBatch, DEFAULT_MAX_PADDING_PERCENT};
 pub use bench::{bench, BenchOptions, BenchReport, CpuPeak};
-pub use dense::{save_with_dense, save_with_weights, Activation, DenseLayer};
+pub use dense::{save_with_dense, save_with_dense_stack, save_with_weights, Activation, DenseLayer};
 pub use encoder::{embedding_id_of, Embeddings, Encoder, EncoderOptions};
 pub use error::EncoderError;
 pub use folder::{default_model_dir, Architecture, BertConfig, ModelFolder, DEFAULT_MODEL_ID};

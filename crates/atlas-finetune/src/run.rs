@@ -16,14 +16,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use atlas_embed::{EmbeddingSet, SetMeta};
-use atlas_encoder::{embedding_id_of, save_with_dense, ModelFolder, Precision};
+use atlas_encoder::{embedding_id_of, save_with_dense_stack, ModelFolder, Precision};
 use atlas_index::RetrievalMetrics;
 use atlas_track::{LocalTracker, RunSpec, RunStatus, Tracker};
 
 use crate::adapter::Adapter;
 use crate::data::SplitData;
 use crate::layers::{LayerOptions, LayerReport, TrainLayers};
-use crate::train::{adapted_metrics, train_adapter, TrainOptions, TrainReport};
+use crate::train::{adapted_metrics, new_adapter, train_adapter, TrainOptions, TrainReport};
 use crate::FinetuneError;
 
 /// What to fine-tune.
@@ -206,8 +206,9 @@ pub fn finetune_with(req: &FinetuneRequest, tracker: &dyn Tracker) -> Result<Fin
 
     let mut run = start_run(req, tracker)?;
     run.log_params(&serde_json::json!({
-        "embeddings": req.embeddings, "base_model": base_dir, "adapter": "residual_linear",
-        "loss": "mnrl_masked_same_category", "train": req.train,
+        "embeddings": req.embeddings, "base_model": base_dir,
+        "adapter": if req.train.hidden > 0 { "residual_mlp" } else { "residual_linear" },
+        "loss": req.train.loss.to_string(), "train": req.train,
     }))?;
     run.set_data_fingerprint(&set.meta.input_fingerprint);
 
@@ -223,7 +224,7 @@ pub fn finetune_with(req: &FinetuneRequest, tracker: &dyn Tracker) -> Result<Fin
         data.categories.len()
     );
 
-    let mut adapter = Adapter::new(data.dim, req.train.lr, req.train.weight_decay)?;
+    let mut adapter = new_adapter(&data, &req.train)?;
     let test_metrics = |adapter: &Adapter| {
         adapted_metrics(adapter, &data.test, &[&data.train, &data.validation], &data.categories, 0)
     };
@@ -250,7 +251,7 @@ pub fn finetune_with(req: &FinetuneRequest, tracker: &dyn Tracker) -> Result<Fin
 
     let artifacts = run.artifact_dir();
     let model_dir = artifacts.join("model");
-    let tuned = save_with_dense(&base, &adapter.to_dense()?, &model_dir)?;
+    let tuned = save_with_dense_stack(&base, &adapter.to_dense_stack()?, &model_dir)?;
     let embeddings_dir = artifacts.join("embeddings");
     let adapted = write_adapted_set(&set, &adapter, &tuned, graph.as_deref(), precision, &embeddings_dir)?;
     if req.fill_cache {

@@ -12,6 +12,7 @@ use atlas_index::{evaluate_retrieval, ExactIndex, ExactParams, RetrievalMetrics,
 
 use crate::adapter::Adapter;
 use crate::data::{LabelledSplit, SplitData};
+use crate::layers::{centroid_head, LossKind};
 use crate::FinetuneError;
 
 /// Settings of [`train_adapter`].
@@ -28,8 +29,15 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     /// Share of the steps spent warming the learning rate up linearly from 0; it then decays linearly to 0.
     pub warmup: f64,
-    /// Similarity scale of MNRL (sentence-transformers: 20).
+    /// Similarity scale of the loss: MNRL's (sentence-transformers: 20) or the cosine classifier's.
     pub scale: f64,
+    /// The loss: `mnrl` (same-category pairs, in-batch negatives, same-category papers masked) or
+    /// `cross_entropy` (a cosine classifier over the primary categories, its class vectors trained with the
+    /// adapter from the frozen centroids and then dropped). `contrastive` is for layer runs only.
+    pub loss: LossKind,
+    /// Units of a hidden ReLU branch beside the linear map (a residual MLP, saved as two Dense modules);
+    /// 0 = the linear adapter.
+    pub hidden: usize,
     /// Also rank anchors for each positive (symmetric MNRL).
     pub symmetric: bool,
     /// Stop after this many epochs without a better validation P@1.
@@ -51,6 +59,8 @@ impl Default for TrainOptions {
             weight_decay: 0.01,
             warmup: 0.1,
             scale: 20.0,
+            loss: LossKind::Mnrl,
+            hidden: 0,
             symmetric: false,
             patience: 3,
             val_queries: 0,
@@ -155,6 +165,25 @@ pub(crate) fn epoch_pairs(by_label: &[Vec<usize>], labels: &[u32], rng: &mut Std
         .collect()
 }
 
+/// A new identity adapter for `opts` over `data`: with a hidden branch of `opts.hidden` units, and for
+/// `loss: cross_entropy` with class vectors at the train papers' category centroids.
+pub fn new_adapter(data: &SplitData, opts: &TrainOptions) -> Result<Adapter, FinetuneError> {
+    let head = match opts.loss {
+        LossKind::Mnrl => None,
+        LossKind::CrossEntropy => {
+            Some(centroid_head(&data.train.vectors, data.dim, &data.train.labels, data.categories.len(), 1.0))
+        }
+        LossKind::Contrastive => {
+            return Err(FinetuneError::Invalid(
+                "loss=contrastive trains encoder layers (hard negatives come from their stored states); \
+                 the adapter takes mnrl or cross_entropy"
+                    .into(),
+            ))
+        }
+    };
+    Adapter::build(data.dim, opts.hidden, head.as_deref(), opts.lr, opts.weight_decay, opts.seed)
+}
+
 /// Trains `adapter` on `data.train`, validating on `data.validation` after every epoch; the adapter ends
 /// with the weights of the best epoch.
 pub fn train_adapter(
@@ -188,7 +217,11 @@ pub fn train_adapter(
     }];
     tracing::info!("frozen: validation P@1 {:.4}, MRR@10 {:.4}", frozen.p_at_1, frozen.mrr_at_10);
 
-    let pairs_per_epoch = epoch_pairs(&by_label, &train.labels, &mut StdRng::seed_from_u64(opts.seed)).len();
+    let pairs_per_epoch = match opts.loss {
+        // The cross-entropy loss classifies papers, one at a time: every train paper once an epoch.
+        LossKind::CrossEntropy => train.len(),
+        _ => epoch_pairs(&by_label, &train.labels, &mut StdRng::seed_from_u64(opts.seed)).len(),
+    };
     let steps_per_epoch = pairs_per_epoch / opts.batch_size;
     if steps_per_epoch == 0 {
         return Err(FinetuneError::Invalid(format!(
@@ -208,20 +241,34 @@ pub fn train_adapter(
     let (mut anchors, mut positives, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     for epoch in 1..=opts.epochs {
         let t = Instant::now();
-        let pairs = epoch_pairs(&by_label, &train.labels, &mut rng);
+        let pairs = match opts.loss {
+            LossKind::CrossEntropy => {
+                let mut order: Vec<usize> = (0..train.len()).collect();
+                order.shuffle(&mut rng);
+                order.into_iter().map(|i| (i, i)).collect()
+            }
+            _ => epoch_pairs(&by_label, &train.labels, &mut rng),
+        };
         let mut loss_sum = 0.0f64;
         // A last partial batch is dropped: fewer in-batch negatives would make its loss incomparable.
         for batch in pairs.chunks_exact(opts.batch_size) {
             anchors.clear();
             positives.clear();
             labels.clear();
+            let with_positives = opts.loss != LossKind::CrossEntropy;
             for &(i, j) in batch {
                 anchors.extend_from_slice(&train.vectors[i * dim..(i + 1) * dim]);
-                positives.extend_from_slice(&train.vectors[j * dim..(j + 1) * dim]);
+                if with_positives {
+                    positives.extend_from_slice(&train.vectors[j * dim..(j + 1) * dim]);
+                }
                 labels.push(train.labels[i]);
             }
             adapter.set_learning_rate(lr_at(opts.lr, opts.warmup, step, total_steps));
-            let loss = adapter.step(&anchors, &positives, &labels, opts.scale, opts.symmetric)?;
+            let loss = if with_positives {
+                adapter.step(&anchors, &positives, &labels, opts.scale, opts.symmetric)?
+            } else {
+                adapter.class_step(&anchors, &labels, opts.scale)?
+            };
             loss_sum += f64::from(loss);
             step += 1;
             pb.inc(1);
@@ -260,7 +307,7 @@ pub fn train_adapter(
         }
     }
     pb.finish_and_clear();
-    adapter.load_weights(&best_weights.0, &best_weights.1)?;
+    adapter.load_weights(&best_weights)?;
     Ok(TrainReport { history, best_epoch, pairs_per_epoch, steps: step, stopped_early })
 }
 

@@ -40,27 +40,21 @@ pub(crate) fn train_contrastive(resolved: &ResolvedConfig) -> Result<TrainOutcom
 /// `papers` (run folder, name and config left for the caller).
 fn finetune_request(cfg: &AtlasConfig, papers: &Path) -> Result<FinetuneRequest, PipelineError> {
     let ft = &cfg.finetune;
-    if ft.train_layers == TrainLayers::Adapter && ft.embeddings.is_none() {
-        return Err(PipelineError::Setting {
-            key: "finetune.embeddings",
-            message:
-                "the adapter (finetune.train_layers=adapter) trains on an embedding set of the base model: \
-                      make one with `arxiv-atlas embed --input <data.input> --out <set>` and pass \
-                      finetune.embeddings=<set>, or train the top layers (finetune.train_layers=1)"
-                    .into(),
-        });
-    }
     let encoder = &cfg.experiment.encoder;
     let spec = &encoder.spec;
     // The encoder's model folder, resolved as every embedding experiment resolves it (a hub id is fetched).
     let model_dir = spec.resolve_model_dir()?;
+    let embeddings = match (&ft.embeddings, ft.train_layers) {
+        (None, TrainLayers::Adapter) => Some(frozen_set(cfg, papers)?),
+        (named, _) => named.clone(),
+    };
     let mut adapter = ft.adapter.clone();
     let mut layers = ft.layers.clone();
     // Progress bars draw only on a terminal anyway; the run record keeps the numbers.
     adapter.progress = adapter.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     layers.progress = layers.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(FinetuneRequest {
-        embeddings: ft.embeddings.clone(),
+        embeddings,
         papers: Some(papers.to_path_buf()),
         model_dir: Some(model_dir),
         run_dir: None,
@@ -75,6 +69,34 @@ fn finetune_request(cfg: &AtlasConfig, papers: &Path) -> Result<FinetuneRequest,
         run_name: None,
         config_yaml: None,
     })
+}
+
+/// The embedding set the adapter trains on when `finetune.embeddings` names none: every paper of `papers`
+/// embedded by `experiment.encoder`, through the embedding cache, into `<cache>/../sets/<space>-<input>` (beside
+/// the cache and the hidden-state stores). The set is resumable and reused: a second run over the same papers
+/// and model finds it complete, and a first run finds every paper some earlier command embedded in the cache.
+fn frozen_set(cfg: &AtlasConfig, papers: &Path) -> Result<std::path::PathBuf, PipelineError> {
+    let enc = &cfg.experiment.encoder;
+    let encoder = enc.spec.load(&cfg.data.template, 1)?;
+    let cache_dir = enc.cache_dir.clone().unwrap_or_else(atlas_embed::default_cache_dir);
+    let space = encoder.embedding_id()?.to_string();
+    let input = atlas_corpus::fingerprint_files(&[papers.to_path_buf()])?;
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    let beside = cache_dir.parent().unwrap_or(Path::new("."));
+    let dir = beside.join("sets").join(format!("{}-{}", short(&space), short(&input)));
+    let mut cache = atlas_embed::EmbeddingCache::for_encoder(&encoder, Some(&cache_dir))?;
+    let opts = atlas_embed::EmbedFileOptions {
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..atlas_embed::EmbedFileOptions::default()
+    };
+    let report = atlas_embed::embed_file(&encoder, Some(&mut cache), papers, &dir, &opts)?;
+    tracing::info!(
+        "the adapter's frozen embedding set: {} ({} papers, {:.0} s)",
+        dir.display(),
+        report.count,
+        report.seconds
+    );
+    Ok(dir)
 }
 
 /// `finetune_classifier`: tunes the encoder's top layers with a cross-entropy head into `encoder_run`

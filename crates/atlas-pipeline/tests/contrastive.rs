@@ -3,7 +3,7 @@
 //! the run folder holds the resolved configuration, the tuned model and its metrics, and the tuned model
 //! serves at fp32 and at int8 (a graph arxiv-atlas quantizes itself: a tuned folder ships none);
 //! `train experiment=finetune_classifier` tunes the top layer with a cross-entropy head and serves the `lr` head
-//! on the tuned encoder like an `embedding_lr` model.
+//! on the tuned encoder like an `embedding_lr` model; `finetune=adapter` without a set embeds the papers itself.
 
 mod common;
 
@@ -85,17 +85,42 @@ fn contrastive_experiment_tunes_the_top_layer_and_the_tuned_model_serves_fp32_an
     assert_ne!(fp32.embedding_id().unwrap(), int8.embedding_id().unwrap());
 }
 
+/// `finetune=adapter` without `finetune.embeddings`: the run embeds the papers itself (through the cache, into a
+/// set beside it) and trains the adapter — here the residual MLP with the cosine classifier's cross-entropy.
 #[test]
-fn an_adapter_without_an_embedding_set_is_refused_naming_the_key() {
-    let test = "an_adapter_without_an_embedding_set_is_refused_naming_the_key";
+fn an_adapter_without_an_embedding_set_embeds_the_papers_itself() {
+    let test = "an_adapter_without_an_embedding_set_embeds_the_papers_itself";
     let tmp = tempfile::tempdir().unwrap();
-    let extra = vec!["finetune=adapter".to_string()];
-    let Some(resolved) = common::mini_config_with(test, "contrastive", tmp.path(), &extra) else { return };
-    let err = train(&resolved).unwrap_err();
-    assert!(matches!(err, PipelineError::Setting { key: "finetune.embeddings", .. }), "{err}");
-    assert!(err.to_string().contains("arxiv-atlas embed"), "{err}");
-    // Refused before any work: no run folder was started.
-    assert!(!tmp.path().join("runs/train").exists());
+    let t = tmp.path();
+    let extra: Vec<String> = [
+        "finetune=adapter",
+        "data.max_samples=600",
+        "finetune.adapter.loss=cross_entropy",
+        "finetune.adapter.hidden=64",
+        "finetune.adapter.epochs=3",
+        "finetune.adapter.batch_size=64",
+        "finetune.adapter.progress=false",
+        "experiment.encoder.threads=2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("experiment.encoder.cache_dir={}", t.join("emb-cache").display())])
+    .collect();
+    let Some(resolved) = common::mini_config_with(test, "contrastive", t, &extra) else { return };
+    let out = train(&resolved).unwrap();
+    let sets: Vec<_> = std::fs::read_dir(t.join("sets")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let set = atlas_embed::EmbeddingSet::open(&sets[0]).unwrap();
+    assert_eq!(set.ids.len(), 600);
+    let params = std::fs::read_to_string(out.run_dir.join("params.json")).unwrap();
+    assert!(params.contains("residual_mlp") && params.contains("cross_entropy"), "{params}");
+    assert!(params.contains(&*sets[0].to_string_lossy()), "the run names the set it trained on: {params}");
+    let modules = std::fs::read_to_string(out.run_dir.join("artifacts/model/modules.json")).unwrap();
+    assert!(modules.contains("3_Dense") && modules.contains("4_Dense"), "{modules}");
+    for key in ["frozen_test_p_at_1", "test_p_at_1"] {
+        let v = out.metrics[key];
+        assert!(v > 0.0 && v <= 1.0, "{key} = {v}");
+    }
 }
 
 #[test]
@@ -137,6 +162,17 @@ fn finetune_classifier_tunes_the_encoder_with_a_head_then_serves_like_embedding_
     .report;
     // 600 papers over ~100 categories: far above the 1/categories of guessing, far from perfect.
     assert!(report.accuracy > 0.1 && report.accuracy < 1.0, "test accuracy {}", report.accuracy);
+
+    // The run moves as a whole (copied to another machine, renamed): the head still finds the encoder tuned
+    // inside it, recorded relative to the head's folder.
+    let tuned_hash = tuned.model_hash().unwrap().to_string();
+    drop((model, tuned));
+    let moved = t.join("moved-run");
+    std::fs::rename(&out.run_dir, &moved).unwrap();
+    let model = LoadedModel::open(&moved, &LoadOptions::default()).unwrap();
+    let encoder = model.predictor.encoder().expect("an embedding model");
+    assert_eq!(encoder.model_hash().unwrap(), tuned_hash, "the moved run lost its tuned encoder");
+    assert!(encoder.folder().dir().starts_with(&moved), "{}", encoder.folder().dir().display());
 
     // The adapter is no way to tune a classifier's encoder.
     let tmp2 = tempfile::tempdir().unwrap();

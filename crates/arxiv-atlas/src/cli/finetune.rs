@@ -84,11 +84,16 @@ pub struct FinetuneArgs {
     /// Layers: micro-batches per step (gradient accumulation; each has its own in-batch negatives).
     #[arg(long, default_value_t = LayerOptions::default().accumulation)]
     pub accumulation: usize,
-    /// Layers: the loss: mnrl (in-batch negatives, same-category papers masked), contrastive (margin loss on
-    /// each positive pair and on the frozen model's nearest train paper of another category) or cross-entropy
-    /// (a linear head over the primary categories, trained with the layers and then dropped).
+    /// The loss: mnrl (in-batch negatives, same-category papers masked), contrastive (layers only: margin loss
+    /// on each positive pair and on the frozen model's nearest train paper of another category) or
+    /// cross-entropy (a classifier over the primary categories, trained with the layers or the adapter and
+    /// then dropped; for the adapter a cosine classifier starting at the category centroids).
     #[arg(long, value_enum, default_value_t = LossArg::Mnrl)]
     pub loss: LossArg,
+    /// Adapter: units of a hidden ReLU branch beside the linear map (a residual MLP, saved as two Dense
+    /// modules); 0 = the linear adapter.
+    #[arg(long, default_value_t = TrainOptions::default().hidden)]
+    pub hidden: usize,
     /// Layers: margin of the contrastive loss, on cosine distance.
     #[arg(long, default_value_t = LayerOptions::default().margin)]
     pub margin: f64,
@@ -147,11 +152,7 @@ impl FinetuneArgs {
             weight_decay: self.weight_decay,
             warmup: self.warmup,
             max_grad_norm: self.max_grad_norm,
-            loss: match self.loss {
-                LossArg::Mnrl => LossKind::Mnrl,
-                LossArg::Contrastive => LossKind::Contrastive,
-                LossArg::CrossEntropy => LossKind::CrossEntropy,
-            },
+            loss: self.loss_kind(),
             margin: self.margin,
             scale: self.scale,
             symmetric: self.symmetric,
@@ -166,6 +167,15 @@ impl FinetuneArgs {
         }
     }
 
+    /// `--loss` as the library's enum.
+    fn loss_kind(&self) -> LossKind {
+        match self.loss {
+            LossArg::Mnrl => LossKind::Mnrl,
+            LossArg::Contrastive => LossKind::Contrastive,
+            LossArg::CrossEntropy => LossKind::CrossEntropy,
+        }
+    }
+
     /// The training settings the flags give.
     pub fn train_options(&self) -> TrainOptions {
         let d = TrainOptions::default();
@@ -175,6 +185,8 @@ impl FinetuneArgs {
             lr: self.lr.unwrap_or(d.lr),
             weight_decay: self.weight_decay,
             scale: self.scale,
+            loss: self.loss_kind(),
+            hidden: self.hidden,
             symmetric: self.symmetric,
             patience: self.patience,
             val_queries: self.val_queries,

@@ -267,7 +267,8 @@ const KEYS: &[(&str, &str, &str)] = &[
         "finetune.embeddings",
         "path or null",
         "an embedding set of `data.input` by the base model (`arxiv-atlas embed`): the adapter's inputs \
-         (required for `adapter`), the frozen baseline of a layer run (else computed from the cached states)",
+         (`null`: the run embeds the papers itself, through the cache, into `sets/` beside it), the frozen \
+         baseline of a layer run (else computed from the cached states)",
     ),
     ("finetune.hidden_dir", "path or null", "cache of bottom-layer states; `null` = `~/.cache/arxiv-atlas/hidden`"),
     (
@@ -280,7 +281,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("finetune.adapter.lr", "number", "adapter: peak AdamW learning rate"),
     ("finetune.adapter.weight_decay", "number", "adapter: AdamW weight decay (pulls towards the identity)"),
     ("finetune.adapter.warmup", "number", "adapter: share of steps warming up, then linear decay"),
-    ("finetune.adapter.scale", "number", "adapter: MNRL similarity scale"),
+    ("finetune.adapter.scale", "number", "adapter: similarity scale of the loss (MNRL or cosine classifier)"),
+    ("finetune.adapter.loss", "`mnrl` or `cross_entropy`", "adapter: masked in-batch MNRL, or a cosine classifier over the categories (dropped after)"),
+    ("finetune.adapter.hidden", "integer", "adapter: units of a hidden ReLU branch (residual MLP); 0 = linear"),
     ("finetune.adapter.symmetric", "bool", "adapter: also rank anchors for each positive"),
     ("finetune.adapter.patience", "integer", "adapter: epochs without a better validation P@1 before stopping"),
     ("finetune.adapter.val_queries", "integer", "adapter: validation queries for early stopping (0 = all)"),
