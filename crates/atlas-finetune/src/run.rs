@@ -181,6 +181,7 @@ pub fn finetune_with(req: &FinetuneRequest, tracker: &dyn Tracker) -> Result<Fin
     let set_path = req.embeddings.as_deref().ok_or_else(|| {
         FinetuneError::Invalid("the adapter trains on an embedding set of the base model: name it".into())
     })?;
+    crate::train::check_loss(&req.train)?;
     let set = EmbeddingSet::open(set_path)?;
     let base_dir = req.model_dir.clone().unwrap_or_else(|| set.meta.model_dir.clone());
     let base = ModelFolder::open(&base_dir)?;

@@ -165,21 +165,56 @@ pub(crate) fn epoch_pairs(by_label: &[Vec<usize>], labels: &[u32], rng: &mut Std
         .collect()
 }
 
+/// Gives every all-zero class vector (a category with no train paper, seen only in validation or test) the
+/// opposite of the train papers' mean direction: the cosine classifier normalises its class vectors, and the
+/// gradient of a norm at zero is infinite (NaN weights after one step); pointing away from the data, such a
+/// class starts with low logits and is never a target.
+fn fill_empty_classes(head: &mut [f32], vectors: &[f32], dim: usize) {
+    let mut mean = vec![0.0f32; dim];
+    for row in vectors.chunks_exact(dim) {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m -= v);
+    }
+    let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        mean.iter_mut().for_each(|x| *x /= norm);
+    } else {
+        mean[0] = 1.0;
+    }
+    for row in head.chunks_exact_mut(dim) {
+        if row.iter().all(|&x| x == 0.0) {
+            row.copy_from_slice(&mean);
+        }
+    }
+}
+
+/// Checks that the adapter can train with `opts.loss` (before a run folder is started for it).
+pub(crate) fn check_loss(opts: &TrainOptions) -> Result<(), FinetuneError> {
+    match opts.loss {
+        LossKind::Contrastive => Err(contrastive_refused()),
+        LossKind::Mnrl | LossKind::CrossEntropy => Ok(()),
+    }
+}
+
+fn contrastive_refused() -> FinetuneError {
+    FinetuneError::Invalid(
+        "loss=contrastive trains encoder layers (hard negatives come from their stored states); the adapter \
+         takes mnrl or cross_entropy"
+            .into(),
+    )
+}
+
 /// A new identity adapter for `opts` over `data`: with a hidden branch of `opts.hidden` units, and for
 /// `loss: cross_entropy` with class vectors at the train papers' category centroids.
 pub fn new_adapter(data: &SplitData, opts: &TrainOptions) -> Result<Adapter, FinetuneError> {
     let head = match opts.loss {
         LossKind::Mnrl => None,
         LossKind::CrossEntropy => {
-            Some(centroid_head(&data.train.vectors, data.dim, &data.train.labels, data.categories.len(), 1.0))
+            let mut head =
+                centroid_head(&data.train.vectors, data.dim, &data.train.labels, data.categories.len(), 1.0);
+            fill_empty_classes(&mut head, &data.train.vectors, data.dim);
+            Some(head)
         }
-        LossKind::Contrastive => {
-            return Err(FinetuneError::Invalid(
-                "loss=contrastive trains encoder layers (hard negatives come from their stored states); \
-                 the adapter takes mnrl or cross_entropy"
-                    .into(),
-            ))
-        }
+        LossKind::Contrastive => return Err(contrastive_refused()),
     };
     Adapter::build(data.dim, opts.hidden, head.as_deref(), opts.lr, opts.weight_decay, opts.seed)
 }
@@ -334,6 +369,34 @@ mod tests {
         }
         let a = epoch_pairs(&by_label, &labels, &mut StdRng::seed_from_u64(7));
         assert_eq!(a, epoch_pairs(&by_label, &labels, &mut StdRng::seed_from_u64(7)));
+    }
+
+    /// A category without train papers (only in validation or test) gets a class vector pointing away from the
+    /// data instead of zeros, whose normalisation would turn the weights into NaN on the first step.
+    #[test]
+    fn classes_without_train_papers_get_a_usable_vector_and_training_stays_finite() {
+        let dim = 4;
+        let vectors = vec![1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.9, 0.1, 0.0, 0.0, 0.1, 0.9, 0.0, 0.0];
+        let labels = vec![0u32, 1, 0, 1];
+        let mut head = centroid_head(&vectors, dim, &labels, 3, 1.0);
+        assert!(head[8..].iter().all(|&x| x == 0.0), "class 2 has no train paper");
+        fill_empty_classes(&mut head, &vectors, dim);
+        assert!(head[8] < 0.0 && head[9] < 0.0, "{:?}", &head[8..]);
+        let mut a = Adapter::build(dim, 3, Some(&head), 0.01, 0.0, 1).unwrap();
+        for _ in 0..5 {
+            assert!(a.class_step(&vectors, &labels, 10.0).unwrap().is_finite());
+        }
+        assert!(a.apply(&vectors).unwrap().iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn the_adapter_refuses_the_contrastive_loss_before_any_work() {
+        let opts = |loss| TrainOptions { loss, ..TrainOptions::default() };
+        let err = check_loss(&opts(LossKind::Contrastive)).unwrap_err().to_string();
+        assert!(err.contains("mnrl or cross_entropy"), "{err}");
+        assert!(
+            check_loss(&opts(LossKind::Mnrl)).is_ok() && check_loss(&opts(LossKind::CrossEntropy)).is_ok()
+        );
     }
 
     #[test]
