@@ -43,7 +43,7 @@ pub use data::{LabelledSplit, SplitData};
 pub use hidden::HiddenStore;
 pub use layers::{centroid_head, train_layers, LayerOptions, LayerReport, LossKind, TrainLayers};
 pub use run::{finetune, finetune_with, FinetuneRequest, FinetuneResult};
-pub use train::{new_adapter, train_adapter, EpochRecord, TrainOptions, TrainReport};
+pub use train::{check_loss, new_adapter, train_adapter, EpochRecord, TrainOptions, TrainReport};
 
 /// Errors of fine-tuning.
 #[derive(Debug, thiserror::Error)]

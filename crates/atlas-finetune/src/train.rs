@@ -187,8 +187,9 @@ fn fill_empty_classes(head: &mut [f32], vectors: &[f32], dim: usize) {
     }
 }
 
-/// Checks that the adapter can train with `opts.loss` (before a run folder is started for it).
-pub(crate) fn check_loss(opts: &TrainOptions) -> Result<(), FinetuneError> {
+/// Checks that the adapter can train with `opts.loss`: call it before expensive work for an adapter run (the
+/// run folder, or embedding the papers it trains on).
+pub fn check_loss(opts: &TrainOptions) -> Result<(), FinetuneError> {
     match opts.loss {
         LossKind::Contrastive => Err(contrastive_refused()),
         LossKind::Mnrl | LossKind::CrossEntropy => Ok(()),

@@ -45,7 +45,11 @@ fn finetune_request(cfg: &AtlasConfig, papers: &Path) -> Result<FinetuneRequest,
     // The encoder's model folder, resolved as every embedding experiment resolves it (a hub id is fetched).
     let model_dir = spec.resolve_model_dir()?;
     let embeddings = match (&ft.embeddings, ft.train_layers) {
-        (None, TrainLayers::Adapter) => Some(frozen_set(cfg, papers)?),
+        (None, TrainLayers::Adapter) => {
+            // Refuse a loss the adapter cannot train before embedding every paper for it.
+            atlas_finetune::check_loss(&ft.adapter)?;
+            Some(frozen_set(cfg, papers)?)
+        }
         (named, _) => named.clone(),
     };
     let mut adapter = ft.adapter.clone();
